@@ -1,0 +1,60 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import OCI
+import RegistryStorage
+
+/// A distribution-spec error on its way to the client: `{"errors":[{"code","message","detail"}]}`.
+struct SpecError: Error {
+    var code: ErrorCode
+    var detail: String
+    var status: HTTPResponse.Status
+    var headers: HTTPFields = [:]
+
+    init(_ code: ErrorCode, _ detail: String, status: Int? = nil) {
+        self.code = code
+        self.detail = detail
+        self.status = HTTPResponse.Status(code: status ?? code.httpStatus)
+    }
+
+    /// The one place where errors from the layers below become spec errors.
+    init(from error: any Error) {
+        switch error {
+        case let e as SpecError:
+            self = e
+        case let e as RegistryError:
+            self.init(e.code, e.description, status: Self.status(for: e))
+        case let e as NameError:
+            if case .invalidTag = e { self.init(.tagInvalid, e.description) } else { self.init(.nameInvalid, e.description) }
+        case let e as DigestError:
+            self.init(.digestInvalid, e.description)
+        default:
+            self.init(.unknown, "internal error")
+        }
+    }
+
+    private static func status(for error: RegistryError) -> Int? {
+        if case .manifestTooLarge = error { return 413 }
+        return nil
+    }
+
+    func response(includeBody: Bool) -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        guard includeBody else {
+            return Response(status: status, headers: headers, body: ResponseBody())
+        }
+        let body = ErrorBody(errors: [.init(code: code.rawValue, message: code.message, detail: detail)])
+        let data = (try? JSONEncoder().encode(body)) ?? Data()
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    private struct ErrorBody: Encodable {
+        struct Entry: Encodable {
+            let code: String
+            let message: String
+            let detail: String
+        }
+        let errors: [Entry]
+    }
+}

@@ -1,0 +1,13 @@
+import HTTPTypes
+
+extension HTTPField.Name {
+    static let dockerContentDigest = Self("Docker-Content-Digest")!
+    static let dockerAPIVersion = Self("Docker-Distribution-API-Version")!
+    static let dockerUploadUUID = Self("Docker-Upload-UUID")!
+    static let ociSubject = Self("OCI-Subject")!
+    static let ociTag = Self("OCI-Tag")!
+    static let ociFiltersApplied = Self("OCI-Filters-Applied")!
+    static let range = Self("Range")!
+    static let contentRange = Self("Content-Range")!
+    static let link = Self("Link")!
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOCore
+import NIOSSL
+import Logging
+import RegistryStorage
+
+/// A registry server built from a `ServerConfig`: opens the stores and serves HTTP(S) until cancelled.
+public struct RegistryHTTPServer: Sendable {
+    public let config: ServerConfig
+    public let registry: Registry
+    let logger: Logger
+
+    public init(config: ServerConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        let root = URL(fileURLWithPath: config.rootDirectory)
+        let blobs = try FileSystemBlobStore(root: root)
+        let metadata = try SQLiteMetadataStore(path: config.resolvedDatabasePath)
+        var options = Registry.Options()
+        options.deleteEnabled = config.deleteEnabled
+        options.readOnly = config.readOnly
+        options.maxManifestBytes = config.maxManifestBytes
+        options.requireReferences = config.requireManifestReferences
+        registry = Registry(blobs: blobs, metadata: metadata, options: options)
+    }
+
+    /// Serves until the surrounding task is cancelled (or, with `handleSignals`, SIGINT/SIGTERM).
+    /// `onListening` receives the bound port, which matters when the configured port is 0.
+    public func run(handleSignals: Bool = false, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let responder = RegistryResponder(registry: registry, config: config, logger: logger)
+        var serverBuilder: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(300)))
+        if let certificate = config.tlsCertificate, let key = config.tlsKey {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            serverBuilder = try .tls(serverBuilder, tlsConfiguration: tls)
+        }
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .notice)
+        let app = Application(
+            responder: responder,
+            server: serverBuilder,
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: quiet
+        )
+        if handleSignals {
+            try await app.runService()
+        } else {
+            try await app.run()
+        }
+    }
+}

@@ -1,0 +1,367 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import OCI
+import RegistryStorage
+
+/// Answers every request under `/v2/` by calling `Registry`, and logs one line per request.
+struct RegistryResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    let registry: Registry
+    let config: ServerConfig
+    let logger: Logger
+
+    /// Blob bytes are read from disk in slices of this size while streaming to the client.
+    static let readChunk = 1 << 20
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await route(request)
+        } catch {
+            let spec = SpecError(from: error)
+            if spec.code == .unknown { logger.error("\(request.method) \(request.uri.path): \(error)") }
+            response = spec.response(includeBody: request.method != .head)
+        }
+        response.headers[.dockerAPIVersion] = "registry/2.0"
+        let elapsed = ContinuousClock.now - started
+        let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+        logger.info(
+            "\(request.method) \(request.uri.path) \(response.status.code) \(response.headers[.contentLength] ?? "-") \(String(format: "%.1f", ms))ms"
+        )
+        return response
+    }
+
+    private func route(_ request: Request) async throws -> Response {
+        let path = request.uri.path.removingPercentEncoding ?? request.uri.path
+        let route: Route
+        do {
+            route = try Route.parse(path: path)
+        } catch {
+            switch error {
+            case .notFound: throw SpecError(.unsupported, "no such endpoint", status: 404)
+            case .name(let e): throw SpecError(.nameInvalid, e.description)
+            case .digest(let e): throw SpecError(.digestInvalid, e.description)
+            case .tag(let e): throw SpecError(.tagInvalid, e.description)
+            }
+        }
+        let method = request.method
+        switch (route, method) {
+        case (.base, .get), (.base, .head):
+            return json(Data("{}".utf8), head: method == .head)
+        case (.catalog, .get):
+            return try await catalog(request)
+        case (.tags(let name), .get):
+            return try await tags(name, request)
+        case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
+            return try await getManifest(name, reference, request)
+        case (.manifest(let name, let reference), .put):
+            return try await putManifest(name, reference, request)
+        case (.manifest(let name, let reference), .delete):
+            try await registry.deleteManifest(name, reference)
+            return accepted()
+        case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
+            return try await getBlob(name, digest, request)
+        case (.blob(let name, let digest), .delete):
+            try await registry.deleteBlob(name, digest)
+            return accepted()
+        case (.uploads(let name), .post):
+            return try await startUpload(name, request)
+        case (.upload(let name, let id), _):
+            return try await upload(name, try uploadID(id), request)
+        case (.referrers(let name, let digest), .get):
+            return try await referrers(name, digest, request)
+        default:
+            throw SpecError(.unsupported, "\(method) is not supported on this endpoint")
+        }
+    }
+
+    // MARK: listings
+
+    private func catalog(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let n = try pageSize(query["n"].map(String.init)) ?? 100
+        let limit = min(n, config.catalogMaxEntries)
+        let last = query["last"].map(String.init)
+        let page = limit == 0 ? Page(items: [], hasMore: false) : try await registry.catalog(after: last, limit: limit)
+        var headers = HTTPFields()
+        if page.hasMore, let next = page.items.last {
+            headers[.link] = "<\(url("/v2/_catalog?last=\(escape(next))&n=\(limit)"))>; rel=\"next\""
+        }
+        return try jsonResponse(CatalogBody(repositories: page.items), headers: headers)
+    }
+
+    private func tags(_ name: RepositoryName, _ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let n = try pageSize(query["n"].map(String.init))
+        let last = query["last"].map(String.init)
+        let page = try await registry.tags(name, after: last, limit: n)
+        var headers = HTTPFields()
+        if page.hasMore, let n, let next = page.items.last {
+            headers[.link] = "<\(url("/v2/\(name)/tags/list?last=\(escape(next))&n=\(n)"))>; rel=\"next\""
+        }
+        return try jsonResponse(TagsBody(name: name.value, tags: page.items), headers: headers)
+    }
+
+    private func referrers(_ name: RepositoryName, _ digest: Digest, _ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let artifactType = query["artifactType"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        let limit = min(try pageSize(query["n"].map(String.init)) ?? 1000, 1000)
+        let last = query["last"].map(String.init)
+        let page = try await registry.referrers(name, subject: digest, artifactType: artifactType, after: last, limit: max(limit, 1))
+        var headers = HTTPFields()
+        headers[.contentType] = MediaType.ociIndex
+        if artifactType != nil { headers[.ociFiltersApplied] = "artifactType" }
+        if page.hasMore, let next = page.items.last {
+            var link = "/v2/\(name)/referrers/\(digest)?last=\(next.digest)&n=\(limit)"
+            if let artifactType { link += "&artifactType=\(escape(artifactType))" }
+            headers[.link] = "<\(url(link))>; rel=\"next\""
+        }
+        return try jsonResponse(ImageIndex(manifests: page.items), headers: headers)
+    }
+
+    // MARK: manifests
+
+    private func getManifest(_ name: RepositoryName, _ reference: ManifestReference, _ request: Request) async throws -> Response {
+        let manifest = try await registry.manifest(name, reference)
+        var headers: HTTPFields = [
+            .contentType: manifest.mediaType,
+            .dockerContentDigest: manifest.digest.description,
+            .eTag: "\"\(manifest.digest)\"",
+            .contentLength: String(manifest.payload.count),
+        ]
+        if request.headers[.ifNoneMatch] == "\"\(manifest.digest)\"" {
+            headers[.contentLength] = nil
+            return Response(status: .notModified, headers: headers, body: ResponseBody())
+        }
+        let body = request.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: manifest.payload))
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    private func putManifest(_ name: RepositoryName, _ reference: ManifestReference, _ request: Request) async throws -> Response {
+        let limit = registry.options.maxManifestBytes
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw RegistryError.manifestTooLarge(limit: limit)
+        }
+        var body: [UInt8] = []
+        for try await buffer in request.body {
+            guard body.count + buffer.readableBytes <= limit else { throw RegistryError.manifestTooLarge(limit: limit) }
+            body.append(contentsOf: buffer.readableBytesView)
+        }
+        let extraTags = try request.uri.queryParameters.getAll("tag").map { try Tag(parsing: $0) }
+        let pushed = try await registry.putManifest(
+            name, reference, contentType: request.headers[.contentType], body: body, extraTags: extraTags)
+        var headers: HTTPFields = [
+            .location: url("/v2/\(name)/manifests/\(pushed.digest)"),
+            .dockerContentDigest: pushed.digest.description,
+            .contentLength: "0",
+        ]
+        if let subject = pushed.subject { headers[.ociSubject] = subject.description }
+        for tag in extraTags { headers.append(HTTPField(name: .ociTag, value: tag.value)) }
+        return Response(status: .created, headers: headers, body: ResponseBody())
+    }
+
+    // MARK: blobs
+
+    private func getBlob(_ name: RepositoryName, _ digest: Digest, _ request: Request) async throws -> Response {
+        let size = try await registry.blobSize(name, digest)
+        var headers: HTTPFields = [
+            .contentType: MediaType.octetStream,
+            .dockerContentDigest: digest.description,
+            .eTag: "\"\(digest)\"",
+            .acceptRanges: "bytes",
+            .cacheControl: "max-age=31536000",
+        ]
+        var status = HTTPResponse.Status.ok
+        var range = 0...max(size - 1, 0)
+        switch ByteRange(header: request.headers[.range], size: size) {
+        case .whole:
+            break
+        case .partial(let r):
+            status = .partialContent
+            range = r
+            headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound)/\(size)"
+        case .unsatisfiable:
+            var error = SpecError(.rangeInvalid, "requested range is not satisfiable for a \(size)-byte blob")
+            error.headers[.contentRange] = "bytes */\(size)"
+            throw error
+        }
+        let length = size == 0 ? 0 : range.upperBound - range.lowerBound + 1
+        headers[.contentLength] = String(length)
+        if request.method == .head || length == 0 {
+            return Response(status: status, headers: headers, body: ResponseBody())
+        }
+        let blobs = registry.blobs
+        let start = range.lowerBound
+        let body = ResponseBody(contentLength: Int(length)) { writer in
+            let reader = try blobs.openBlob(digest)
+            defer { reader.close() }
+            var offset = start
+            let end = start + length
+            let allocator = ByteBufferAllocator()
+            while offset < end {
+                let chunk = try reader.read(at: offset, length: Int(min(Int64(Self.readChunk), end - offset)), allocator: allocator)
+                guard chunk.readableBytes > 0 else { throw RegistryError.blobUnknown(digest) }
+                offset += Int64(chunk.readableBytes)
+                try await writer.write(chunk)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    // MARK: uploads
+
+    private func startUpload(_ name: RepositoryName, _ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        if let mount = query["mount"] {
+            let digest = try Digest(parsing: mount)
+            let source = try query["from"].map { try RepositoryName(parsing: $0) }
+            if try await registry.mount(digest, into: name, from: source) {
+                return blobCreated(name, digest)
+            }
+        } else if let digestParam = query["digest"] {
+            let digest = try Digest(parsing: digestParam)
+            let length = request.headers[.contentLength].flatMap(Int64.init)
+            // A POST with a digest but no body is an old-style session start; a body makes it a monolithic push.
+            if length != 0 || digest == Digest.of([], algorithm: digest.algorithm) {
+                _ = try await registry.putBlob(name, digest: digest, length: length, body: request.body)
+                return blobCreated(name, digest)
+            }
+        }
+        var algorithm = Digest.Algorithm.sha256
+        if let requested = query["digest-algorithm"] {
+            guard let parsed = Digest.Algorithm(rawValue: String(requested)) else {
+                throw SpecError(.digestInvalid, "unsupported digest algorithm '\(requested.prefix(50))'")
+            }
+            algorithm = parsed
+        }
+        let upload = try await registry.startUpload(name, algorithm: algorithm)
+        return uploadResponse(.accepted, name, upload.id, offset: 0)
+    }
+
+    private func upload(_ name: RepositoryName, _ id: UUID, _ request: Request) async throws -> Response {
+        switch request.method {
+        case .get:
+            let upload = try await registry.uploadStatus(name, id)
+            return uploadResponse(.noContent, name, id, offset: upload.offset)
+        case .patch:
+            let (start, length) = try chunkBounds(request)
+            do {
+                let offset = try await registry.appendChunk(name, id, start: start, length: length, body: request.body)
+                return uploadResponse(.accepted, name, id, offset: offset)
+            } catch RegistryError.rangeInvalid(let offset, let detail) {
+                throw rangeError(name, id, offset: offset, detail: detail)
+            }
+        case .put:
+            guard let digestParam = request.uri.queryParameters["digest"] else {
+                throw SpecError(.digestInvalid, "the closing PUT needs a digest parameter")
+            }
+            let digest = try Digest(parsing: digestParam)
+            let (start, length) = try chunkBounds(request)
+            do {
+                _ = try await registry.finishUpload(name, id, digest: digest, start: start, length: length, body: request.body)
+            } catch RegistryError.rangeInvalid(let offset, let detail) {
+                throw rangeError(name, id, offset: offset, detail: detail)
+            }
+            return blobCreated(name, digest)
+        case .delete:
+            try await registry.cancelUpload(name, id)
+            return Response(status: .noContent, headers: [.contentLength: "0"], body: ResponseBody())
+        default:
+            throw SpecError(.unsupported, "\(request.method) is not supported on an upload")
+        }
+    }
+
+    /// The chunk's first byte and length from `Content-Range` (`a-b`, inclusive) and `Content-Length`.
+    private func chunkBounds(_ request: Request) throws -> (Int64?, Int64?) {
+        let declared = request.headers[.contentLength].flatMap(Int64.init)
+        guard let header = request.headers[.contentRange] else { return (nil, declared) }
+        var spec = Substring(header.trimmingCharacters(in: .whitespaces))
+        if spec.hasPrefix("bytes=") || spec.hasPrefix("bytes ") { spec = spec.dropFirst(6) }
+        let bounds = spec.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 2, bounds.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
+            let start = Int64(bounds[0]), let end = Int64(bounds[1]), start <= end
+        else {
+            throw SpecError(.rangeInvalid, "malformed Content-Range '\(header.prefix(100))'")
+        }
+        let length = end - start + 1
+        if let declared, declared != length {
+            throw SpecError(.sizeInvalid, "Content-Length \(declared) does not match Content-Range \(start)-\(end)")
+        }
+        return (start, length)
+    }
+
+    private func uploadID(_ string: String) throws -> UUID {
+        guard let id = UUID(uuidString: string) else { throw RegistryError.uploadUnknown(string) }
+        return id
+    }
+
+    private func rangeError(_ name: RepositoryName, _ id: UUID, offset: Int64, detail: String) -> SpecError {
+        var error = SpecError(.rangeInvalid, detail)
+        error.headers = uploadHeaders(name, id, offset: offset)
+        return error
+    }
+
+    private func uploadHeaders(_ name: RepositoryName, _ id: UUID, offset: Int64) -> HTTPFields {
+        [
+            .location: url("/v2/\(name)/blobs/uploads/\(id.uuidString.lowercased())"),
+            .range: "0-\(max(offset - 1, 0))",
+            .dockerUploadUUID: id.uuidString.lowercased(),
+            .contentLength: "0",
+        ]
+    }
+
+    private func uploadResponse(_ status: HTTPResponse.Status, _ name: RepositoryName, _ id: UUID, offset: Int64) -> Response {
+        Response(status: status, headers: uploadHeaders(name, id, offset: offset), body: ResponseBody())
+    }
+
+    private func blobCreated(_ name: RepositoryName, _ digest: Digest) -> Response {
+        Response(
+            status: .created,
+            headers: [
+                .location: url("/v2/\(name)/blobs/\(digest)"), .dockerContentDigest: digest.description, .contentLength: "0",
+            ],
+            body: ResponseBody())
+    }
+
+    // MARK: helpers
+
+    private func accepted() -> Response {
+        Response(status: .accepted, headers: [.contentLength: "0"], body: ResponseBody())
+    }
+
+    private func pageSize(_ value: String?) throws -> Int? {
+        guard let value else { return nil }
+        guard let n = Int(value), n >= 0 else { throw SpecError(.paginationNumberInvalid, "n must be a non-negative integer") }
+        return n
+    }
+
+    private func url(_ path: String) -> String { (config.externalURL ?? "") + path }
+
+    private func escape(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
+    }
+
+    private func json(_ data: Data, head: Bool, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        if headers[.contentType] == nil { headers[.contentType] = "application/json" }
+        headers[.contentLength] = String(data.count)
+        return Response(status: .ok, headers: headers, body: head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    private func jsonResponse(_ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return json(try encoder.encode(value), head: false, headers: headers)
+    }
+
+    private struct CatalogBody: Encodable { let repositories: [String] }
+    private struct TagsBody: Encodable {
+        let name: String
+        let tags: [String]
+    }
+}

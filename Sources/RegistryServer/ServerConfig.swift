@@ -1,0 +1,218 @@
+// RegistryServer: the HTTP face of the registry. Loads distribution-style config.yml, maps
+// distribution-spec routes onto `RegistryStorage.Registry`, turns `RegistryError`s into the spec's
+// JSON errors, logs one access line per request.
+
+import Foundation
+import Logging
+import Yams
+
+/// The server's settings, read from a distribution-style `config.yml` plus `REGISTRY_*` overrides.
+public struct ServerConfig: Sendable {
+    public var logLevel: Logger.Level = .info
+    public var rootDirectory: String = "./berth-data"
+    /// SQLite file; defaults to `<rootDirectory>/metadata.sqlite`.
+    public var databasePath: String?
+    public var deleteEnabled = true
+    public var readOnly = false
+    public var host = "127.0.0.1"
+    public var port = 5000
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// `http.host`: scheme and authority for absolute `Location` headers.
+    public var externalURL: String?
+    public var maxManifestBytes = 4 * 1024 * 1024
+    public var requireManifestReferences = true
+    public var catalogMaxEntries = 1000
+    /// Keys that were present but are unknown or not supported; startup logs them.
+    public var warnings: [String] = []
+
+    public init() {}
+
+    public var resolvedDatabasePath: String { databasePath ?? "\(rootDirectory)/metadata.sqlite" }
+
+    /// The configuration used when no file exists: the same as `registry-config/config.yml`.
+    public static let embeddedDefault = """
+        version: 0.1
+        log:
+          level: info
+        storage:
+          filesystem:
+            rootdirectory: ./berth-data
+          delete:
+            enabled: true
+        http:
+          addr: 127.0.0.1:5000
+        """
+
+    /// Parses `yaml`, applies `REGISTRY_*` variables from `environment`, and checks every value.
+    public static func load(yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> ServerConfig {
+        var tree: [String: Any]
+        do {
+            guard let loaded = try Yams.load(yaml: yaml) else { throw ConfigError(key: "", problem: "the file is empty") }
+            guard let dictionary = loaded as? [String: Any] else {
+                throw ConfigError(key: "", problem: "the top level must be a mapping")
+            }
+            tree = dictionary
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw ConfigError(key: "", problem: "not valid YAML: \(error)")
+        }
+        for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("REGISTRY_") {
+            let path = name.dropFirst("REGISTRY_".count).lowercased().split(separator: "_").map(String.init)
+            guard !path.isEmpty else { continue }
+            let scalar: Any = ((try? Yams.load(yaml: value)) ?? nil) ?? value
+            set(&tree, path: path[...], value: scalar)
+        }
+        var config = ServerConfig()
+        let reader = TreeReader(tree: tree)
+        if let version = try reader.string("version"), version != "0.1" {
+            throw ConfigError(key: "version", problem: "must be 0.1, got '\(version)'")
+        }
+        if let level = try reader.string("log.level") {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) ?? (level.lowercased() == "warn" ? .warning : nil) else {
+                throw ConfigError(key: "log.level", problem: "must be one of trace, debug, info, warn, error; got '\(level)'")
+            }
+            config.logLevel = parsed
+        }
+        if let root = try reader.string("storage.filesystem.rootdirectory") {
+            guard !root.isEmpty else { throw ConfigError(key: "storage.filesystem.rootdirectory", problem: "must not be empty") }
+            config.rootDirectory = root
+        }
+        config.deleteEnabled = try reader.bool("storage.delete.enabled") ?? config.deleteEnabled
+        config.readOnly = try reader.bool("storage.maintenance.readonly.enabled") ?? config.readOnly
+        if let addr = try reader.string("http.addr") {
+            (config.host, config.port) = try parseAddress(addr)
+        }
+        config.tlsCertificate = try reader.string("http.tls.certificate")
+        config.tlsKey = try reader.string("http.tls.key")
+        if (config.tlsCertificate == nil) != (config.tlsKey == nil) {
+            throw ConfigError(key: "http.tls", problem: "certificate and key must be given together")
+        }
+        if let host = try reader.string("http.host") {
+            guard let url = URL(string: host), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw ConfigError(key: "http.host", problem: "must be an absolute http(s) URL, got '\(host)'")
+            }
+            config.externalURL = host.hasSuffix("/") ? String(host.dropLast()) : host
+        }
+        config.databasePath = try reader.string("berth.database.path")
+        if let size = try reader.int("berth.manifests.maxsize") {
+            guard size >= 4 * 1024 * 1024 else {
+                throw ConfigError(key: "berth.manifests.maxsize", problem: "must be at least 4194304 (the spec's minimum)")
+            }
+            config.maxManifestBytes = size
+        }
+        config.requireManifestReferences = try reader.bool("berth.manifests.requirereferences") ?? true
+        if let entries = try reader.int("catalog.maxentries") {
+            guard entries > 0 else { throw ConfigError(key: "catalog.maxentries", problem: "must be positive") }
+            config.catalogMaxEntries = entries
+        }
+        config.warnings = unrecognisedKeys(tree)
+        return config
+    }
+
+    public static func load(file: String, environment: [String: String]) throws(ConfigError) -> ServerConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigError(key: "", problem: "cannot read \(file): \(error.localizedDescription)")
+        }
+        return try load(yaml: text, environment: environment)
+    }
+
+    static func parseAddress(_ addr: String) throws(ConfigError) -> (String, Int) {
+        guard let colon = addr.lastIndex(of: ":"), let port = Int(addr[addr.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigError(key: "http.addr", problem: "must be HOST:PORT, got '\(addr)'")
+        }
+        var host = String(addr[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    private static func set(_ tree: inout [String: Any], path: ArraySlice<String>, value: Any) {
+        guard let head = path.first else { return }
+        if path.count == 1 {
+            tree[head] = value
+            return
+        }
+        var child = tree[head] as? [String: Any] ?? [:]
+        set(&child, path: path.dropFirst(), value: value)
+        tree[head] = child
+    }
+
+    /// Keys Berth reads; every other key is reported.
+    static let supportedKeys: Set<String> = [
+        "version", "log.level", "storage.filesystem.rootdirectory", "storage.delete.enabled",
+        "storage.maintenance.readonly.enabled", "http.addr", "http.tls.certificate", "http.tls.key", "http.host",
+        "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "catalog.maxentries",
+    ]
+
+    /// distribution keys Berth accepts without acting on them (yet).
+    static let ignoredDistributionSections = [
+        "log.formatter", "log.fields", "log.accesslog", "loglevel", "storage.cache", "storage.redirect", "storage.maintenance",
+        "storage.tag", "http.secret", "http.prefix", "http.headers", "http.debug", "http.http2", "http.relativeurls",
+        "http.draintimeout", "http.net", "http.tls", "auth", "notifications", "redis", "health", "proxy", "validation",
+        "compatibility", "reporting", "middleware",
+    ]
+
+    private static func unrecognisedKeys(_ tree: [String: Any], prefix: String = "") -> [String] {
+        var out: [String] = []
+        for (key, value) in tree.sorted(by: { $0.key < $1.key }) {
+            let path = prefix.isEmpty ? key : "\(prefix).\(key)"
+            if supportedKeys.contains(path) { continue }
+            if let child = value as? [String: Any], supportedKeys.contains(where: { $0.hasPrefix(path + ".") }) {
+                out += unrecognisedKeys(child, prefix: path)
+            } else if ignoredDistributionSections.contains(where: { path == $0 || path.hasPrefix($0 + ".") }) {
+                out.append("\(path): not supported by berth, ignored")
+            } else {
+                out.append("\(path): unknown key, ignored")
+            }
+        }
+        return out
+    }
+}
+
+/// A configuration problem, naming the key.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let key: String
+    public let problem: String
+
+    public var description: String { key.isEmpty ? "config: \(problem)" : "config: \(key): \(problem)" }
+}
+
+/// Typed access to a YAML tree by dotted path.
+private struct TreeReader {
+    let tree: [String: Any]
+
+    func value(_ path: String) -> Any? {
+        var node: Any? = tree
+        for part in path.split(separator: ".") {
+            node = (node as? [String: Any])?[String(part)]
+        }
+        return node is NSNull ? nil : node
+    }
+
+    func string(_ path: String) throws(ConfigError) -> String? {
+        guard let v = value(path) else { return nil }
+        switch v {
+        case let s as String: return s
+        case let i as Int: return String(i)
+        case let d as Double: return String(d)
+        default: throw ConfigError(key: path, problem: "expected a string")
+        }
+    }
+
+    func bool(_ path: String) throws(ConfigError) -> Bool? {
+        guard let v = value(path) else { return nil }
+        if let b = v as? Bool { return b }
+        throw ConfigError(key: path, problem: "expected true or false, got '\(v)'")
+    }
+
+    func int(_ path: String) throws(ConfigError) -> Int? {
+        guard let v = value(path) else { return nil }
+        if let i = v as? Int { return i }
+        if let s = v as? String, let i = Int(s) { return i }
+        throw ConfigError(key: path, problem: "expected an integer, got '\(v)'")
+    }
+}

@@ -1,0 +1,187 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import NIOCore
+import OCI
+
+/// Blobs as files under `<root>/blobs/<algorithm>/<first two hex>/<hex>`, uploads under
+/// `<root>/uploads/<uuid>`. Every path is built from a validated `Digest` or a `UUID`, so nothing a
+/// client sends can name a file outside the root.
+public struct FileSystemBlobStore: BlobStore {
+    public let root: URL
+
+    public init(root: URL) throws {
+        self.root = root
+        for dir in ["blobs", "uploads"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true)
+        }
+    }
+
+    func blobPath(_ digest: Digest) -> String {
+        "\(root.path)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))/\(digest.encoded)"
+    }
+
+    func uploadPath(_ id: UUID) -> String { "\(root.path)/uploads/\(id.uuidString.lowercased())" }
+
+    public func size(of digest: Digest) throws -> Int64? {
+        var st = stat()
+        guard stat(blobPath(digest), &st) == 0 else {
+            if errno == ENOENT { return nil }
+            throw StorageIOError.system("stat", blobPath(digest), errno)
+        }
+        return Int64(st.st_size)
+    }
+
+    public func openBlob(_ digest: Digest) throws -> any BlobReader {
+        try FileBlobReader(path: blobPath(digest))
+    }
+
+    public func openUpload(_ id: UUID, truncatingTo offset: Int64?) throws -> any UploadWriter {
+        try FileUploadWriter(path: uploadPath(id), truncatingTo: offset)
+    }
+
+    public func readUpload(_ id: UUID, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let path = uploadPath(id)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageIOError.system("open", path, errno) }
+        defer { _ = Glibc.close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageIOError.system("read", path, errno)
+            }
+            if n == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+    }
+
+    public func commitUpload(_ id: UUID, as digest: Digest) throws {
+        let source = uploadPath(id)
+        let target = blobPath(digest)
+        if try size(of: digest) != nil {
+            // Content-addressed: the bytes already stored are these bytes.
+            try deleteUpload(id)
+            return
+        }
+        let directory = (target as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        guard rename(source, target) == 0 else { throw StorageIOError.system("rename", target, errno) }
+        syncDirectory(directory)
+    }
+
+    public func deleteUpload(_ id: UUID) throws {
+        let path = uploadPath(id)
+        if unlink(path) != 0, errno != ENOENT { throw StorageIOError.system("unlink", path, errno) }
+    }
+
+    public func deleteBlob(_ digest: Digest) throws {
+        let path = blobPath(digest)
+        if unlink(path) != 0, errno != ENOENT { throw StorageIOError.system("unlink", path, errno) }
+    }
+
+    private func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        _ = Glibc.close(fd)
+    }
+}
+
+public enum StorageIOError: Error, CustomStringConvertible {
+    case system(String, String, Int32)
+
+    public var description: String {
+        switch self {
+        case .system(let call, let path, let code): "\(call) \(path): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+final class FileBlobReader: BlobReader {
+    let fd: Int32
+    let size: Int64
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageIOError.system("open", path, errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let code = errno
+            _ = Glibc.close(fd)
+            throw StorageIOError.system("fstat", path, code)
+        }
+        size = Int64(st.st_size)
+    }
+
+    func read(at offset: Int64, length: Int, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: length)
+        let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { ptr in
+            while true {
+                let n = pread(fd, ptr.baseAddress, length, off_t(offset))
+                if n >= 0 { return n }
+                if errno != EINTR { throw StorageIOError.system("pread", path, errno) }
+            }
+        }
+        _ = n
+        return buffer
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
+
+final class FileUploadWriter: UploadWriter, @unchecked Sendable {
+    // Used by one request at a time: `Registry` serialises access to an upload session.
+    let fd: Int32
+    let path: String
+    private(set) var offset: Int64
+
+    init(path: String, truncatingTo truncation: Int64?) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StorageIOError.system("open", path, errno) }
+        if let truncation {
+            guard ftruncate(fd, off_t(truncation)) == 0 else {
+                let code = errno
+                _ = Glibc.close(fd)
+                throw StorageIOError.system("ftruncate", path, code)
+            }
+            offset = truncation
+        } else {
+            var st = stat()
+            _ = fstat(fd, &st)
+            offset = Int64(st.st_size)
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageIOError.system("write", path, errno)
+            }
+            done += n
+            offset += Int64(n)
+        }
+    }
+
+    func sync() throws {
+        guard fdatasync(fd) == 0 else { throw StorageIOError.system("fsync", path, errno) }
+    }
+
+    func truncate(to newOffset: Int64) throws {
+        guard ftruncate(fd, off_t(newOffset)) == 0 else { throw StorageIOError.system("ftruncate", path, errno) }
+        offset = newOffset
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}

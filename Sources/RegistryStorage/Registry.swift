@@ -1,0 +1,373 @@
+import Foundation
+import NIOCore
+import OCI
+
+/// The distribution spec's operations over a `BlobStore` and a `MetadataStore`.
+/// The HTTP layer translates requests into these calls and `RegistryError`s into spec errors.
+public final class Registry: Sendable {
+    public struct Options: Sendable {
+        public var deleteEnabled = true
+        public var readOnly = false
+        public var maxManifestBytes = 4 * 1024 * 1024
+        /// When false, a manifest may name blobs and child manifests not (yet) in the repository.
+        public var requireReferences = true
+        public init() {}
+    }
+
+    public let blobs: any BlobStore
+    public let metadata: any MetadataStore
+    public let options: Options
+    private let sessions = UploadSessions()
+
+    public init(blobs: any BlobStore, metadata: any MetadataStore, options: Options) {
+        self.blobs = blobs
+        self.metadata = metadata
+        self.options = options
+    }
+
+    // MARK: blobs
+
+    /// The size of a blob visible in `repository`.
+    public func blobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64 {
+        guard let size = try await metadata.linkedBlobSize(repository, digest) else { throw RegistryError.blobUnknown(digest) }
+        return size
+    }
+
+    public func openBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> any BlobReader {
+        _ = try await blobSize(repository, digest)
+        do {
+            return try blobs.openBlob(digest)
+        } catch {
+            // Metadata says yes but the file is gone: report it as unknown rather than fail the server.
+            throw RegistryError.blobUnknown(digest)
+        }
+    }
+
+    public func deleteBlob(_ repository: RepositoryName, _ digest: Digest) async throws {
+        try checkDeletable()
+        guard try await metadata.unlinkBlob(repository, digest) else { throw RegistryError.blobUnknown(digest) }
+    }
+
+    /// Makes a blob from `source` (or, without a source, from any repository) visible in
+    /// `repository`. Returns false when it cannot, so the caller starts a normal upload instead.
+    public func mount(_ digest: Digest, into repository: RepositoryName, from source: RepositoryName?) async throws -> Bool {
+        try checkWritable()
+        if try await metadata.linkedBlobSize(repository, digest) != nil { return true }
+        let origin: RepositoryName?
+        if let source { origin = source } else { origin = try await metadata.anyRepositoryHolding(digest, excluding: repository) }
+        guard let origin, let size = try await metadata.linkedBlobSize(origin, digest),
+            try blobs.size(of: digest) != nil
+        else { return false }
+        try await metadata.linkBlob(repository, digest, size: size)
+        return true
+    }
+
+    // MARK: uploads
+
+    public func startUpload(_ repository: RepositoryName, algorithm: Digest.Algorithm) async throws -> UploadRecord {
+        try checkWritable()
+        let record = UploadRecord(id: UUID(), repository: repository, algorithm: algorithm, offset: 0, startedAt: Date())
+        let writer = try blobs.openUpload(record.id, truncatingTo: 0)
+        writer.close()
+        try await metadata.createUpload(record)
+        return record
+    }
+
+    public func uploadStatus(_ repository: RepositoryName, _ id: UUID) async throws -> UploadRecord {
+        guard let record = try await metadata.upload(id), record.repository == repository else {
+            throw RegistryError.uploadUnknown(id.uuidString)
+        }
+        return record
+    }
+
+    public func cancelUpload(_ repository: RepositoryName, _ id: UUID) async throws {
+        let record = try await uploadStatus(repository, id)
+        let state = try await claim(record)
+        await sessions.end(id, state)
+        try blobs.deleteUpload(id)
+        try await metadata.deleteUpload(id)
+    }
+
+    /// Appends a chunk. `start` is the chunk's first byte when the client sent `Content-Range`;
+    /// `length` the byte count it declared. Returns the new size of the upload.
+    public func appendChunk(
+        _ repository: RepositoryName, _ id: UUID, start: Int64?, length: Int64?,
+        body: some AsyncSequence<ByteBuffer, any Error>
+    ) async throws -> Int64 {
+        try checkWritable()
+        let record = try await uploadStatus(repository, id)
+        var state = try await claim(record)
+        do {
+            try await append(&state, id: id, start: start, length: length, body: body)
+            try await metadata.setUploadOffset(id, state.offset)
+        } catch {
+            await sessions.release(id, state)
+            throw error
+        }
+        await sessions.release(id, state)
+        return state.offset
+    }
+
+    /// Closes an upload with its optional last chunk, checks `digest` and stores the blob.
+    public func finishUpload(
+        _ repository: RepositoryName, _ id: UUID, digest: Digest, start: Int64?, length: Int64?,
+        body: some AsyncSequence<ByteBuffer, any Error>
+    ) async throws -> Int64 {
+        try checkWritable()
+        let record = try await uploadStatus(repository, id)
+        var state = try await claim(record)
+        do {
+            try await append(&state, id: id, start: start, length: length, body: body)
+            let size = try await commit(state, id: id, repository: repository, digest: digest)
+            await sessions.end(id, state)
+            return size
+        } catch let error as RegistryError {
+            if case .digestInvalid = error {
+                // distribution drops an upload whose digest does not match; the client starts over.
+                await sessions.end(id, state)
+                try? blobs.deleteUpload(id)
+                try? await metadata.deleteUpload(id)
+            } else {
+                await sessions.release(id, state)
+            }
+            throw error
+        } catch {
+            await sessions.release(id, state)
+            throw error
+        }
+    }
+
+    /// A whole blob in one request (`POST ?digest=`). No session row is written: it ends in this request.
+    public func putBlob(
+        _ repository: RepositoryName, digest: Digest, length: Int64?, body: some AsyncSequence<ByteBuffer, any Error>
+    ) async throws -> Int64 {
+        try checkWritable()
+        let id = UUID()
+        var state = UploadState(hasher: digest.algorithm.hasher(), offset: 0, writer: try blobs.openUpload(id, truncatingTo: 0))
+        defer { state.writer.close() }
+        do {
+            try await append(&state, id: id, start: nil, length: length, body: body)
+            return try await commit(state, id: id, repository: repository, digest: digest)
+        } catch {
+            try? blobs.deleteUpload(id)
+            throw error
+        }
+    }
+
+    private func claim(_ record: UploadRecord) async throws -> UploadState {
+        let progress = try await sessions.claim(record.id) {
+            // Not in memory (the server restarted): rebuild the hash from the bytes acknowledged so far.
+            let writer = try blobs.openUpload(record.id, truncatingTo: record.offset)
+            writer.close()
+            var hasher = record.algorithm.hasher()
+            try blobs.readUpload(record.id) { hasher.update($0) }
+            return UploadProgress(hasher: hasher, offset: record.offset)
+        }
+        do {
+            let writer = try blobs.openUpload(record.id, truncatingTo: progress.offset)
+            return UploadState(hasher: progress.hasher, offset: progress.offset, writer: writer)
+        } catch {
+            await sessions.abandon(record.id, progress)
+            throw error
+        }
+    }
+
+    private func append(
+        _ state: inout UploadState, id: UUID, start: Int64?, length: Int64?, body: some AsyncSequence<ByteBuffer, any Error>
+    ) async throws {
+        if let start, start != state.offset {
+            throw RegistryError.rangeInvalid(
+                offset: state.offset, detail: "chunk starts at \(start) but the upload has \(state.offset) bytes")
+        }
+        let checkpoint = (hasher: state.hasher, offset: state.offset)
+        do {
+            var received: Int64 = 0
+            for try await buffer in body {
+                received += Int64(buffer.readableBytes)
+                if let length, received > length {
+                    throw RegistryError.sizeInvalid("body is longer than the declared \(length) bytes")
+                }
+                try buffer.withUnsafeReadableBytes { bytes in
+                    state.hasher.update(bytes)
+                    try state.writer.write(bytes)
+                }
+            }
+            if let length, received != length {
+                throw RegistryError.sizeInvalid("body has \(received) bytes but \(length) were declared")
+            }
+            state.offset = state.writer.offset
+            if received > 0 { try state.writer.sync() }
+        } catch {
+            // Nothing half-written: the upload goes back to what was acknowledged before this request.
+            try? state.writer.truncate(to: checkpoint.offset)
+            state.hasher = checkpoint.hasher
+            state.offset = checkpoint.offset
+            throw error
+        }
+    }
+
+    private func commit(_ state: UploadState, id: UUID, repository: RepositoryName, digest: Digest) async throws -> Int64 {
+        let actual: Digest
+        if state.hasher.algorithm == digest.algorithm {
+            actual = state.hasher.finalize()
+        } else {
+            // The client names another algorithm than the session was started with: hash once more.
+            var hasher = digest.algorithm.hasher()
+            try blobs.readUpload(id) { hasher.update($0) }
+            actual = hasher.finalize()
+        }
+        guard actual == digest else {
+            throw RegistryError.digestInvalid("content digest is \(actual), not \(digest)")
+        }
+        try blobs.commitUpload(id, as: digest)
+        try await metadata.finishUpload(id, repository: repository, digest: digest, size: state.offset)
+        return state.offset
+    }
+
+    // MARK: manifests
+
+    public func manifest(_ repository: RepositoryName, _ reference: ManifestReference) async throws -> StoredManifest {
+        guard let manifest = try await metadata.manifest(repository, reference) else {
+            throw RegistryError.manifestUnknown(reference.description)
+        }
+        return manifest
+    }
+
+    public struct PushedManifest: Sendable {
+        public let digest: Digest
+        public let subject: Digest?
+        public let tags: [Tag]
+    }
+
+    /// Validates and stores a manifest under `reference`, plus `extraTags` (the `?tag=` parameters).
+    public func putManifest(
+        _ repository: RepositoryName, _ reference: ManifestReference, contentType: String?, body: [UInt8], extraTags: [Tag]
+    ) async throws -> PushedManifest {
+        try checkWritable()
+        guard body.count <= options.maxManifestBytes else { throw RegistryError.manifestTooLarge(limit: options.maxManifestBytes) }
+        let summary: ManifestSummary
+        do {
+            summary = try ManifestSummary(parsing: body, contentType: contentType)
+        } catch {
+            throw RegistryError.manifestInvalid(error.description)
+        }
+        var tags = extraTags
+        let digest: Digest
+        switch reference {
+        case .digest(let expected):
+            digest = Digest.of(body, algorithm: expected.algorithm)
+            guard digest == expected else {
+                throw RegistryError.digestInvalid("manifest digest is \(digest), not \(expected)")
+            }
+        case .tag(let tag):
+            digest = Digest.of(body)
+            tags.insert(tag, at: 0)
+        }
+        var requiredBlobs: [Digest] = []
+        var requiredManifests: [Digest] = []
+        switch summary.kind {
+        case .image(let config, let layers):
+            requiredBlobs = ([config] + layers)
+                .filter { !MediaType.isNonDistributable($0.mediaType) && ($0.urls ?? []).isEmpty }
+                .map(\.digest)
+        case .index(let manifests):
+            requiredManifests = manifests.map(\.digest)
+        }
+        if !options.requireReferences {
+            requiredBlobs = []
+            requiredManifests = []
+        }
+        let record = ManifestRecord(
+            digest: digest, summary: summary, payload: body, requiredBlobs: Array(Set(requiredBlobs)),
+            requiredManifests: Array(Set(requiredManifests)))
+        try await metadata.putManifest(repository, record, tags: tags)
+        return PushedManifest(digest: digest, subject: summary.subject?.digest, tags: tags)
+    }
+
+    public func deleteManifest(_ repository: RepositoryName, _ reference: ManifestReference) async throws {
+        try checkDeletable()
+        let deleted: Bool
+        switch reference {
+        case .digest(let digest): deleted = try await metadata.deleteManifest(repository, digest)
+        case .tag(let tag): deleted = try await metadata.deleteTag(repository, tag)
+        }
+        guard deleted else { throw RegistryError.manifestUnknown(reference.description) }
+    }
+
+    // MARK: listings
+
+    public func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> Page<String> {
+        guard let page = try await metadata.tags(repository, after: last, limit: limit) else {
+            throw RegistryError.nameUnknown(repository)
+        }
+        return page
+    }
+
+    public func catalog(after last: String?, limit: Int) async throws -> Page<String> {
+        try await metadata.repositories(after: last, limit: limit)
+    }
+
+    public func referrers(
+        _ repository: RepositoryName, subject: Digest, artifactType: String?, after last: String?, limit: Int
+    ) async throws -> Page<Descriptor> {
+        try await metadata.referrers(repository, subject: subject, artifactType: artifactType, after: last, limit: limit)
+    }
+
+    // MARK: policy
+
+    private func checkWritable() throws {
+        if options.readOnly { throw RegistryError.unsupported("the registry is in read-only mode") }
+    }
+
+    private func checkDeletable() throws {
+        try checkWritable()
+        if !options.deleteEnabled { throw RegistryError.unsupported("deletion is disabled (storage.delete.enabled)") }
+    }
+}
+
+/// An upload's live state while one request works on it: the running hash and the open file.
+struct UploadState: Sendable {
+    var hasher: DigestHasher
+    var offset: Int64
+    let writer: any UploadWriter
+}
+
+/// What is kept of an upload between requests; a value, so the hash state is a checkpoint.
+struct UploadProgress: Sendable {
+    var hasher: DigestHasher
+    var offset: Int64
+}
+
+/// Upload sessions in memory, each used by one request at a time. Files are open only while a
+/// request holds the session, so abandoned sessions cost no file descriptors.
+actor UploadSessions {
+    private var idle: [UUID: UploadProgress] = [:]
+    private var busy: Set<UUID> = []
+
+    func claim(_ id: UUID, load: () throws -> UploadProgress) throws -> UploadProgress {
+        guard !busy.contains(id) else { throw RegistryError.uploadBusy }
+        let progress = try idle.removeValue(forKey: id) ?? load()
+        busy.insert(id)
+        return progress
+    }
+
+    /// Gives the session back after a request, keeping its progress.
+    func release(_ id: UUID, _ state: UploadState) {
+        state.writer.close()
+        busy.remove(id)
+        idle[id] = UploadProgress(hasher: state.hasher, offset: state.offset)
+    }
+
+    /// Gives the session back when its file could not be opened.
+    func abandon(_ id: UUID, _ progress: UploadProgress) {
+        busy.remove(id)
+        idle[id] = progress
+    }
+
+    /// Ends the session (finished or cancelled).
+    func end(_ id: UUID, _ state: UploadState) {
+        state.writer.close()
+        busy.remove(id)
+        idle[id] = nil
+    }
+}

@@ -1,0 +1,355 @@
+import Foundation
+import GRDB
+import OCI
+
+/// Metadata in one SQLite database (WAL, one writer, a pool of readers) through GRDB.
+/// Every listing is an indexed range scan, so a page costs O(page) whatever the repository's size.
+public final class SQLiteMetadataStore: MetadataStore {
+    private let pool: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE repositories(
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        created_at REAL NOT NULL);
+                    CREATE TABLE blobs(
+                        digest TEXT PRIMARY KEY,
+                        size INTEGER NOT NULL,
+                        created_at REAL NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE repository_blobs(
+                        repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                        digest TEXT NOT NULL REFERENCES blobs(digest) ON DELETE CASCADE,
+                        PRIMARY KEY(repository_id, digest)) WITHOUT ROWID;
+                    CREATE INDEX repository_blobs_by_digest ON repository_blobs(digest);
+                    CREATE TABLE manifests(
+                        id INTEGER PRIMARY KEY,
+                        repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                        digest TEXT NOT NULL,
+                        media_type TEXT NOT NULL,
+                        artifact_type TEXT,
+                        subject TEXT,
+                        annotations TEXT,
+                        payload BLOB NOT NULL,
+                        created_at REAL NOT NULL,
+                        UNIQUE(repository_id, digest));
+                    CREATE INDEX manifests_by_subject ON manifests(repository_id, subject, digest) WHERE subject IS NOT NULL;
+                    CREATE TABLE manifest_references(
+                        manifest_id INTEGER NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                        digest TEXT NOT NULL,
+                        is_manifest INTEGER NOT NULL,
+                        PRIMARY KEY(manifest_id, digest)) WITHOUT ROWID;
+                    CREATE INDEX manifest_references_by_digest ON manifest_references(digest);
+                    CREATE TABLE tags(
+                        repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                        name TEXT NOT NULL,
+                        manifest_id INTEGER NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                        updated_at REAL NOT NULL,
+                        PRIMARY KEY(repository_id, name)) WITHOUT ROWID;
+                    CREATE INDEX tags_by_manifest ON tags(manifest_id);
+                    CREATE TABLE uploads(
+                        id TEXT PRIMARY KEY,
+                        repository TEXT NOT NULL,
+                        algorithm TEXT NOT NULL,
+                        byte_offset INTEGER NOT NULL,
+                        started_at REAL NOT NULL) WITHOUT ROWID;
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: repositories and blobs
+
+    public func repositoryExists(_ repository: RepositoryName) async throws -> Bool {
+        try await pool.read { db in try Self.repositoryID(db, repository) != nil }
+    }
+
+    public func linkedBlobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64? {
+        try await pool.read { db in
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT b.size FROM blobs b
+                    JOIN repository_blobs rb ON rb.digest = b.digest
+                    JOIN repositories r ON r.id = rb.repository_id
+                    WHERE r.name = ? AND b.digest = ?
+                    """, arguments: [repository.value, digest.description])
+        }
+    }
+
+    public func anyRepositoryHolding(_ digest: Digest, excluding: RepositoryName) async throws -> RepositoryName? {
+        let name = try await pool.read { db in
+            try String.fetchOne(
+                db,
+                sql: """
+                    SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+                    WHERE rb.digest = ? AND r.name != ? LIMIT 1
+                    """, arguments: [digest.description, excluding.value])
+        }
+        return try name.map { try RepositoryName(parsing: $0) }
+    }
+
+    public func linkBlob(_ repository: RepositoryName, _ digest: Digest, size: Int64) async throws {
+        try await pool.write { db in try Self.link(db, repository, digest, size) }
+    }
+
+    public func unlinkBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> Bool {
+        try await pool.write { db in
+            guard let repo = try Self.repositoryID(db, repository) else { return false }
+            try db.execute(
+                sql: "DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+                arguments: [repo, digest.description])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: manifests and tags
+
+    public func manifest(_ repository: RepositoryName, _ reference: ManifestReference) async throws -> StoredManifest? {
+        let found = try await pool.read { db -> (String, String, Data)? in
+            let row: Row?
+            switch reference {
+            case .digest(let digest):
+                row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT m.digest, m.media_type, m.payload FROM manifests m
+                        JOIN repositories r ON r.id = m.repository_id
+                        WHERE r.name = ? AND m.digest = ?
+                        """, arguments: [repository.value, digest.description])
+            case .tag(let tag):
+                row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT m.digest, m.media_type, m.payload FROM tags t
+                        JOIN repositories r ON r.id = t.repository_id
+                        JOIN manifests m ON m.id = t.manifest_id
+                        WHERE r.name = ? AND t.name = ?
+                        """, arguments: [repository.value, tag.value])
+            }
+            return row.map { ($0["digest"], $0["media_type"], $0["payload"]) }
+        }
+        guard let (digest, mediaType, payload) = found else { return nil }
+        return StoredManifest(digest: try Digest(parsing: digest), mediaType: mediaType, payload: Array(payload))
+    }
+
+    public func putManifest(_ repository: RepositoryName, _ record: ManifestRecord, tags: [Tag]) async throws {
+        try await pool.write { db in
+            let repo = try Self.ensureRepository(db, repository)
+            for digest in record.requiredBlobs {
+                let visible = try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+                    arguments: [repo, digest.description]) ?? false
+                if !visible { throw RegistryError.manifestBlobUnknown(digest) }
+            }
+            for digest in record.requiredManifests {
+                let present = try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?",
+                    arguments: [repo, digest.description]) ?? false
+                if !present { throw RegistryError.manifestBlobUnknown(digest) }
+            }
+            let now = Date().timeIntervalSince1970
+            var annotationsJSON: String?
+            if let annotations = record.summary.annotations, !annotations.isEmpty {
+                annotationsJSON = String(decoding: try JSONEncoder().encode(annotations), as: UTF8.self)
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO manifests(repository_id, digest, media_type, artifact_type, subject, annotations, payload, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(repository_id, digest) DO NOTHING
+                    """,
+                arguments: [
+                    repo, record.digest.description, record.summary.mediaType, record.summary.effectiveArtifactType,
+                    record.summary.subject?.digest.description, annotationsJSON, Data(record.payload), now,
+                ])
+            let manifestID = try Int64.fetchOne(
+                db, sql: "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?",
+                arguments: [repo, record.digest.description])!
+            for digest in record.requiredBlobs {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO manifest_references(manifest_id, digest, is_manifest) VALUES (?, ?, 0)",
+                    arguments: [manifestID, digest.description])
+            }
+            for digest in record.requiredManifests {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO manifest_references(manifest_id, digest, is_manifest) VALUES (?, ?, 1)",
+                    arguments: [manifestID, digest.description])
+            }
+            for tag in tags {
+                try db.execute(
+                    sql: """
+                        INSERT INTO tags(repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at
+                        """, arguments: [repo, tag.value, manifestID, now])
+            }
+        }
+    }
+
+    public func deleteManifest(_ repository: RepositoryName, _ digest: Digest) async throws -> Bool {
+        try await pool.write { db in
+            guard let repo = try Self.repositoryID(db, repository) else { return false }
+            // Tags and references go with it through ON DELETE CASCADE.
+            try db.execute(
+                sql: "DELETE FROM manifests WHERE repository_id = ? AND digest = ?", arguments: [repo, digest.description])
+            return db.changesCount > 0
+        }
+    }
+
+    public func deleteTag(_ repository: RepositoryName, _ tag: Tag) async throws -> Bool {
+        try await pool.write { db in
+            guard let repo = try Self.repositoryID(db, repository) else { return false }
+            try db.execute(sql: "DELETE FROM tags WHERE repository_id = ? AND name = ?", arguments: [repo, tag.value])
+            return db.changesCount > 0
+        }
+    }
+
+    public func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> Page<String>? {
+        try await pool.read { db in
+            guard let repo = try Self.repositoryID(db, repository) else { return nil }
+            let fetchLimit = limit.map { $0 + 1 } ?? -1
+            let names = try String.fetchAll(
+                db, sql: "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+                arguments: [repo, last ?? "", fetchLimit])
+            return Self.page(names, limit: limit)
+        }
+    }
+
+    public func repositories(after last: String?, limit: Int) async throws -> Page<String> {
+        try await pool.read { db in
+            let names = try String.fetchAll(
+                db, sql: "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+                arguments: [last ?? "", limit + 1])
+            return Self.page(names, limit: limit)
+        }
+    }
+
+    public func referrers(
+        _ repository: RepositoryName, subject: Digest, artifactType: String?, after last: String?, limit: Int
+    ) async throws -> Page<Descriptor> {
+        let rows = try await pool.read { db -> [ReferrerRow] in
+            var sql = """
+                SELECT m.digest, m.media_type, m.artifact_type, m.annotations, length(m.payload) AS size FROM manifests m
+                JOIN repositories r ON r.id = m.repository_id
+                WHERE r.name = ? AND m.subject = ? AND m.digest > ?
+                """
+            var arguments: StatementArguments = [repository.value, subject.description, last ?? ""]
+            if let artifactType {
+                sql += " AND m.artifact_type = ?"
+                arguments += [artifactType]
+            }
+            sql += " ORDER BY m.digest LIMIT ?"
+            arguments += [limit + 1]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map {
+                ReferrerRow(
+                    digest: $0["digest"], mediaType: $0["media_type"], artifactType: $0["artifact_type"],
+                    annotations: $0["annotations"], size: $0["size"])
+            }
+        }
+        let descriptors = try rows.prefix(limit).map { row in
+            var annotations: [String: String]?
+            if let json = row.annotations {
+                annotations = try JSONDecoder().decode([String: String].self, from: Data(json.utf8))
+            }
+            return Descriptor(
+                mediaType: row.mediaType, digest: try Digest(parsing: row.digest), size: row.size,
+                annotations: annotations, artifactType: row.artifactType)
+        }
+        return Page(items: descriptors, hasMore: rows.count > limit)
+    }
+
+    private struct ReferrerRow: Sendable {
+        let digest: String
+        let mediaType: String
+        let artifactType: String?
+        let annotations: String?
+        let size: Int64
+    }
+
+    // MARK: uploads
+
+    public func createUpload(_ upload: UploadRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO uploads(id, repository, algorithm, byte_offset, started_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    upload.id.uuidString.lowercased(), upload.repository.value, upload.algorithm.rawValue, upload.offset,
+                    upload.startedAt.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func upload(_ id: UUID) async throws -> UploadRecord? {
+        let found = try await pool.read { db -> (String, String, Int64, Double)? in
+            try Row.fetchOne(db, sql: "SELECT * FROM uploads WHERE id = ?", arguments: [id.uuidString.lowercased()])
+                .map { ($0["repository"], $0["algorithm"], $0["byte_offset"], $0["started_at"]) }
+        }
+        guard let (repository, algorithmName, offset, started) = found, let algorithm = Digest.Algorithm(rawValue: algorithmName)
+        else { return nil }
+        return UploadRecord(
+            id: id, repository: try RepositoryName(parsing: repository), algorithm: algorithm, offset: offset,
+            startedAt: Date(timeIntervalSince1970: started))
+    }
+
+    public func setUploadOffset(_ id: UUID, _ offset: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE uploads SET byte_offset = ? WHERE id = ?", arguments: [offset, id.uuidString.lowercased()])
+        }
+    }
+
+    public func deleteUpload(_ id: UUID) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM uploads WHERE id = ?", arguments: [id.uuidString.lowercased()])
+        }
+    }
+
+    public func finishUpload(_ id: UUID, repository: RepositoryName, digest: Digest, size: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM uploads WHERE id = ?", arguments: [id.uuidString.lowercased()])
+            try Self.link(db, repository, digest, size)
+        }
+    }
+
+    // MARK: helpers
+
+    private static func repositoryID(_ db: Database, _ repository: RepositoryName) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT id FROM repositories WHERE name = ?", arguments: [repository.value])
+    }
+
+    private static func ensureRepository(_ db: Database, _ repository: RepositoryName) throws -> Int64 {
+        if let id = try repositoryID(db, repository) { return id }
+        try db.execute(
+            sql: "INSERT INTO repositories(name, created_at) VALUES (?, ?)",
+            arguments: [repository.value, Date().timeIntervalSince1970])
+        return db.lastInsertedRowID
+    }
+
+    private static func link(_ db: Database, _ repository: RepositoryName, _ digest: Digest, _ size: Int64) throws {
+        let repo = try ensureRepository(db, repository)
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO blobs(digest, size, created_at) VALUES (?, ?, ?)",
+            arguments: [digest.description, size, Date().timeIntervalSince1970])
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO repository_blobs(repository_id, digest) VALUES (?, ?)",
+            arguments: [repo, digest.description])
+    }
+
+    private static func page(_ names: [String], limit: Int?) -> Page<String> {
+        guard let limit, names.count > limit else { return Page(items: names, hasMore: false) }
+        return Page(items: Array(names.prefix(limit)), hasMore: true)
+    }
+}

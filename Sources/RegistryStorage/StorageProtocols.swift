@@ -1,0 +1,112 @@
+// RegistryStorage: where a registry keeps its data. `BlobStore` holds content-addressed bytes
+// and in-progress uploads; `MetadataStore` holds everything else (repositories, blob visibility,
+// manifests with their bytes, tags, referrers, upload sessions). `Registry` composes the two into
+// the operations of the distribution spec. The layout and schema are described in docs/storage.md.
+
+import Foundation
+import NIOCore
+import OCI
+
+/// Content-addressed blob bytes plus the scratch space uploads stream into.
+public protocol BlobStore: Sendable {
+    /// The size of a stored blob, or nil when it is not stored.
+    func size(of digest: Digest) throws -> Int64?
+    /// Opens a stored blob for reading.
+    func openBlob(_ digest: Digest) throws -> any BlobReader
+    /// Creates an empty upload, or opens an existing one truncated to `offset` bytes.
+    func openUpload(_ id: UUID, truncatingTo offset: Int64?) throws -> any UploadWriter
+    /// Reads an upload's bytes in order (used to rebuild a hash after a restart).
+    func readUpload(_ id: UUID, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+    /// Makes a finished upload the blob `digest`; if that blob is already stored, drops the upload.
+    func commitUpload(_ id: UUID, as digest: Digest) throws
+    func deleteUpload(_ id: UUID) throws
+    func deleteBlob(_ digest: Digest) throws
+}
+
+/// Random access to one stored blob.
+public protocol BlobReader: Sendable {
+    var size: Int64 { get }
+    /// Reads up to `length` bytes at `offset`; an empty buffer means end of file.
+    func read(at offset: Int64, length: Int, allocator: ByteBufferAllocator) throws -> ByteBuffer
+    func close()
+}
+
+/// Appends to an upload in progress.
+public protocol UploadWriter: Sendable {
+    var offset: Int64 { get }
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    /// Makes the bytes written so far durable.
+    func sync() throws
+    func truncate(to offset: Int64) throws
+    func close()
+}
+
+/// A stored manifest as the registry serves it.
+public struct StoredManifest: Sendable, Equatable {
+    public let digest: Digest
+    public let mediaType: String
+    public let payload: [UInt8]
+}
+
+/// A manifest ready to be recorded: its bytes and what it references.
+public struct ManifestRecord: Sendable {
+    public let digest: Digest
+    public let summary: ManifestSummary
+    public let payload: [UInt8]
+    /// Blobs that must be visible in the repository (config and distributable layers).
+    public let requiredBlobs: [Digest]
+    /// Manifests that must exist in the repository (an index's children).
+    public let requiredManifests: [Digest]
+}
+
+/// An upload session as persisted, so it survives a restart.
+public struct UploadRecord: Sendable, Equatable {
+    public let id: UUID
+    public let repository: RepositoryName
+    public let algorithm: Digest.Algorithm
+    public var offset: Int64
+    public let startedAt: Date
+}
+
+/// One page of a listing, with whether more entries follow.
+public struct Page<Element: Sendable>: Sendable {
+    public let items: [Element]
+    public let hasMore: Bool
+
+    public init(items: [Element], hasMore: Bool) {
+        self.items = items
+        self.hasMore = hasMore
+    }
+}
+
+/// The registry's metadata.
+public protocol MetadataStore: Sendable {
+    func repositoryExists(_ repository: RepositoryName) async throws -> Bool
+    /// The blob's size when it is visible in `repository`.
+    func linkedBlobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64?
+    /// Any repository in which the blob is visible, other than `excluding`.
+    func anyRepositoryHolding(_ digest: Digest, excluding: RepositoryName) async throws -> RepositoryName?
+    func linkBlob(_ repository: RepositoryName, _ digest: Digest, size: Int64) async throws
+    func unlinkBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> Bool
+
+    func manifest(_ repository: RepositoryName, _ reference: ManifestReference) async throws -> StoredManifest?
+    /// Stores the manifest and points `tags` at it; throws `RegistryError.manifestBlobUnknown` when a
+    /// required blob or child manifest is missing, checked in the same transaction as the insert.
+    func putManifest(_ repository: RepositoryName, _ record: ManifestRecord, tags: [Tag]) async throws
+    func deleteManifest(_ repository: RepositoryName, _ digest: Digest) async throws -> Bool
+    func deleteTag(_ repository: RepositoryName, _ tag: Tag) async throws -> Bool
+    /// Tags in byte order after `last`; nil when the repository does not exist.
+    func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> Page<String>?
+    func repositories(after last: String?, limit: Int) async throws -> Page<String>
+    /// Manifests in `repository` whose subject is `subject`, in digest order after `last`.
+    func referrers(
+        _ repository: RepositoryName, subject: Digest, artifactType: String?, after last: String?, limit: Int
+    ) async throws -> Page<Descriptor>
+
+    func createUpload(_ upload: UploadRecord) async throws
+    func upload(_ id: UUID) async throws -> UploadRecord?
+    func setUploadOffset(_ id: UUID, _ offset: Int64) async throws
+    func deleteUpload(_ id: UUID) async throws
+    /// Ends an upload and records its blob as visible in the upload's repository, in one transaction.
+    func finishUpload(_ id: UUID, repository: RepositoryName, digest: Digest, size: Int64) async throws
+}
