@@ -6,6 +6,7 @@ import NIOCore
 import NIOSSL
 import Logging
 import RegistryStorage
+import ServiceLifecycle
 
 /// A registry server built from a `ServerConfig`: opens the stores and serves HTTP(S) until cancelled.
 public struct RegistryHTTPServer: Sendable {
@@ -47,10 +48,17 @@ public struct RegistryHTTPServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: quiet
         )
-        if handleSignals {
-            try await app.runService()
-        } else {
-            try await app.run()
+        // Cancellation and signals both end in a graceful shutdown: in-flight requests finish.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: quiet))
+        // The group runs in its own task so that cancelling ours asks for a graceful stop instead of
+        // tearing the server down mid-request.
+        let running = Task { try await group.run() }
+        try await withTaskCancellationHandler {
+            try await running.value
+        } onCancel: {
+            Task { await group.triggerGracefulShutdown() }
         }
     }
 }

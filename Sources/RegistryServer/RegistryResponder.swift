@@ -303,6 +303,7 @@ struct RegistryResponder: HTTPResponder {
     private func rangeError(_ name: RepositoryName, _ id: UUID, offset: Int64, detail: String) -> SpecError {
         var error = SpecError(.rangeInvalid, detail)
         error.headers = uploadHeaders(name, id, offset: offset)
+        error.headers[.contentLength] = nil
         return error
     }
 

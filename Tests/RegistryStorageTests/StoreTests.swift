@@ -1,1 +1,110 @@
+import Foundation
+import NIOCore
+import OCI
+import RegistryStorage
 import Testing
+
+/// Runs `body` against a registry in a fresh temporary directory.
+func withRegistry(_ options: Registry.Options = .init(), _ body: (Registry, URL) async throws -> Void) async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-store-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let registry = try Registry(
+        blobs: FileSystemBlobStore(root: root), metadata: SQLiteMetadataStore(path: root.appendingPathComponent("m.sqlite").path),
+        options: options)
+    try await body(registry, root)
+}
+
+struct Chunks: AsyncSequence, Sendable {
+    let chunks: [[UInt8]]
+    var failAfter: Int? = nil
+    struct Broken: Error {}
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var chunks: [[UInt8]]
+        var remainingBeforeFailure: Int?
+        mutating func next() async throws -> ByteBuffer? {
+            if let r = remainingBeforeFailure {
+                if r == 0 { throw Broken() }
+                remainingBeforeFailure = r - 1
+            }
+            guard !chunks.isEmpty else { return nil }
+            return ByteBuffer(bytes: chunks.removeFirst())
+        }
+    }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunks: chunks, remainingBeforeFailure: failAfter) }
+}
+
+@Suite struct StoreTests {
+    let repo = try! RepositoryName(parsing: "team/app")
+
+    @Test func blobLivesOnceUnderItsDigest() async throws {
+        try await withRegistry { registry, root in
+            let data = Array("layer".utf8)
+            let digest = Digest.of(data)
+            _ = try await registry.putBlob(repo, digest: digest, length: 5, body: Chunks(chunks: [data]))
+            let other = try RepositoryName(parsing: "other/app")
+            _ = try await registry.putBlob(other, digest: digest, length: 5, body: Chunks(chunks: [data]))
+            let path = root.appendingPathComponent("blobs/sha256/\(digest.encoded.prefix(2))/\(digest.encoded)").path
+            #expect(FileManager.default.contents(atPath: path) == Data(data))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("uploads").path).isEmpty)
+            #expect(try await registry.blobSize(other, digest) == 5)
+        }
+    }
+
+    @Test func aFailedChunkLeavesTheUploadWhereItWas() async throws {
+        try await withRegistry { registry, _ in
+            let upload = try await registry.startUpload(repo, algorithm: .sha256)
+            #expect(try await registry.appendChunk(repo, upload.id, start: 0, length: 3, body: Chunks(chunks: [[1, 2, 3]])) == 3)
+            await #expect(throws: Chunks.Broken.self) {
+                _ = try await registry.appendChunk(repo, upload.id, start: 3, length: 4, body: Chunks(chunks: [[4, 5], [6, 7]], failAfter: 1))
+            }
+            await #expect(throws: RegistryError.self) {
+                _ = try await registry.appendChunk(repo, upload.id, start: 3, length: 4, body: Chunks(chunks: [[4, 5]]))
+            }
+            #expect(try await registry.uploadStatus(repo, upload.id).offset == 3)
+            let all: [UInt8] = [1, 2, 3, 4, 5, 6, 7]
+            _ = try await registry.finishUpload(
+                repo, upload.id, digest: Digest.of(all), start: 3, length: 4, body: Chunks(chunks: [[4, 5, 6, 7]]))
+            #expect(try await registry.blobSize(repo, Digest.of(all)) == 7)
+        }
+    }
+
+    @Test func outOfOrderChunkIsARangeError() async throws {
+        try await withRegistry { registry, _ in
+            let upload = try await registry.startUpload(repo, algorithm: .sha256)
+            await #expect(throws: RegistryError.rangeInvalid(offset: 0, detail: "chunk starts at 5 but the upload has 0 bytes")) {
+                _ = try await registry.appendChunk(repo, upload.id, start: 5, length: 1, body: Chunks(chunks: [[1]]))
+            }
+        }
+    }
+
+    @Test func wrongDigestStoresNothing() async throws {
+        try await withRegistry { registry, root in
+            let claimed = Digest.of(Array("other".utf8))
+            await #expect(throws: RegistryError.self) {
+                _ = try await registry.putBlob(repo, digest: claimed, length: 4, body: Chunks(chunks: [Array("data".utf8)]))
+            }
+            await #expect(throws: RegistryError.blobUnknown(claimed)) { _ = try await registry.blobSize(repo, claimed) }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("uploads").path)
+            #expect(leftovers.isEmpty)
+        }
+    }
+
+    @Test func tagsPageInByteOrder() async throws {
+        try await withRegistry { registry, _ in
+            let config = Array("{}".utf8)
+            _ = try await registry.putBlob(repo, digest: Digest.of(config), length: 2, body: Chunks(chunks: [config]))
+            let manifest = ImageManifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: Digest.of(config), size: 2), layers: [])
+            let body = try Array(JSONEncoderForTests.encode(manifest))
+            for tag in ["b", "a", "C", "c"] {
+                _ = try await registry.putManifest(repo, .tag(try Tag(parsing: tag)), contentType: nil, body: body, extraTags: [])
+            }
+            let first = try await registry.tags(repo, after: nil, limit: 2)
+            #expect(first.items == ["C", "a"] && first.hasMore)
+            let second = try await registry.tags(repo, after: "a", limit: 2)
+            #expect(second.items == ["b", "c"] && !second.hasMore)
+        }
+    }
+}
+
+let JSONEncoderForTests = JSONEncoder()

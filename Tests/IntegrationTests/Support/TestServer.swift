@@ -1,0 +1,129 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import RegistryServer
+
+/// `berth serve` in this process on a free loopback port with a temporary root; `stop()` ends it.
+final class TestServer: Sendable {
+    let root: URL
+    let port: Int
+    private let task: Task<Void, any Error>
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts a server; `configure` may change the config (the root and the address are set already).
+    static func start(root existing: URL? = nil, _ configure: (inout ServerConfig) -> Void = { _ in }) async throws -> TestServer {
+        let root = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("berth-test-\(UUID().uuidString)")
+        var config = ServerConfig()
+        config.rootDirectory = root.path
+        config.host = "127.0.0.1"
+        config.port = 0
+        config.logLevel = .warning
+        configure(&config)
+        var logger = Logger(label: "berth.test")
+        logger.logLevel = .warning
+        let server = try RegistryHTTPServer(config: config, logger: logger)
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let task = Task { try await server.run { port in continuation.yield(port) } }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+        return TestServer(root: root, port: port, task: task)
+    }
+
+    private init(root: URL, port: Int, task: Task<Void, any Error>) {
+        self.root = root
+        self.port = port
+        self.task = task
+    }
+
+    /// Stops serving; the root stays so a restart can reuse it. `cleanup()` removes it.
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+    }
+
+    func cleanup() async {
+        await stop()
+        try? FileManager.default.removeItem(at: root)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One HTTP exchange's result, body collected.
+struct Reply {
+    let status: Int
+    let headers: HTTPHeaders
+    let body: [UInt8]
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+    func header(_ name: String) -> String? { headers.first(name: name) }
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
+    /// The spec error code of the first error in the body.
+    var errorCode: String? { ((json["errors"] as? [[String: Any]])?.first?["code"]) as? String }
+}
+
+/// A small HTTP client over AsyncHTTPClient that never follows redirects.
+struct HTTP {
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(60))))
+
+    let base: String
+
+    init(_ server: TestServer) { base = server.base }
+
+    func send(
+        _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil
+    ) async throws -> Reply {
+        let url = path.hasPrefix("http") ? path : base + path
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await Self.client.execute(request, timeout: .seconds(120))
+        var collected = try await response.body.collect(upTo: 1 << 30)
+        return Reply(
+            status: Int(response.status.code), headers: response.headers,
+            body: collected.readBytes(length: collected.readableBytes) ?? [])
+    }
+
+    func get(_ path: String, headers: [(String, String)] = []) async throws -> Reply { try await send(.GET, path, headers: headers) }
+    func head(_ path: String) async throws -> Reply { try await send(.HEAD, path) }
+    func delete(_ path: String) async throws -> Reply { try await send(.DELETE, path) }
+
+    /// Pushes a blob with a single monolithic POST and returns its digest string.
+    @discardableResult
+    func pushBlob(_ repo: String, _ data: [UInt8]) async throws -> String {
+        let digest = Fixtures.digest(data)
+        let r = try await send(.POST, "/v2/\(repo)/blobs/uploads/?digest=\(digest)", body: data)
+        guard r.status == 201 else { throw TestFailure("blob push answered \(r.status): \(r.text)") }
+        return digest
+    }
+
+    /// Pushes a manifest and returns the reply.
+    func pushManifest(_ repo: String, _ reference: String, _ body: [UInt8], type: String = "application/vnd.oci.image.manifest.v1+json")
+        async throws -> Reply
+    {
+        try await send(.PUT, "/v2/\(repo)/manifests/\(reference)", headers: [("Content-Type", type)], body: body)
+    }
+}
+
+/// Runs `body` against a fresh server, stopping and removing it afterwards.
+func withServer(
+    _ configure: (inout ServerConfig) -> Void = { _ in }, _ body: (TestServer, HTTP) async throws -> Void
+) async throws {
+    let server = try await TestServer.start(configure)
+    do {
+        try await body(server, HTTP(server))
+    } catch {
+        await server.cleanup()
+        throw error
+    }
+    await server.cleanup()
+}
