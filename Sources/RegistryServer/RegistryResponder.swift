@@ -36,10 +36,9 @@ struct RegistryResponder: HTTPResponder {
     }
 
     private func route(_ request: Request) async throws -> Response {
-        let path = request.uri.path.removingPercentEncoding ?? request.uri.path
         let route: Route
         do {
-            route = try Route.parse(path: path)
+            route = try Route.parse(path: request.uri.path)
         } catch {
             switch error {
             case .notFound: throw SpecError(.unsupported, "no such endpoint", status: 404)
@@ -228,7 +227,7 @@ struct RegistryResponder: HTTPResponder {
             let length = request.headers[.contentLength].flatMap(Int64.init)
             // A POST with a digest but no body is an old-style session start; a body makes it a monolithic push.
             if length != 0 || digest == Digest.of([], algorithm: digest.algorithm) {
-                _ = try await registry.putBlob(name, digest: digest, length: length, body: request.body)
+                _ = try await registry.putBlob(name, digest: digest, length: length, body: ClientBody(request.body))
                 return blobCreated(name, digest)
             }
         }
@@ -251,7 +250,7 @@ struct RegistryResponder: HTTPResponder {
         case .patch:
             let (start, length) = try chunkBounds(request)
             do {
-                let offset = try await registry.appendChunk(name, id, start: start, length: length, body: request.body)
+                let offset = try await registry.appendChunk(name, id, start: start, length: length, body: ClientBody(request.body))
                 return uploadResponse(.accepted, name, id, offset: offset)
             } catch RegistryError.rangeInvalid(let offset, let detail) {
                 throw rangeError(name, id, offset: offset, detail: detail)
@@ -263,7 +262,7 @@ struct RegistryResponder: HTTPResponder {
             let digest = try Digest(parsing: digestParam)
             let (start, length) = try chunkBounds(request)
             do {
-                _ = try await registry.finishUpload(name, id, digest: digest, start: start, length: length, body: request.body)
+                _ = try await registry.finishUpload(name, id, digest: digest, start: start, length: length, body: ClientBody(request.body))
             } catch RegistryError.rangeInvalid(let offset, let detail) {
                 throw rangeError(name, id, offset: offset, detail: detail)
             }

@@ -1,3 +1,4 @@
+import Foundation
 import OCI
 
 /// A request path under `/v2/`, decoded into the endpoint it names.
@@ -24,7 +25,9 @@ enum Route: Equatable {
         let rest = path.dropFirst(3)
         if rest.isEmpty || rest == "/" { return .base }
         guard rest.first == "/" else { throw .notFound }
+        // Split before decoding, so an encoded "/" stays inside its segment.
         var parts = rest.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+            .map { Substring($0.removingPercentEncoding ?? String($0)) }
         if parts == ["_catalog"] { return .catalog }
         // "/blobs/uploads/" ends with an empty component; any other empty component is malformed.
         let trailingSlash = parts.last == ""

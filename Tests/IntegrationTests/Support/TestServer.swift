@@ -107,6 +107,7 @@ struct HTTP {
     }
 
     /// Pushes a manifest and returns the reply.
+    @discardableResult
     func pushManifest(_ repo: String, _ reference: String, _ body: [UInt8], type: String = "application/vnd.oci.image.manifest.v1+json")
         async throws -> Reply
     {
