@@ -77,6 +77,7 @@ struct HTTP {
     let base: String
 
     init(_ server: TestServer) { base = server.base }
+    init(base: String) { self.base = base }
 
     func send(
         _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil

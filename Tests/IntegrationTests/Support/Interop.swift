@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// Real external programs (skopeo, the berth binary). On a laptop without them the tests skip; with
+/// BERTH_REQUIRE_INTEROP=1 (as CI sets) a missing program fails the test instead.
+enum Interop {
+    static let required = ProcessInfo.processInfo.environment["BERTH_REQUIRE_INTEROP"] == "1"
+
+    static func path(of tool: String) -> String? {
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        return paths.map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Whether a test needing `tool` should run: always when required, else when it is installed.
+    static func enabled(_ tool: String) -> Bool { required || path(of: tool) != nil }
+
+    static func tool(_ tool: String) throws -> String {
+        guard let found = path(of: tool) else {
+            throw TestFailure("\(tool) is not installed and BERTH_REQUIRE_INTEROP=1 requires it (apt-get install \(tool))")
+        }
+        return found
+    }
+
+    /// The `berth` executable built alongside the tests.
+    static var berthBinary: String {
+        if let explicit = ProcessInfo.processInfo.environment["BERTH_BINARY"] { return explicit }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/berth").path
+    }
+
+    struct Output {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// Runs a program to completion (off the cooperative pool) and collects its output.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Output {
+        try await offThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            if let environment { process.environment = environment }
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Output(
+                status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                stderr: String(decoding: stderr, as: UTF8.self))
+        }
+    }
+
+    /// Runs `/bin/sh -c script`, failing on a non-zero exit.
+    static func shell(_ script: String) async throws {
+        let result = try await run("/bin/sh", ["-c", script])
+        guard result.status == 0 else { throw TestFailure("'\(script)' failed: \(result.stderr)") }
+    }
+}
+
+/// A free loopback port (bound, read and released; the caller binds it right away).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw TestFailure("no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// `berth serve` as a separate process, so a test can kill it with SIGKILL.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    init(root: URL) async throws {
+        port = try freePort()
+        process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
+        process.arguments = ["serve"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["REGISTRY_HTTP_ADDR"] = "127.0.0.1:\(port)"
+        environment["REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"] = root.path
+        environment["REGISTRY_LOG_LEVEL"] = "warn"
+        process.environment = environment
+        process.currentDirectoryURL = root.deletingLastPathComponent()
+        try process.run()
+        let http = HTTP(base: base)
+        for _ in 0..<200 {
+            if (try? await http.get("/v2/"))?.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.terminate()
+        throw TestFailure("berth serve did not come up on port \(port)")
+    }
+
+    func kill() {
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
