@@ -28,7 +28,7 @@ struct Serve: AsyncParsableCommand {
                 serverConfig = try ServerConfig.load(yaml: ServerConfig.embeddedDefault, environment: environment)
             }
         } catch {
-            throw ValidationError(error.description)
+            throw CLIError(error.description)
         }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

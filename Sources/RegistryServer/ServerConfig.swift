@@ -116,7 +116,7 @@ public struct ServerConfig: Sendable {
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw ConfigError(key: "", problem: "cannot read \(file): \(error.localizedDescription)")
+            throw ConfigError(key: "", problem: "cannot read \(file): no such file or not readable")
         }
         return try load(yaml: text, environment: environment)
     }
