@@ -18,6 +18,7 @@ public final class Registry: Sendable {
     public let metadata: any MetadataStore
     public let options: Options
     private let sessions = UploadSessions()
+    private let cache = ReadCache()
 
     public init(blobs: any BlobStore, metadata: any MetadataStore, options: Options) {
         self.blobs = blobs
@@ -29,7 +30,9 @@ public final class Registry: Sendable {
 
     /// The size of a blob visible in `repository`.
     public func blobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64 {
-        guard let size = try await metadata.linkedBlobSize(repository, digest) else { throw RegistryError.blobUnknown(digest) }
+        let key = ReadCache.Key(repository: repository.value, item: "blob \(digest)")
+        let size = try await cache.value(key, cost: { _ in 8 }) { try await metadata.linkedBlobSize(repository, digest) }
+        guard let size else { throw RegistryError.blobUnknown(digest) }
         return size
     }
 
@@ -45,6 +48,7 @@ public final class Registry: Sendable {
 
     public func deleteBlob(_ repository: RepositoryName, _ digest: Digest) async throws {
         try checkDeletable()
+        defer { cache.invalidate(repository.value) }
         guard try await metadata.unlinkBlob(repository, digest) else { throw RegistryError.blobUnknown(digest) }
     }
 
@@ -59,6 +63,7 @@ public final class Registry: Sendable {
             try blobs.size(of: digest) != nil
         else { return false }
         try await metadata.linkBlob(repository, digest, size: size)
+        cache.invalidate(repository.value)
         return true
     }
 
@@ -221,13 +226,16 @@ public final class Registry: Sendable {
         }
         try blobs.commitUpload(id, as: digest)
         try await metadata.finishUpload(id, repository: repository, digest: digest, size: state.offset)
+        cache.invalidate(repository.value)
         return state.offset
     }
 
     // MARK: manifests
 
     public func manifest(_ repository: RepositoryName, _ reference: ManifestReference) async throws -> StoredManifest {
-        guard let manifest = try await metadata.manifest(repository, reference) else {
+        let key = ReadCache.Key(repository: repository.value, item: "manifest \(reference)")
+        let found = try await cache.value(key, cost: { $0?.payload.count ?? 0 }) { try await metadata.manifest(repository, reference) }
+        guard let manifest = found else {
             throw RegistryError.manifestUnknown(reference.description)
         }
         return manifest
@@ -280,12 +288,14 @@ public final class Registry: Sendable {
         let record = ManifestRecord(
             digest: digest, summary: summary, payload: body, requiredBlobs: Array(Set(requiredBlobs)),
             requiredManifests: Array(Set(requiredManifests)))
+        defer { cache.invalidate(repository.value) }
         try await metadata.putManifest(repository, record, tags: tags)
         return PushedManifest(digest: digest, subject: summary.subject?.digest, tags: tags)
     }
 
     public func deleteManifest(_ repository: RepositoryName, _ reference: ManifestReference) async throws {
         try checkDeletable()
+        defer { cache.invalidate(repository.value) }
         let deleted: Bool
         switch reference {
         case .digest(let digest): deleted = try await metadata.deleteManifest(repository, digest)
@@ -297,7 +307,11 @@ public final class Registry: Sendable {
     // MARK: listings
 
     public func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> Page<String> {
-        guard let page = try await metadata.tags(repository, after: last, limit: limit) else {
+        let key = ReadCache.Key(repository: repository.value, item: "tags \(last ?? "") \(limit ?? -1)")
+        let found = try await cache.value(key, cost: { $0?.items.reduce(16) { $0 + $1.utf8.count + 16 } ?? 0 }) {
+            try await metadata.tags(repository, after: last, limit: limit)
+        }
+        guard let page = found else {
             throw RegistryError.nameUnknown(repository)
         }
         return page

@@ -105,6 +105,33 @@ struct Chunks: AsyncSequence, Sendable {
             #expect(second.items == ["b", "c"] && !second.hasMore)
         }
     }
+
+    @Test func cachedReadsSeeEveryWrite() async throws {
+        try await withRegistry { registry, _ in
+            let a = Array("a".utf8)
+            await #expect(throws: RegistryError.self) { _ = try await registry.blobSize(repo, Digest.of(a)) }
+            _ = try await registry.putBlob(repo, digest: Digest.of(a), length: 1, body: Chunks(chunks: [a]))
+            #expect(try await registry.blobSize(repo, Digest.of(a)) == 1)
+
+            func manifest(_ annotation: String) throws -> [UInt8] {
+                let m = ImageManifest(
+                    config: Descriptor(mediaType: MediaType.ociConfig, digest: Digest.of(a), size: 1), layers: [],
+                    annotations: ["n": annotation])
+                return try Array(JSONEncoderForTests.encode(m))
+            }
+            let v1 = try Tag(parsing: "v1")
+            _ = try await registry.putManifest(repo, .tag(v1), contentType: nil, body: try manifest("one"), extraTags: [])
+            #expect(try await registry.manifest(repo, .tag(v1)).payload == (try manifest("one")))
+            #expect(try await registry.tags(repo, after: nil, limit: nil).items == ["v1"])
+            _ = try await registry.putManifest(repo, .tag(v1), contentType: nil, body: try manifest("two"), extraTags: [try Tag(parsing: "v2")])
+            #expect(try await registry.manifest(repo, .tag(v1)).payload == (try manifest("two")))
+            #expect(try await registry.tags(repo, after: nil, limit: nil).items == ["v1", "v2"])
+            try await registry.deleteManifest(repo, .tag(v1))
+            await #expect(throws: RegistryError.self) { _ = try await registry.manifest(repo, .tag(v1)) }
+            try await registry.deleteBlob(repo, Digest.of(a))
+            await #expect(throws: RegistryError.self) { _ = try await registry.blobSize(repo, Digest.of(a)) }
+        }
+    }
 }
 
 let JSONEncoderForTests = JSONEncoder()

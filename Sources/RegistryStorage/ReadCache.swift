@@ -1,0 +1,68 @@
+import Synchronization
+
+/// Recent answers to per-repository reads (manifests by reference, blob sizes, tag pages), so hot
+/// pulls skip SQLite. Every write through `Registry` invalidates its repository. A read that raced
+/// a write is not cached: entries are stored only if the repository's generation did not move
+/// between the lookup and the insert. Bounded by an approximate byte budget; when full it starts over.
+final class ReadCache: Sendable {
+    struct Key: Hashable, Sendable {
+        let repository: String
+        let item: String
+    }
+
+    private struct State: ~Copyable {
+        var generations: [String: UInt64] = [:]
+        var entries: [String: [String: (value: any Sendable, cost: Int)]] = [:]
+        var repositoryCost: [String: Int] = [:]
+        var cost = 0
+    }
+
+    private let state = Mutex(State())
+    private let budget: Int
+
+    init(budgetBytes: Int = 64 << 20) { budget = budgetBytes }
+
+    func generation(_ repository: String) -> UInt64 {
+        state.withLock { $0.generations[repository] ?? 0 }
+    }
+
+    func get<T: Sendable>(_ key: Key, as: T.Type = T.self) -> T? {
+        // Unwrap before casting: a missing entry cast to an Optional `T` would "succeed" as nil.
+        state.withLock { state -> T? in
+            guard let entry = state.entries[key.repository]?[key.item] else { return nil }
+            return entry.value as? T
+        }
+    }
+
+    func put(_ key: Key, _ value: some Sendable, cost: Int, ifGeneration generation: UInt64) {
+        state.withLock { state in
+            guard (state.generations[key.repository] ?? 0) == generation, cost < budget else { return }
+            if state.cost + cost > budget {
+                state.entries.removeAll()
+                state.repositoryCost.removeAll()
+                state.cost = 0
+            }
+            let delta = cost - (state.entries[key.repository]?[key.item]?.cost ?? 0)
+            state.cost += delta
+            state.repositoryCost[key.repository, default: 0] += delta
+            state.entries[key.repository, default: [:]][key.item] = (value, cost)
+        }
+    }
+
+    func invalidate(_ repository: String) {
+        state.withLock { state in
+            state.generations[repository, default: 0] &+= 1
+            state.entries[repository] = nil
+            state.cost -= state.repositoryCost.removeValue(forKey: repository) ?? 0
+        }
+    }
+
+    /// Returns the cached value for `key`, or loads it, caching it unless a write intervened.
+    func value<T: Sendable>(_ key: Key, cost: (T) -> Int, load: () async throws -> T) async rethrows -> T {
+        if let hit: T = get(key) { return hit }
+        let before = generation(key.repository)
+        let loaded = try await load()
+        put(key, loaded, cost: cost(loaded) + 64, ifGeneration: before)
+        return loaded
+    }
+}
