@@ -120,11 +120,13 @@ struct Chunks: AsyncSequence, Sendable {
                 return try Array(JSONEncoderForTests.encode(m))
             }
             let v1 = try Tag(parsing: "v1")
-            _ = try await registry.putManifest(repo, .tag(v1), contentType: nil, body: try manifest("one"), extraTags: [])
-            #expect(try await registry.manifest(repo, .tag(v1)).payload == (try manifest("one")))
+            let one = try manifest("one")
+            let two = try manifest("two")
+            _ = try await registry.putManifest(repo, .tag(v1), contentType: nil, body: one, extraTags: [])
+            #expect(try await registry.manifest(repo, .tag(v1)).payload == one)
             #expect(try await registry.tags(repo, after: nil, limit: nil).items == ["v1"])
-            _ = try await registry.putManifest(repo, .tag(v1), contentType: nil, body: try manifest("two"), extraTags: [try Tag(parsing: "v2")])
-            #expect(try await registry.manifest(repo, .tag(v1)).payload == (try manifest("two")))
+            _ = try await registry.putManifest(repo, .tag(v1), contentType: nil, body: two, extraTags: [try Tag(parsing: "v2")])
+            #expect(try await registry.manifest(repo, .tag(v1)).payload == two)
             #expect(try await registry.tags(repo, after: nil, limit: nil).items == ["v1", "v2"])
             try await registry.deleteManifest(repo, .tag(v1))
             await #expect(throws: RegistryError.self) { _ = try await registry.manifest(repo, .tag(v1)) }
