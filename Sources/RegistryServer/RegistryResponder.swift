@@ -7,7 +7,7 @@ import RegistryStorage
 
 /// Answers every request under `/v2/` by calling `Registry`, and logs one line per request.
 struct RegistryResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = RegistryRequestContext
 
     let registry: Registry
     let config: ServerConfig
@@ -15,12 +15,14 @@ struct RegistryResponder: HTTPResponder {
 
     /// Blob bytes are read from disk in slices of this size while streaming to the client.
     static let readChunk = 1 << 20
+    /// Blobs from this size on are sent with sendfile; smaller ones are cheaper as one buffer.
+    static let zeroCopyThreshold: Int64 = 64 << 10
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
         var response: Response
         do {
-            response = try await route(request)
+            response = try await route(request, context)
         } catch {
             let spec = SpecError(from: error)
             if spec.code == .unknown { logger.error("\(request.method) \(request.uri.path): \(error)") }
@@ -35,7 +37,7 @@ struct RegistryResponder: HTTPResponder {
         return response
     }
 
-    private func route(_ request: Request) async throws -> Response {
+    private func route(_ request: Request, _ context: Context) async throws -> Response {
         let route: Route
         do {
             route = try Route.parse(path: request.uri.path)
@@ -63,7 +65,7 @@ struct RegistryResponder: HTTPResponder {
             try await registry.deleteManifest(name, reference)
             return accepted()
         case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
-            return try await getBlob(name, digest, request)
+            return try await getBlob(name, digest, request, context)
         case (.blob(let name, let digest), .delete):
             try await registry.deleteBlob(name, digest)
             return accepted()
@@ -165,7 +167,7 @@ struct RegistryResponder: HTTPResponder {
 
     // MARK: blobs
 
-    private func getBlob(_ name: RepositoryName, _ digest: Digest, _ request: Request) async throws -> Response {
+    private func getBlob(_ name: RepositoryName, _ digest: Digest, _ request: Request, _ context: Context) async throws -> Response {
         let size = try await registry.blobSize(name, digest)
         var headers: HTTPFields = [
             .contentType: MediaType.octetStream,
@@ -195,9 +197,16 @@ struct RegistryResponder: HTTPResponder {
         }
         let blobs = registry.blobs
         let start = range.lowerBound
+        let channel = context.channel
+        let zeroCopy = config.tlsCertificate == nil && length >= Self.zeroCopyThreshold
         let body = ResponseBody(contentLength: Int(length)) { writer in
             let reader = try blobs.openBlob(digest)
             defer { reader.close() }
+            if zeroCopy, let descriptor = reader.duplicateDescriptor() {
+                try await FileRegionSender.send(descriptor: descriptor, range: start..<(start + length), on: channel)
+                try await writer.finish(nil)
+                return
+            }
             var offset = start
             let end = start + length
             let allocator = ByteBufferAllocator()

@@ -134,6 +134,11 @@ final class FileBlobReader: BlobReader {
         return buffer
     }
 
+    func duplicateDescriptor() -> Int32? {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        return copy >= 0 ? copy : nil
+    }
+
     func close() { _ = Glibc.close(fd) }
 }
 

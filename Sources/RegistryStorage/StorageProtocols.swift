@@ -28,6 +28,9 @@ public protocol BlobReader: Sendable {
     var size: Int64 { get }
     /// Reads up to `length` bytes at `offset`; an empty buffer means end of file.
     func read(at offset: Int64, length: Int, allocator: ByteBufferAllocator) throws -> ByteBuffer
+    /// A new descriptor for the blob's file, owned by the caller, when the blob is a local file
+    /// (so the HTTP layer can send it with sendfile); nil for stores that are not files.
+    func duplicateDescriptor() -> Int32?
     func close()
 }
 

@@ -52,6 +52,22 @@ import Testing
         }
     }
 
+    @Test func largeBlobsAndTheirRangesAreSentWhole() async throws {
+        try await withServer { _, http in
+            let data = Fixtures.random(3 * 1024 * 1024 + 17)
+            let digest = try await http.pushBlob("team/app", data)
+            let path = "/v2/team/app/blobs/\(digest)"
+            for _ in 0..<3 {
+                #expect(try await http.get(path).body == data)
+            }
+            let ranged = try await http.get(path, headers: [("Range", "bytes=100000-2999999")])
+            #expect(ranged.status == 206 && ranged.body == Array(data[100000...2_999_999]))
+            let tail = try await http.get(path, headers: [("Range", "bytes=-70000")])
+            #expect(tail.body == Array(data.suffix(70000)))
+            #expect(try await http.get("/v2/").status == 200)
+        }
+    }
+
     @Test func unknownBlobIs404BlobUnknown() async throws {
         try await withServer { _, http in
             let data = Fixtures.random(10)
