@@ -28,10 +28,11 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        .target(name: "CLinuxIO"),
         .target(
             name: "RegistryStorage",
             dependencies: [
-                "OCI",
+                "OCI", "CLinuxIO",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
