@@ -2,11 +2,13 @@
 #include <fcntl.h>
 #include "CLinuxIO.h"
 
-int clinuxio_start_writeback(int fd, off_t offset, off_t length) {
+int clinuxio_set_direct(int fd, int on) {
 #ifdef __linux__
-    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, on ? (flags | O_DIRECT) : (flags & ~O_DIRECT));
 #else
-    (void)fd; (void)offset; (void)length;
-    return 0;
+    (void)fd; (void)on;
+    return -1;
 #endif
 }

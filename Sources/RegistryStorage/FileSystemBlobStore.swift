@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CLinuxIO
 import Foundation
 import NIOCore
 import OCI
@@ -138,67 +137,6 @@ final class FileBlobReader: BlobReader {
     func duplicateDescriptor() -> Int32? {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         return copy >= 0 ? copy : nil
-    }
-
-    func close() { _ = Glibc.close(fd) }
-}
-
-final class FileUploadWriter: UploadWriter, @unchecked Sendable {
-    // Used by one request at a time: `Registry` serialises access to an upload session.
-    let fd: Int32
-    let path: String
-    private(set) var offset: Int64
-    /// Start of the bytes not yet handed to writeback.
-    private var flushedUpTo: Int64
-    /// Writeback starts every this many bytes, so the closing fsync waits only for the tail
-    /// instead of flushing a whole multi-GiB blob at once.
-    static let writebackInterval: Int64 = 8 << 20
-
-    init(path: String, truncatingTo truncation: Int64?) throws {
-        self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StorageIOError.system("open", path, errno) }
-        if let truncation {
-            guard ftruncate(fd, off_t(truncation)) == 0 else {
-                let code = errno
-                _ = Glibc.close(fd)
-                throw StorageIOError.system("ftruncate", path, code)
-            }
-            offset = truncation
-        } else {
-            var st = stat()
-            _ = fstat(fd, &st)
-            offset = Int64(st.st_size)
-        }
-        flushedUpTo = offset
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw StorageIOError.system("write", path, errno)
-            }
-            done += n
-            offset += Int64(n)
-        }
-        if offset - flushedUpTo >= Self.writebackInterval {
-            // Asynchronous: asks the kernel to start writing these pages out, does not wait.
-            _ = clinuxio_start_writeback(fd, off_t(flushedUpTo), off_t(offset - flushedUpTo))
-            flushedUpTo = offset
-        }
-    }
-
-    func sync() throws {
-        guard fdatasync(fd) == 0 else { throw StorageIOError.system("fsync", path, errno) }
-    }
-
-    func truncate(to newOffset: Int64) throws {
-        guard ftruncate(fd, off_t(newOffset)) == 0 else { throw StorageIOError.system("ftruncate", path, errno) }
-        offset = newOffset
-        flushedUpTo = min(flushedUpTo, newOffset)
     }
 
     func close() { _ = Glibc.close(fd) }
