@@ -71,6 +71,8 @@ let package = Package(
             dependencies: [
                 "OCI", "RegistryServer", "RegistryStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
         ),

@@ -92,7 +92,7 @@ struct RegistryResponder: HTTPResponder {
         if page.hasMore, let next = page.items.last {
             headers[.link] = "<\(url("/v2/_catalog?last=\(escape(next))&n=\(limit)"))>; rel=\"next\""
         }
-        return json(Data(Self.listing(header: nil, key: "repositories", page.items).utf8), head: false, headers: headers)
+        return json(Data(ListingJSON.repositories(page.items)), head: false, headers: headers)
     }
 
     private func tags(_ name: RepositoryName, _ request: Request) async throws -> Response {
@@ -101,10 +101,10 @@ struct RegistryResponder: HTTPResponder {
         let last = query["last"].map(String.init)
         let page = try await registry.tags(name, after: last, limit: n)
         var headers = HTTPFields()
-        if page.hasMore, let n, let next = page.items.last {
+        if page.hasMore, let n, let next = page.last {
             headers[.link] = "<\(url("/v2/\(name)/tags/list?last=\(escape(next))&n=\(n)"))>; rel=\"next\""
         }
-        return json(Data(Self.listing(header: ("name", name.value), key: "tags", page.items).utf8), head: false, headers: headers)
+        return json(Data(page.json), head: false, headers: headers)
     }
 
     private func referrers(_ name: RepositoryName, _ digest: Digest, _ request: Request) async throws -> Response {
@@ -366,23 +366,5 @@ struct RegistryResponder: HTTPResponder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return json(try encoder.encode(value), head: false, headers: headers)
-    }
-
-    /// `{"name":…,"tags":[…]}` / `{"repositories":[…]}` written directly: repository names and tags
-    /// only ever contain `[A-Za-z0-9._/-]` (they were validated on the way in), so nothing needs
-    /// escaping, and this is several times faster than JSONEncoder on a 1,000-tag page.
-    static func listing(header: (String, String)?, key: String, _ items: [String]) -> String {
-        var out = "{"
-        out.reserveCapacity(32 + items.reduce(0) { $0 + $1.utf8.count + 3 })
-        if let (field, value) = header { out += "\"\(field)\":\"\(value)\"," }
-        out += "\"\(key)\":["
-        for (i, item) in items.enumerated() {
-            if i > 0 { out += "," }
-            out += "\""
-            out += item
-            out += "\""
-        }
-        out += "]}"
-        return out
     }
 }

@@ -306,14 +306,21 @@ public final class Registry: Sendable {
 
     // MARK: listings
 
-    public func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> Page<String> {
+    /// A page of tags, rendered as the `tags/list` body; cached until the repository changes.
+    public struct TagPage: Sendable {
+        public let json: [UInt8]
+        public let hasMore: Bool
+        /// The page's last tag, for the `Link` to the next page.
+        public let last: String?
+    }
+
+    public func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> TagPage {
         let key = ReadCache.Key(repository: repository.value, item: "tags \(last ?? "") \(limit ?? -1)")
-        let found = try await cache.value(key, cost: { $0?.items.reduce(16) { $0 + $1.utf8.count + 16 } ?? 0 }) {
-            try await metadata.tags(repository, after: last, limit: limit)
+        let found = try await cache.value(key, cost: { $0?.json.count ?? 0 }) { () async throws -> TagPage? in
+            guard let page = try await metadata.tags(repository, after: last, limit: limit) else { return nil }
+            return TagPage(json: ListingJSON.tags(repository, page.items), hasMore: page.hasMore, last: page.items.last)
         }
-        guard let page = found else {
-            throw RegistryError.nameUnknown(repository)
-        }
+        guard let page = found else { throw RegistryError.nameUnknown(repository) }
         return page
     }
 

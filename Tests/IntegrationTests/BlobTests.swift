@@ -28,6 +28,14 @@ import Testing
         }
     }
 
+    @Test func httpHostMakesLocationsAbsolute() async throws {
+        try await withServer({ $0.externalURL = "https://registry.example.com" }) { _, http in
+            let data = Fixtures.random(10)
+            let r = try await http.send(.POST, "/v2/team/app/blobs/uploads/?digest=\(Fixtures.digest(data))", body: data)
+            #expect(r.header("Location") == "https://registry.example.com/v2/team/app/blobs/\(Fixtures.digest(data))")
+        }
+    }
+
     @Test func rangeRequests() async throws {
         try await withServer { _, http in
             let data = Fixtures.random(1000)
