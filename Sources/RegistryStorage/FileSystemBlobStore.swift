@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import Foundation
 import NIOCore
 import OCI
@@ -73,6 +74,22 @@ public struct FileSystemBlobStore: BlobStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         guard rename(source, target) == 0 else { throw StorageIOError.system("rename", target, errno) }
         syncDirectory(directory)
+        prefetch(target)
+    }
+
+    /// Uploads bypass the page cache (direct I/O), so a new blob starts out on disk only; a pull
+    /// often follows a push within seconds (CI), so ask the kernel to read it back in the
+    /// background. Small blobs went through the page cache anyway.
+    private func prefetch(_ path: String) {
+        DispatchQueue.global(qos: .utility).async {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return }
+            var st = stat()
+            if fstat(fd, &st) == 0, st.st_size >= FileUploadWriter.stagingSize {
+                _ = posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED)
+            }
+            _ = Glibc.close(fd)
+        }
     }
 
     public func deleteUpload(_ id: UUID) throws {
