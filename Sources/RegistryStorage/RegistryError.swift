@@ -9,14 +9,12 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case manifestInvalid(String)
     case manifestTooLarge(limit: Int)
     case uploadUnknown(String)
-    case uploadInvalid(String)
     case uploadBusy
     case digestInvalid(String)
     case sizeInvalid(String)
     /// A chunk that does not start at the upload's current offset; `offset` is that offset.
     case rangeInvalid(offset: Int64, detail: String)
     case unsupported(String)
-    case paginationInvalid(String)
 
     public var code: ErrorCode {
         switch self {
@@ -26,12 +24,11 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .manifestBlobUnknown: .manifestBlobUnknown
         case .manifestInvalid, .manifestTooLarge: .manifestInvalid
         case .uploadUnknown: .blobUploadUnknown
-        case .uploadInvalid, .uploadBusy: .blobUploadInvalid
+        case .uploadBusy: .blobUploadInvalid
         case .digestInvalid: .digestInvalid
         case .sizeInvalid: .sizeInvalid
         case .rangeInvalid: .rangeInvalid
         case .unsupported: .unsupported
-        case .paginationInvalid: .paginationNumberInvalid
         }
     }
 
@@ -44,13 +41,11 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .manifestInvalid(let s): s
         case .manifestTooLarge(let limit): "manifest is larger than the \(limit)-byte limit"
         case .uploadUnknown(let id): "upload \(id.prefix(100)) is not known"
-        case .uploadInvalid(let s): s
         case .uploadBusy: "another request is writing to this upload"
         case .digestInvalid(let s): s
         case .sizeInvalid(let s): s
         case .rangeInvalid(_, let s): s
         case .unsupported(let s): s
-        case .paginationInvalid(let s): s
         }
     }
 }
