@@ -86,9 +86,8 @@ public final class Registry: Sendable {
     }
 
     public func cancelUpload(_ repository: RepositoryName, _ id: UUID) async throws {
-        let record = try await uploadStatus(repository, id)
-        let state = try await claim(record)
-        await sessions.end(id, state)
+        _ = try await uploadStatus(repository, id)
+        try await sessions.discard(id)
         try blobs.deleteUpload(id)
         try await metadata.deleteUpload(id)
     }
@@ -385,7 +384,13 @@ actor UploadSessions {
         idle[id] = progress
     }
 
-    /// Ends the session (finished or cancelled).
+    /// Forgets a session no request is using (it is being cancelled).
+    func discard(_ id: UUID) throws {
+        guard !busy.contains(id) else { throw RegistryError.uploadBusy }
+        idle[id] = nil
+    }
+
+    /// Ends the session a request holds (finished, or failed beyond repair).
     func end(_ id: UUID, _ state: UploadState) {
         state.writer.close()
         busy.remove(id)
