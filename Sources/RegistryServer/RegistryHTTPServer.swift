@@ -55,10 +55,25 @@ public struct RegistryHTTPServer: Sendable {
         // The group runs in its own task so that cancelling ours asks for a graceful stop instead of
         // tearing the server down mid-request.
         let running = Task { try await group.run() }
-        try await withTaskCancellationHandler {
-            try await running.value
-        } onCancel: {
-            Task { await group.triggerGracefulShutdown() }
+        do {
+            try await withTaskCancellationHandler {
+                try await running.value
+            } onCancel: {
+                Task { await group.triggerGracefulShutdown() }
+            }
+        } catch let error as IOError {
+            throw ServerError.cannotListen(address: "\(config.host):\(config.port)", reason: String(cString: strerror(error.errnoCode)))
+        }
+    }
+}
+
+/// Why the server could not serve.
+public enum ServerError: Error, CustomStringConvertible {
+    case cannotListen(address: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let address, let reason): "cannot listen on \(address): \(reason)"
         }
     }
 }

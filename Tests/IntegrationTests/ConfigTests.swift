@@ -83,4 +83,18 @@ struct ServeCommandTests {
         let missing = try await Interop.run(Interop.berthBinary, ["serve", "--config", "/nonexistent/config.yml"])
         #expect(missing.status != 0 && missing.stderr.contains("cannot read /nonexistent/config.yml"))
     }
+
+    @Test func aTakenPortIsOneClearLine() async throws {
+        try await withServer { server, _ in
+            var environment = ProcessInfo.processInfo.environment
+            environment["REGISTRY_HTTP_ADDR"] = "127.0.0.1:\(server.port)"
+            environment["REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"] = server.root.path + "-second"
+            defer { try? FileManager.default.removeItem(atPath: server.root.path + "-second") }
+            let config = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("registry-config/config.yml").path
+            let result = try await Interop.run(Interop.berthBinary, ["serve", "--config", config], environment: environment)
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(server.port): Address already in use"))
+        }
+    }
 }
