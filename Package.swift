@@ -71,6 +71,7 @@ let package = Package(
             dependencies: [
                 "OCI", "RegistryServer", "RegistryStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],

@@ -14,7 +14,9 @@ final class TestServer: Sendable {
     var base: String { "http://127.0.0.1:\(port)" }
 
     /// Starts a server; `configure` may change the config (the root and the address are set already).
-    static func start(root existing: URL? = nil, _ configure: (inout ServerConfig) -> Void = { _ in }) async throws -> TestServer {
+    static func start(
+        root existing: URL? = nil, logger custom: Logger? = nil, _ configure: (inout ServerConfig) -> Void = { _ in }
+    ) async throws -> TestServer {
         let root = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("berth-test-\(UUID().uuidString)")
         var config = ServerConfig()
         config.rootDirectory = root.path
@@ -22,8 +24,8 @@ final class TestServer: Sendable {
         config.port = 0
         config.logLevel = .warning
         configure(&config)
-        var logger = Logger(label: "berth.test")
-        logger.logLevel = .warning
+        var logger = custom ?? Logger(label: "berth.test")
+        if custom == nil { logger.logLevel = .warning }
         let server = try RegistryHTTPServer(config: config, logger: logger)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let task = Task { try await server.run { port in continuation.yield(port) } }
