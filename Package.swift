@@ -28,6 +28,17 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        .target(
+            name: "RegistryClient",
+            dependencies: [
+                "OCI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "CLinuxIO"),
         .target(
             name: "RegistryStorage",
@@ -65,12 +76,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),
+        .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient"], swiftSettings: strict),
         .testTarget(name: "RegistryStorageTests", dependencies: ["RegistryStorage"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OCI", "RegistryServer", "RegistryStorage",
+                "OCI", "RegistryClient", "RegistryServer", "RegistryStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

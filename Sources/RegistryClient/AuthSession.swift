@@ -1,0 +1,81 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// What a client knows about authenticating to one registry: the scheme that worked (Basic or
+/// Bearer) and tokens per scope until they expire.
+actor AuthSession {
+    let registry: String
+    let credentials: Credentials?
+    private var basic = false
+    private var tokens: [String: (token: String, expires: ContinuousClock.Instant)] = [:]
+    private var bearerRealm: AuthChallenge?
+
+    init(registry: String, credentials: Credentials?) {
+        self.registry = registry
+        self.credentials = credentials
+    }
+
+    func authorization(for scope: String?) -> String? {
+        if basic, let credentials { return "Basic " + Self.basic(credentials) }
+        guard bearerRealm != nil else { return nil }
+        if let cached = tokens[scope ?? ""], cached.expires > .now { return "Bearer \(cached.token)" }
+        return nil
+    }
+
+    /// Answers a 401's challenges: Basic with the credentials, or a token from the Bearer realm.
+    func answer(_ challenges: [AuthChallenge], scope: String?, using http: HTTPClient, registryURL: String) async throws {
+        if let bearer = challenges.first(where: { $0.scheme == "bearer" }) {
+            bearerRealm = bearer
+            let wanted = scope ?? bearer.parameters["scope"]
+            tokens[scope ?? ""] = try await fetchToken(bearer, scope: wanted, using: http)
+        } else if challenges.contains(where: { $0.scheme == "basic" }) {
+            guard credentials != nil else { throw ClientError.authentication(registry: registry, "the registry requires a login") }
+            basic = true
+        } else {
+            throw ClientError.authentication(registry: registry, "no supported authentication challenge")
+        }
+    }
+
+    private func fetchToken(_ challenge: AuthChallenge, scope: String?, using http: HTTPClient) async throws
+        -> (token: String, expires: ContinuousClock.Instant)
+    {
+        guard let realm = challenge.parameters["realm"], var components = URLComponents(string: realm) else {
+            throw ClientError.authentication(registry: registry, "Bearer challenge without a realm")
+        }
+        var query = components.queryItems ?? []
+        if let service = challenge.parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
+        for part in (scope ?? "").split(separator: " ") { query.append(URLQueryItem(name: "scope", value: String(part))) }
+        components.queryItems = query.isEmpty ? nil : query
+        guard let url = components.url?.absoluteString else {
+            throw ClientError.authentication(registry: registry, "invalid realm '\(realm)'")
+        }
+        var request = HTTPClientRequest(url: url)
+        if let credentials { request.headers.add(name: "Authorization", value: "Basic " + Self.basic(credentials)) }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .seconds(30))
+        } catch {
+            throw ClientError.authentication(registry: registry, "token request to \(realm) failed: \(error)")
+        }
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok else {
+            throw ClientError.authentication(registry: registry, "token server \(realm) answered \(response.status.code)")
+        }
+        struct TokenResponse: Decodable {
+            let token: String?
+            let access_token: String?
+            let expires_in: Int?
+        }
+        guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(body.readableBytesView)),
+            let token = decoded.token ?? decoded.access_token
+        else { throw ClientError.authentication(registry: registry, "token server \(realm) sent no token") }
+        // Renew a little early; distribution's default lifetime is 60 s.
+        let lifetime = max((decoded.expires_in ?? 60) - 5, 1)
+        return (token, .now + .seconds(lifetime))
+    }
+
+    private static func basic(_ credentials: Credentials) -> String {
+        Data("\(credentials.username):\(credentials.password)".utf8).base64EncodedString()
+    }
+}

@@ -1,0 +1,31 @@
+import OCI
+
+/// A failed registry operation, with what and where, for one clear line.
+public enum ClientError: Error, Equatable, CustomStringConvertible {
+    /// The registry answered with an error status; `code` is the spec's error code when the body had one.
+    case status(url: String, status: Int, code: String?, message: String?)
+    case digestMismatch(expected: Digest, actual: Digest)
+    case sizeMismatch(digest: Digest, expected: Int64, actual: Int64)
+    case authentication(registry: String, String)
+    case transport(url: String, String)
+    case invalidResponse(url: String, String)
+
+    public var description: String {
+        switch self {
+        case .status(let url, let status, let code, let message):
+            let what = [code?.lowercased().replacingOccurrences(of: "_", with: " "), message].compactMap { $0 }.first ?? "error"
+            return "\(url): \(what) (\(status))"
+        case .digestMismatch(let expected, let actual): return "content of \(expected) has digest \(actual)"
+        case .sizeMismatch(let digest, let expected, let actual): return "\(digest) is \(actual) bytes, expected \(expected)"
+        case .authentication(let registry, let why): return "\(registry): authentication failed: \(why)"
+        case .transport(let url, let why): return "\(url): \(why)"
+        case .invalidResponse(let url, let why): return "\(url): invalid response: \(why)"
+        }
+    }
+
+    /// True when the thing asked for does not exist (404 with the spec's *_UNKNOWN codes or none).
+    public var isNotFound: Bool {
+        if case .status(_, 404, _, _) = self { return true }
+        return false
+    }
+}

@@ -1,0 +1,324 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import OCI
+import Synchronization
+
+/// Login for one registry.
+public struct Credentials: Sendable, Equatable {
+    public let username: String
+    public let password: String
+
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
+    }
+}
+
+public struct ClientOptions: Sendable {
+    /// Verify TLS certificates; when false, HTTPS is tried without verification and plain HTTP after it.
+    public var tlsVerify = true
+    public var credentials: Credentials?
+    /// How often a failed request is repeated (connection errors, 5xx, 429); never for other 4xx.
+    public var retryTimes = 3
+    /// The first backoff; it doubles with every retry unless the registry sends `Retry-After`.
+    public var retryDelay: Duration = .milliseconds(200)
+
+    public init() {}
+}
+
+/// A client for one registry host (`host[:port]`), speaking the OCI distribution spec.
+public final class RegistryClient: Sendable {
+    public let registry: String
+    let options: ClientOptions
+    private let session: AuthSession
+    /// "https" or "http", settled by the first request.
+    private let scheme = Mutex<String?>(nil)
+
+    public init(registry: String, options: ClientOptions = .init()) {
+        self.registry = registry
+        self.options = options
+        session = AuthSession(registry: registry, credentials: options.credentials)
+    }
+
+    static let verifyingHTTP = makeHTTPClient(verify: true)
+    static let insecureHTTP = makeHTTPClient(verify: false)
+
+    /// Redirects are followed by `send` (so credentials never cross hosts), and failed connections
+    /// are retried there too: AsyncHTTPClient's own connection retries would turn the HTTPS probe of
+    /// a plain-HTTP registry into a wait for the whole request deadline.
+    private static func makeHTTPClient(verify: Bool) -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if !verify { tls.certificateVerification = .none }
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow, decompression: .disabled)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    var http: HTTPClient { options.tlsVerify ? Self.verifyingHTTP : Self.insecureHTTP }
+
+    // MARK: operations
+
+    /// `GET /v2/`: checks the registry is reachable and the credentials (if any) are accepted.
+    public func ping() async throws {
+        let response = try await send(.GET, "/v2/", scope: nil)
+        try await expect(response, [200], "/v2/")
+    }
+
+    public struct FetchedManifest: Sendable {
+        public let digest: Digest
+        public let mediaType: String
+        public let bytes: [UInt8]
+    }
+
+    public static let manifestMediaTypes = [
+        MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList,
+    ]
+
+    /// Fetches a manifest; its bytes are checked against the digest asked for, or the one the registry sent.
+    public func manifest(_ repository: RepositoryName, _ reference: ManifestReference, accept: [String] = manifestMediaTypes)
+        async throws -> FetchedManifest
+    {
+        let path = "/v2/\(repository)/manifests/\(reference)"
+        let response = try await send(.GET, path, headers: [("Accept", accept.joined(separator: ", "))], scope: pull(repository))
+        try await expect(response, [200], path)
+        var body = try await response.body.collect(upTo: 16 << 20)
+        let bytes = body.readBytes(length: body.readableBytes) ?? []
+        let expected: Digest?
+        switch reference {
+        case .digest(let d): expected = d
+        case .tag: expected = try response.headers.first(name: "Docker-Content-Digest").map { try Digest(parsing: $0) }
+        }
+        let digest = Digest.of(bytes, algorithm: expected?.algorithm ?? .sha256)
+        if let expected, expected != digest { throw ClientError.digestMismatch(expected: expected, actual: digest) }
+        let mediaType = response.headers.first(name: "Content-Type").map { String($0.split(separator: ";")[0]) } ?? MediaType.ociManifest
+        return FetchedManifest(digest: digest, mediaType: mediaType, bytes: bytes)
+    }
+
+    /// The blob's size when the repository has it, nil when it does not.
+    public func blobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64? {
+        let path = "/v2/\(repository)/blobs/\(digest)"
+        let response = try await send(.HEAD, path, scope: pull(repository))
+        if response.status == .notFound { return nil }
+        try await expect(response, [200], path)
+        guard let length = response.headers.first(name: "Content-Length").flatMap(Int64.init) else {
+            throw ClientError.invalidResponse(url: url(path), "no Content-Length on a blob HEAD")
+        }
+        return length
+    }
+
+    /// Streams a blob to `consume`, verifying its digest (and `size`, when known) as it goes.
+    /// A mismatch throws after the last chunk, so the consumer must not commit before this returns.
+    public func fetchBlob(
+        _ repository: RepositoryName, _ digest: Digest, size: Int64? = nil, into consume: (ByteBuffer) async throws -> Void
+    ) async throws {
+        let path = "/v2/\(repository)/blobs/\(digest)"
+        let response = try await send(.GET, path, scope: pull(repository))
+        try await expect(response, [200], path)
+        var hasher = digest.algorithm.hasher()
+        var received: Int64 = 0
+        for try await chunk in response.body {
+            chunk.withUnsafeReadableBytes { hasher.update($0) }
+            received += Int64(chunk.readableBytes)
+            try await consume(chunk)
+        }
+        if let size, size != received { throw ClientError.sizeMismatch(digest: digest, expected: size, actual: received) }
+        let actual = hasher.finalize()
+        guard actual == digest else { throw ClientError.digestMismatch(expected: digest, actual: actual) }
+    }
+
+    /// Every tag of a repository, following `Link` pages.
+    public func tags(_ repository: RepositoryName) async throws -> [String] {
+        var all: [String] = []
+        var next: String? = "/v2/\(repository)/tags/list"
+        var pages = 0
+        while let path = next {
+            pages += 1
+            guard pages <= 100_000 else { throw ClientError.invalidResponse(url: url(path), "tag pages do not end") }
+            let response = try await send(.GET, path, scope: pull(repository))
+            try await expect(response, [200], path)
+            let body = try await response.body.collect(upTo: 64 << 20)
+            struct TagList: Decodable { let tags: [String]? }
+            do {
+                all += try JSONDecoder().decode(TagList.self, from: Data(body.readableBytesView)).tags ?? []
+            } catch {
+                throw ClientError.invalidResponse(url: url(path), "tag list is not JSON")
+            }
+            next = response.headers.first(name: "Link").flatMap(Self.nextLink)
+        }
+        return all
+    }
+
+    /// Deletes a manifest by digest; like skopeo, only 202 counts as success.
+    public func deleteManifest(_ repository: RepositoryName, _ digest: Digest) async throws {
+        let path = "/v2/\(repository)/manifests/\(digest)"
+        let response = try await send(.DELETE, path, scope: "repository:\(repository):delete")
+        try await expect(response, [202], path)
+    }
+
+    /// Stores a manifest under a tag or digest and returns the digest the registry reports.
+    @discardableResult
+    public func putManifest(_ repository: RepositoryName, _ reference: ManifestReference, mediaType: String, bytes: [UInt8])
+        async throws -> Digest
+    {
+        let path = "/v2/\(repository)/manifests/\(reference)"
+        let response = try await send(
+            .PUT, path, headers: [("Content-Type", mediaType)], body: ByteBuffer(bytes: bytes), scope: push(repository))
+        try await expect(response, [201], path)
+        let local = Digest.of(bytes)
+        return try response.headers.first(name: "Docker-Content-Digest").map { try Digest(parsing: $0) } ?? local
+    }
+
+    /// Links a blob from `source` into `repository` without sending it; false when the registry
+    /// would rather receive it (a started session is cancelled).
+    public func mount(_ digest: Digest, into repository: RepositoryName, from source: RepositoryName) async throws -> Bool {
+        let path = "/v2/\(repository)/blobs/uploads/?mount=\(digest)&from=\(source)"
+        let response = try await send(.POST, path, scope: "\(push(repository)) \(pull(source))")
+        if response.status == .created { return true }
+        try await expect(response, [202], path)
+        if let location = response.headers.first(name: "Location") {
+            _ = try? await send(.DELETE, location, scope: push(repository))
+        }
+        return false
+    }
+
+    /// Uploads a blob in one streamed PUT (POST for a session, then `PUT ?digest=` with the body).
+    public func pushBlob(
+        _ repository: RepositoryName, _ digest: Digest, size: Int64,
+        body: @escaping @Sendable () -> some AsyncSequence<ByteBuffer, any Error> & Sendable
+    ) async throws {
+        let start = "/v2/\(repository)/blobs/uploads/"
+        let session = try await send(.POST, start, scope: push(repository))
+        try await expect(session, [202], start)
+        guard let location = session.headers.first(name: "Location") else {
+            throw ClientError.invalidResponse(url: url(start), "no Location for the upload session")
+        }
+        let separator = location.contains("?") ? "&" : "?"
+        let put = location + separator + "digest=\(digest)"
+        let response = try await send(
+            .PUT, put, headers: [("Content-Type", MediaType.octetStream)], streaming: (size, body), scope: push(repository))
+        try await expect(response, [201], put)
+    }
+
+    // MARK: HTTP
+
+    func pull(_ repository: RepositoryName) -> String { "repository:\(repository):pull" }
+    func push(_ repository: RepositoryName) -> String { "repository:\(repository):pull,push" }
+
+    func url(_ pathOrURL: String) -> String {
+        pathOrURL.hasPrefix("http://") || pathOrURL.hasPrefix("https://") ? pathOrURL : "\(scheme.withLock { $0 } ?? "https")://\(registry)\(pathOrURL)"
+    }
+
+    /// Sends a request with authentication, retries and redirects handled.
+    func send(
+        _ method: HTTPMethod, _ pathOrURL: String, headers: [(String, String)] = [], body: ByteBuffer? = nil,
+        streaming: (Int64, @Sendable () -> any AsyncSequence<ByteBuffer, any Error> & Sendable)? = nil, scope: String?
+    ) async throws -> HTTPClientResponse {
+        var attempt = 0
+        var authenticated = false
+        var target = try await resolve(pathOrURL)
+        var redirects = 0
+        while true {
+            var request = HTTPClientRequest(url: target)
+            request.method = method
+            request.headers.add(name: "User-Agent", value: "berth")
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            let sameHost = URL(string: target)?.host == URL(string: url("/"))?.host
+            if sameHost, let authorization = await session.authorization(for: scope) {
+                request.headers.add(name: "Authorization", value: authorization)
+            }
+            if let body { request.body = .bytes(body) }
+            if let (length, makeBody) = streaming { request.body = .stream(makeBody(), length: .known(length)) }
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, timeout: .hours(24))
+            } catch {
+                if attempt < options.retryTimes, streaming == nil {
+                    attempt += 1
+                    try await Task.sleep(for: options.retryDelay * (1 << (attempt - 1)))
+                    continue
+                }
+                throw ClientError.transport(url: target, "\(error)")
+            }
+            switch response.status.code {
+            case 401 where !authenticated && sameHost:
+                authenticated = true
+                let challenges = response.headers[canonicalForm: "WWW-Authenticate"].flatMap { AuthChallenge.parse(String($0)) }
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                try await session.answer(challenges, scope: scope, using: http, registryURL: url("/"))
+                continue
+            case 301, 302, 303, 307, 308:
+                guard [HTTPMethod.GET, .HEAD].contains(method) else { return response }
+                guard redirects < 5, let location = response.headers.first(name: "Location"),
+                    let next = URL(string: location, relativeTo: URL(string: target))?.absoluteString
+                else { throw ClientError.invalidResponse(url: target, "bad redirect") }
+                redirects += 1
+                target = next
+                continue
+            case 429, 500...599:
+                guard attempt < options.retryTimes, streaming == nil else { return response }
+                attempt += 1
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                try await Task.sleep(for: retryAfter ?? options.retryDelay * (1 << (attempt - 1)))
+                continue
+            default:
+                return response
+            }
+        }
+    }
+
+    private func resolve(_ pathOrURL: String) async throws -> String {
+        if pathOrURL.hasPrefix("http://") || pathOrURL.hasPrefix("https://") { return pathOrURL }
+        if scheme.withLock({ $0 }) == nil {
+            let probed = try await probeScheme()
+            scheme.withLock { $0 = $0 ?? probed }
+        }
+        return url(pathOrURL)
+    }
+
+    /// HTTPS, or with `tlsVerify` off and HTTPS unreachable, plain HTTP (as skopeo does).
+    private func probeScheme() async throws -> String {
+        if options.tlsVerify { return "https" }
+        var request = HTTPClientRequest(url: "https://\(registry)/v2/")
+        request.method = .GET
+        if let response = try? await http.execute(request, timeout: .seconds(10)) {
+            _ = try? await response.body.collect(upTo: 1 << 20)
+            return "https"
+        }
+        return "http"
+    }
+
+    private func expect(_ response: HTTPClientResponse, _ statuses: Set<Int>, _ path: String) async throws {
+        guard !statuses.contains(Int(response.status.code)) else { return }
+        var code: String?
+        var message: String?
+        if let body = try? await response.body.collect(upTo: 1 << 20) {
+            struct ErrorBody: Decodable {
+                struct Entry: Decodable {
+                    let code: String?
+                    let message: String?
+                }
+                let errors: [Entry]?
+            }
+            let first = (try? JSONDecoder().decode(ErrorBody.self, from: Data(body.readableBytesView)))?.errors?.first
+            code = first?.code
+            message = first?.message
+        }
+        if response.status == .unauthorized {
+            throw ClientError.authentication(registry: registry, message ?? "credentials were refused")
+        }
+        throw ClientError.status(url: url(path), status: Int(response.status.code), code: code, message: message)
+    }
+
+    /// The target of `Link: <…>; rel="next"`.
+    static func nextLink(_ header: String) -> String? {
+        for part in header.split(separator: ",") where part.contains("rel=\"next\"") || part.contains("rel=next") {
+            guard let open = part.firstIndex(of: "<"), let close = part.firstIndex(of: ">"), open < close else { continue }
+            return String(part[part.index(after: open)..<close])
+        }
+        return nil
+    }
+}
