@@ -28,6 +28,13 @@ struct SpecError: Error {
             if case .invalidTag = e { self.init(.tagInvalid, e.description) } else { self.init(.nameInvalid, e.description) }
         case let e as DigestError:
             self.init(.digestInvalid, e.description)
+        case let e as Route.ParseError:
+            switch e {
+            case .notFound: self.init(.unsupported, "no such endpoint", status: 404)
+            case .name(let e): self.init(.nameInvalid, e.description)
+            case .digest(let e): self.init(.digestInvalid, e.description)
+            case .tag(let e): self.init(.tagInvalid, e.description)
+            }
         default:
             self.init(.unknown, "internal error")
         }

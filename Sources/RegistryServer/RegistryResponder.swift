@@ -29,26 +29,20 @@ struct RegistryResponder: HTTPResponder {
             response = spec.response(includeBody: request.method != .head)
         }
         response.headers[.dockerAPIVersion] = "registry/2.0"
-        let elapsed = ContinuousClock.now - started
-        let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+        // The message is an autoclosure: nothing below is computed when info is off.
         logger.info(
-            "\(request.method) \(request.uri.path) \(response.status.code) \(response.headers[.contentLength] ?? "-") \(String(format: "%.1f", ms))ms"
+            "\(request.method) \(request.uri.path) \(response.status.code) \(response.headers[.contentLength] ?? "-") \(Self.milliseconds(since: started))ms"
         )
         return response
     }
 
+    private static func milliseconds(since start: ContinuousClock.Instant) -> String {
+        let elapsed = ContinuousClock.now - start
+        return String(format: "%.1f", Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+    }
+
     private func route(_ request: Request, _ context: Context) async throws -> Response {
-        let route: Route
-        do {
-            route = try Route.parse(path: request.uri.path)
-        } catch {
-            switch error {
-            case .notFound: throw SpecError(.unsupported, "no such endpoint", status: 404)
-            case .name(let e): throw SpecError(.nameInvalid, e.description)
-            case .digest(let e): throw SpecError(.digestInvalid, e.description)
-            case .tag(let e): throw SpecError(.tagInvalid, e.description)
-            }
-        }
+        let route = try Route.parse(path: request.uri.path)
         let method = request.method
         switch (route, method) {
         case (.base, .get), (.base, .head):
@@ -60,7 +54,7 @@ struct RegistryResponder: HTTPResponder {
         case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
             return try await getManifest(name, reference, request)
         case (.manifest(let name, let reference), .put):
-            return try await putManifest(name, reference, request)
+            return try await putManifest(name, reference, request, context)
         case (.manifest(let name, let reference), .delete):
             try await registry.deleteManifest(name, reference)
             return accepted()
@@ -70,9 +64,9 @@ struct RegistryResponder: HTTPResponder {
             try await registry.deleteBlob(name, digest)
             return accepted()
         case (.uploads(let name), .post):
-            return try await startUpload(name, request)
+            return try await startUpload(name, request, context)
         case (.upload(let name, let id), _):
-            return try await upload(name, try uploadID(id), request)
+            return try await upload(name, try uploadID(id), request, context)
         case (.referrers(let name, let digest), .get):
             return try await referrers(name, digest, request)
         default:
@@ -142,13 +136,15 @@ struct RegistryResponder: HTTPResponder {
         return Response(status: .ok, headers: headers, body: body)
     }
 
-    private func putManifest(_ name: RepositoryName, _ reference: ManifestReference, _ request: Request) async throws -> Response {
+    private func putManifest(
+        _ name: RepositoryName, _ reference: ManifestReference, _ request: Request, _ context: Context
+    ) async throws -> Response {
         let limit = registry.options.maxManifestBytes
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
             throw RegistryError.manifestTooLarge(limit: limit)
         }
         var body: [UInt8] = []
-        for try await buffer in request.body {
+        for try await buffer in ClientBody(request, context) {
             guard body.count + buffer.readableBytes <= limit else { throw RegistryError.manifestTooLarge(limit: limit) }
             body.append(contentsOf: buffer.readableBytesView)
         }
@@ -203,7 +199,7 @@ struct RegistryResponder: HTTPResponder {
             let reader = try blobs.openBlob(digest)
             defer { reader.close() }
             if zeroCopy, let descriptor = reader.duplicateDescriptor() {
-                try await FileRegionSender.send(descriptor: descriptor, range: start..<(start + length), on: channel)
+                try await BelowCodecWriter.sendFile(descriptor: descriptor, range: start..<(start + length), on: channel)
                 try await writer.finish(nil)
                 return
             }
@@ -223,7 +219,7 @@ struct RegistryResponder: HTTPResponder {
 
     // MARK: uploads
 
-    private func startUpload(_ name: RepositoryName, _ request: Request) async throws -> Response {
+    private func startUpload(_ name: RepositoryName, _ request: Request, _ context: Context) async throws -> Response {
         let query = request.uri.queryParameters
         if let mount = query["mount"] {
             let digest = try Digest(parsing: mount)
@@ -236,7 +232,7 @@ struct RegistryResponder: HTTPResponder {
             let length = request.headers[.contentLength].flatMap(Int64.init)
             // A POST with a digest but no body is an old-style session start; a body makes it a monolithic push.
             if length != 0 || digest == Digest.of([], algorithm: digest.algorithm) {
-                _ = try await registry.putBlob(name, digest: digest, length: length, body: ClientBody(request.body))
+                _ = try await registry.putBlob(name, digest: digest, length: length, body: ClientBody(request, context))
                 return blobCreated(name, digest)
             }
         }
@@ -251,7 +247,7 @@ struct RegistryResponder: HTTPResponder {
         return uploadResponse(.accepted, name, upload.id, offset: 0)
     }
 
-    private func upload(_ name: RepositoryName, _ id: UUID, _ request: Request) async throws -> Response {
+    private func upload(_ name: RepositoryName, _ id: UUID, _ request: Request, _ context: Context) async throws -> Response {
         switch request.method {
         case .get:
             let upload = try await registry.uploadStatus(name, id)
@@ -259,7 +255,7 @@ struct RegistryResponder: HTTPResponder {
         case .patch:
             let (start, length) = try chunkBounds(request)
             do {
-                let offset = try await registry.appendChunk(name, id, start: start, length: length, body: ClientBody(request.body))
+                let offset = try await registry.appendChunk(name, id, start: start, length: length, body: ClientBody(request, context))
                 return uploadResponse(.accepted, name, id, offset: offset)
             } catch RegistryError.rangeInvalid(let offset, let detail) {
                 throw rangeError(name, id, offset: offset, detail: detail)
@@ -271,7 +267,7 @@ struct RegistryResponder: HTTPResponder {
             let digest = try Digest(parsing: digestParam)
             let (start, length) = try chunkBounds(request)
             do {
-                _ = try await registry.finishUpload(name, id, digest: digest, start: start, length: length, body: ClientBody(request.body))
+                _ = try await registry.finishUpload(name, id, digest: digest, start: start, length: length, body: ClientBody(request, context))
             } catch RegistryError.rangeInvalid(let offset, let detail) {
                 throw rangeError(name, id, offset: offset, detail: detail)
             }
@@ -351,8 +347,11 @@ struct RegistryResponder: HTTPResponder {
 
     private func url(_ path: String) -> String { (config.externalURL ?? "") + path }
 
+    /// RFC 3986 unreserved characters: everything else in a query value is percent-encoded.
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
     private func escape(_ s: String) -> String {
-        s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
+        s.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? s
     }
 
     private func json(_ data: Data, head: Bool, headers: HTTPFields = [:]) -> Response {

@@ -114,22 +114,12 @@ final class DockerRegistryProcess: @unchecked Sendable {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-distribution-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let config = root.appendingPathComponent("config.yml")
-        try Data(
-            """
-            version: 0.1
-            log:
-              level: error
-              accesslog:
-                disabled: true
-            storage:
-              filesystem:
-                rootdirectory: \(root.path)/data
-              delete:
-                enabled: true
-            http:
-              addr: 127.0.0.1:\(port)
-            """.utf8
-        ).write(to: config)
+        let template = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("testdata/docker-registry.yml")
+        let yaml = try String(contentsOf: template, encoding: .utf8)
+            .replacingOccurrences(of: "@ROOT@", with: "\(root.path)/data")
+            .replacingOccurrences(of: "@PORT@", with: String(port))
+        try Data(yaml.utf8).write(to: config)
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", config.path]
         process.standardOutput = FileHandle.nullDevice

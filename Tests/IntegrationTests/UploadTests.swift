@@ -130,6 +130,35 @@ import Testing
         }
     }
 
+    @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+        try await withServer { server, http in
+            let data = Fixtures.random(5000)
+            let port = server.port
+            let (interim, final) = try await offThread {
+                let socket = try RawSocket(port: port)
+                defer { socket.close() }
+                socket.send(
+                    "POST /v2/team/app/blobs/uploads/?digest=\(Fixtures.digest(data)) HTTP/1.1\r\nHost: x\r\n"
+                        + "Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+                let interim = socket.readSome()
+                socket.send(data)
+                return (interim, socket.readSome())
+            }
+            #expect(interim.hasPrefix("HTTP/1.1 100 Continue"))
+            #expect(final.hasPrefix("HTTP/1.1 201"))
+            #expect(try await http.get("/v2/team/app/blobs/\(Fixtures.digest(data))").body == data)
+
+            // Refused before its body is read: the final answer comes without a 100.
+            let refused = try await offThread {
+                let socket = try RawSocket(port: port)
+                defer { socket.close() }
+                socket.send("PUT /v2/Bad/manifests/v1 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n")
+                return socket.readSome()
+            }
+            #expect(refused.hasPrefix("HTTP/1.1 400"))
+        }
+    }
+
     @Test func emptyBlob() async throws {
         try await withServer { _, http in
             let digest = try await http.pushBlob("team/app", [])

@@ -22,20 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-cat > "$WORK/distribution.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/distribution
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$DIST_PORT
-YAML
+sed -e "s|@ROOT@|$WORK/distribution|" -e "s|@PORT@|$DIST_PORT|" testdata/docker-registry.yml > "$WORK/distribution.yml"
 # Access logs off on both sides: distribution's is disabled above, berth logs requests at info.
 REGISTRY_LOG_LEVEL=warn REGISTRY_HTTP_ADDR=127.0.0.1:$BERTH_PORT REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$WORK/berth" \
     .build/release/berth serve --config registry-config/config.yml 2>"$WORK/berth.log" &

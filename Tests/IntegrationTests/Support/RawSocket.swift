@@ -45,6 +45,13 @@ struct RawSocket: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Reads what has arrived, waiting for at least one byte (up to the timeout).
+    func readSome() -> String {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+    }
+
     func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
     func close() { Glibc.close(fd) }
 }
