@@ -86,7 +86,13 @@ public struct FileSystemBlobStore: BlobStore {
             guard fd >= 0 else { return }
             var st = stat()
             if fstat(fd, &st) == 0, st.st_size >= FileUploadWriter.stagingSize {
-                _ = posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED)
+                // One hint covers only the readahead window (8 MiB seen here), so walk the file.
+                let window: off_t = 8 << 20
+                var offset: off_t = 0
+                while offset < st.st_size {
+                    _ = posix_fadvise(fd, offset, window, POSIX_FADV_WILLNEED)
+                    offset += window
+                }
             }
             _ = Glibc.close(fd)
         }
