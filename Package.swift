@@ -40,6 +40,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "CLinuxIO"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(
+            name: "Transports",
+            dependencies: [
+                "OCI", "RegistryClient", "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "RegistryStorage",
             dependencies: [
@@ -70,18 +79,19 @@ let package = Package(
         .executableTarget(
             name: "BerthCLI",
             dependencies: [
-                "RegistryServer",
+                "RegistryServer", "Transports", "RegistryClient", "OCI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient"], swiftSettings: strict),
+        .testTarget(name: "TransportsTests", dependencies: ["Transports", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryStorageTests", dependencies: ["RegistryStorage"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OCI", "RegistryClient", "RegistryServer", "RegistryStorage",
+                "OCI", "RegistryClient", "RegistryServer", "RegistryStorage", "Transports",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

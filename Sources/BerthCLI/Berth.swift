@@ -1,13 +1,86 @@
 // BerthCLI: the `berth` executable. Commands parse flags, call an engine and print; errors become
-// one line on stderr and a non-zero exit status.
+// one line on stderr and a non-zero exit status (2 when the image asked for does not exist).
 
 import ArgumentParser
+import Foundation
+import RegistryClient
+import Transports
 
-@main
 struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
-        abstract: "Copy, serve and run OCI container images.",
-        subcommands: [Serve.self]
+        abstract: "Copy, inspect, serve and run OCI container images.",
+        subcommands: [Copy.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self, Serve.self]
     )
+}
+
+@main
+enum Entry {
+    static func main() async {
+        let arguments = BoolFlags.normalize(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try Berth.parseAsRoot(arguments)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(reporting: error)
+        }
+    }
+
+    static func exit(reporting error: any Error) -> Never {
+        let status: Int32
+        let message: String
+        switch error {
+        case let failure as CLIError:
+            (status, message) = (failure.status, failure.description)
+        case let error as TransportError:
+            (status, message) = (error.isNotFound ? 2 : 1, error.description)
+        case let error as ClientError:
+            (status, message) = (error.isNotFound ? 2 : 1, error.description)
+        case let error as AuthFileError:
+            (status, message) = (1, error.description)
+        case is CancellationError:
+            (status, message) = (130, "interrupted")
+        default:
+            let code = Berth.exitCode(for: error)
+            let text = Berth.fullMessage(for: error)
+            if code == .success {
+                print(text)
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+            Foundation.exit(code.rawValue)
+        }
+        let line = message.replacingOccurrences(of: "\n", with: " ")
+        FileHandle.standardError.write(Data("berth: \(line)\n".utf8))
+        Foundation.exit(status)
+    }
+}
+
+/// A failure reported as one line on stderr.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    let status: Int32
+    init(_ description: String, status: Int32 = 1) {
+        self.description = description
+        self.status = status
+    }
+}
+
+/// skopeo's boolean flags are Go flags: `--tls-verify` alone means true, `--tls-verify=false` false.
+enum BoolFlags {
+    static let names: Set<String> = [
+        "--tls-verify", "--src-tls-verify", "--dest-tls-verify",
+    ]
+
+    static func normalize(_ arguments: [String]) -> [String] {
+        arguments.enumerated().map { position, argument in
+            guard names.contains(argument) else { return argument }
+            let next = position + 1 < arguments.count ? arguments[position + 1] : ""
+            return ["true", "false"].contains(next) ? argument : argument + "=true"
+        }
+    }
 }

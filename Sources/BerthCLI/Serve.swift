@@ -49,8 +49,3 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// A failure reported as one line on stderr with exit status 1.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

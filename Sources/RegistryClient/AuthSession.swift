@@ -7,16 +7,19 @@ import NIOCore
 actor AuthSession {
     let registry: String
     let credentials: Credentials?
+    let fixedToken: String?
     private var basic = false
     private var tokens: [String: (token: String, expires: ContinuousClock.Instant)] = [:]
     private var bearerRealm: AuthChallenge?
 
-    init(registry: String, credentials: Credentials?) {
+    init(registry: String, credentials: Credentials?, token: String?) {
         self.registry = registry
         self.credentials = credentials
+        fixedToken = token
     }
 
     func authorization(for scope: String?) -> String? {
+        if let fixedToken { return "Bearer \(fixedToken)" }
         if basic, let credentials { return "Basic " + Self.basic(credentials) }
         guard bearerRealm != nil else { return nil }
         if let cached = tokens[scope ?? ""], cached.expires > .now { return "Bearer \(cached.token)" }
@@ -25,6 +28,7 @@ actor AuthSession {
 
     /// Answers a 401's challenges: Basic with the credentials, or a token from the Bearer realm.
     func answer(_ challenges: [AuthChallenge], scope: String?, using http: HTTPClient, registryURL: String) async throws {
+        if fixedToken != nil { throw ClientError.authentication(registry: registry, "the registry token was refused") }
         if let bearer = challenges.first(where: { $0.scheme == "bearer" }) {
             bearerRealm = bearer
             let wanted = scope ?? bearer.parameters["scope"]

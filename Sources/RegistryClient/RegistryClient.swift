@@ -25,6 +25,12 @@ public struct ClientOptions: Sendable {
     public var retryTimes = 3
     /// The first backoff; it doubles with every retry unless the registry sends `Retry-After`.
     public var retryDelay: Duration = .milliseconds(200)
+    /// A directory of `*.crt` CA certificates and `*.cert`/`*.key` client pairs (as skopeo's
+    /// `--cert-dir`); when nil, `certs.d/<host[:port]>` under /etc/containers, /etc/docker and
+    /// ~/.config/containers is used if it exists.
+    public var certDirectory: String?
+    /// A Bearer token sent as is (`--registry-token`), instead of logging in.
+    public var registryToken: String?
 
     public init() {}
 }
@@ -37,27 +43,15 @@ public final class RegistryClient: Sendable {
     /// "https" or "http", settled by the first request.
     private let scheme = Mutex<String?>(nil)
 
-    public init(registry: String, options: ClientOptions = .init()) {
-        self.registry = registry
+    let http: HTTPClient
+
+    /// `registry` is the host to talk to; Docker Hub's `docker.io` is served by `registry-1.docker.io`.
+    public init(registry: String, options: ClientOptions = .init()) throws {
+        self.registry = registry == "docker.io" ? "registry-1.docker.io" : registry
         self.options = options
-        session = AuthSession(registry: registry, credentials: options.credentials)
+        session = AuthSession(registry: self.registry, credentials: options.credentials, token: options.registryToken)
+        http = try HTTPClients.shared.client(verify: options.tlsVerify, certDirectory: options.certDirectory ?? HTTPClients.certsD(for: registry))
     }
-
-    static let verifyingHTTP = makeHTTPClient(verify: true)
-    static let insecureHTTP = makeHTTPClient(verify: false)
-
-    /// Redirects are followed by `send` (so credentials never cross hosts), and failed connections
-    /// are retried there too: AsyncHTTPClient's own connection retries would turn the HTTPS probe of
-    /// a plain-HTTP registry into a wait for the whole request deadline.
-    private static func makeHTTPClient(verify: Bool) -> HTTPClient {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if !verify { tls.certificateVerification = .none }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow, decompression: .disabled)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }
-
-    var http: HTTPClient { options.tlsVerify ? Self.verifyingHTTP : Self.insecureHTTP }
 
     // MARK: operations
 
@@ -97,6 +91,20 @@ public final class RegistryClient: Sendable {
         return FetchedManifest(digest: digest, mediaType: mediaType, bytes: bytes)
     }
 
+    /// The digest, media type and size of a manifest, from a HEAD (which Docker Hub does not count
+    /// as a pull); nil when the repository has no such manifest.
+    public func manifestDescriptor(_ repository: RepositoryName, _ reference: ManifestReference) async throws -> Descriptor? {
+        let path = "/v2/\(repository)/manifests/\(reference)"
+        let response = try await send(.HEAD, path, headers: [("Accept", Self.manifestMediaTypes.joined(separator: ", "))], scope: pull(repository))
+        if response.status == .notFound { return nil }
+        try await expect(response, [200], path)
+        guard let digest = try response.headers.first(name: "Docker-Content-Digest").map({ try Digest(parsing: $0) }) else {
+            throw ClientError.invalidResponse(url: url(path), "no Docker-Content-Digest on a manifest HEAD")
+        }
+        let mediaType = response.headers.first(name: "Content-Type").map { String($0.split(separator: ";")[0]) } ?? MediaType.ociManifest
+        return Descriptor(mediaType: mediaType, digest: digest, size: response.headers.first(name: "Content-Length").flatMap(Int64.init) ?? 0)
+    }
+
     /// The blob's size when the repository has it, nil when it does not.
     public func blobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64? {
         let path = "/v2/\(repository)/blobs/\(digest)"
@@ -109,24 +117,27 @@ public final class RegistryClient: Sendable {
         return length
     }
 
-    /// Streams a blob to `consume`, verifying its digest (and `size`, when known) as it goes.
-    /// A mismatch throws after the last chunk, so the consumer must not commit before this returns.
-    public func fetchBlob(
-        _ repository: RepositoryName, _ digest: Digest, size: Int64? = nil, into consume: (ByteBuffer) async throws -> Void
-    ) async throws {
+    /// Opens a blob for streaming; the body is checked against `digest` (and `size`) as it is read,
+    /// and its last step throws on a mismatch, so a consumer must not commit before the end.
+    public func openBlob(_ repository: RepositoryName, _ digest: Digest, size: Int64? = nil) async throws
+        -> DigestingSequence<HTTPClientResponse.Body>
+    {
+        DigestingSequence(try await unverifiedBlob(repository, digest), expected: digest, expectedSize: size)
+    }
+
+    /// A blob's body as it arrives, for callers that verify it themselves.
+    public func unverifiedBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> HTTPClientResponse.Body {
         let path = "/v2/\(repository)/blobs/\(digest)"
         let response = try await send(.GET, path, scope: pull(repository))
         try await expect(response, [200], path)
-        var hasher = digest.algorithm.hasher()
-        var received: Int64 = 0
-        for try await chunk in response.body {
-            chunk.withUnsafeReadableBytes { hasher.update($0) }
-            received += Int64(chunk.readableBytes)
-            try await consume(chunk)
-        }
-        if let size, size != received { throw ClientError.sizeMismatch(digest: digest, expected: size, actual: received) }
-        let actual = hasher.finalize()
-        guard actual == digest else { throw ClientError.digestMismatch(expected: digest, actual: actual) }
+        return response.body
+    }
+
+    /// Streams a blob to `consume`, verified as `openBlob` does.
+    public func fetchBlob(
+        _ repository: RepositoryName, _ digest: Digest, size: Int64? = nil, into consume: (ByteBuffer) async throws -> Void
+    ) async throws {
+        for try await chunk in try await openBlob(repository, digest, size: size) { try await consume(chunk) }
     }
 
     /// Every tag of a repository, following `Link` pages.
@@ -202,6 +213,31 @@ public final class RegistryClient: Sendable {
         try await expect(response, [201], put)
     }
 
+    /// Uploads a blob whose digest is known only at its end (compressed on the fly): one streamed
+    /// PATCH, then `PUT ?digest=` with what was hashed, as skopeo does. Returns the digest and size.
+    public func pushBlob(_ repository: RepositoryName, streaming body: some AsyncSequence<ByteBuffer, any Error> & Sendable)
+        async throws -> (digest: Digest, size: Int64)
+    {
+        let start = "/v2/\(repository)/blobs/uploads/"
+        let session = try await send(.POST, start, scope: push(repository))
+        try await expect(session, [202], start)
+        guard let location = session.headers.first(name: "Location") else {
+            throw ClientError.invalidResponse(url: url(start), "no Location for the upload session")
+        }
+        let result = DigestResult()
+        let hashed = DigestingSequence(body, result: result)
+        let patched = try await send(
+            .PATCH, location, headers: [("Content-Type", MediaType.octetStream)], streaming: (nil, { hashed }), scope: push(repository))
+        try await expect(patched, [202], location)
+        guard let (digest, size) = result.value, let next = patched.headers.first(name: "Location") else {
+            throw ClientError.invalidResponse(url: url(location), "upload session ended without a Location")
+        }
+        let put = next + (next.contains("?") ? "&" : "?") + "digest=\(digest)"
+        let response = try await send(.PUT, put, scope: push(repository))
+        try await expect(response, [201], put)
+        return (digest, size)
+    }
+
     // MARK: HTTP
 
     func pull(_ repository: RepositoryName) -> String { "repository:\(repository):pull" }
@@ -214,7 +250,7 @@ public final class RegistryClient: Sendable {
     /// Sends a request with authentication, retries and redirects handled.
     func send(
         _ method: HTTPMethod, _ pathOrURL: String, headers: [(String, String)] = [], body: ByteBuffer? = nil,
-        streaming: (Int64, @Sendable () -> any AsyncSequence<ByteBuffer, any Error> & Sendable)? = nil, scope: String?
+        streaming: (Int64?, @Sendable () -> any AsyncSequence<ByteBuffer, any Error> & Sendable)? = nil, scope: String?
     ) async throws -> HTTPClientResponse {
         var attempt = 0
         var authenticated = false
@@ -230,7 +266,7 @@ public final class RegistryClient: Sendable {
                 request.headers.add(name: "Authorization", value: authorization)
             }
             if let body { request.body = .bytes(body) }
-            if let (length, makeBody) = streaming { request.body = .stream(makeBody(), length: .known(length)) }
+            if let (length, makeBody) = streaming { request.body = .stream(makeBody(), length: length.map { .known($0) } ?? .unknown) }
             let response: HTTPClientResponse
             do {
                 response = try await http.execute(request, timeout: .hours(24))

@@ -6,11 +6,11 @@ import Testing
 
 /// The registry client against `berth serve` (plain HTTP on loopback) and against Debian's docker-registry.
 @Suite struct RegistryClientTests {
-    func client(_ port: Int) -> RegistryClient {
+    func client(_ port: Int) throws -> RegistryClient {
         var options = ClientOptions()
         options.tlsVerify = false
         options.retryDelay = .milliseconds(10)
-        return RegistryClient(registry: "127.0.0.1:\(port)", options: options)
+        return try RegistryClient(registry: "127.0.0.1:\(port)", options: options)
     }
 
     /// Pushes an image through the client and reads everything back, verified.

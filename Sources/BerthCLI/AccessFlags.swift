@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import OCI
+import RegistryClient
+import Transports
+
+/// One side's registry access flags, whatever their prefix (`--src-`, `--dest-`, none).
+struct AccessFlags {
+    var creds: String?
+    var username: String?
+    var password: String?
+    var authfile: String?
+    var certDir: String?
+    var tlsVerify: Bool?
+    var noCreds = false
+    var registryToken: String?
+    var retryTimes: Int
+    var retryDelay: String?
+
+    /// The client options for `name`: credentials from the flags, else the auth files.
+    func resolve(for name: ImageName) async throws -> AccessOptions {
+        var access = AccessOptions()
+        access.client.tlsVerify = tlsVerify ?? true
+        access.client.certDirectory = certDir
+        access.client.registryToken = registryToken
+        access.client.retryTimes = max(0, retryTimes)
+        if let retryDelay {
+            guard let seconds = Self.seconds(retryDelay) else { throw CLIError("invalid --retry-delay '\(retryDelay)' (e.g. 2s, 500ms)") }
+            access.client.retryDelay = .milliseconds(Int64(seconds * 1000))
+        }
+        guard case .docker(let reference) = name, !noCreds, registryToken == nil else { return access }
+        if creds != nil, username != nil || password != nil {
+            throw CLIError("--creds cannot be combined with --username/--password")
+        }
+        if let creds {
+            guard let colon = creds.firstIndex(of: ":") else {
+                access.client.credentials = Credentials(username: creds, password: try Prompt.password("Password: "))
+                return access
+            }
+            guard colon != creds.startIndex else { throw CLIError("--creds: the username is empty") }
+            access.client.credentials = Credentials(username: String(creds[..<colon]), password: String(creds[creds.index(after: colon)...]))
+        } else if let username {
+            access.client.credentials = Credentials(username: username, password: try password ?? Prompt.password("Password: "))
+        } else if password != nil {
+            throw CLIError("--password needs --username")
+        } else {
+            let files = AuthFile.searchPath(explicit: authfile, environment: ProcessInfo.processInfo.environment)
+            access.client.credentials = try await AuthFile.credentials(
+                in: files, registry: reference.registry, repository: reference.repository.value)
+        }
+        return access
+    }
+
+    /// Go durations as skopeo takes them: `500ms`, `2s`, `1m`.
+    static func seconds(_ text: String) -> Double? {
+        for (suffix, scale) in [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)] where text.hasSuffix(suffix) {
+            return Double(text.dropLast(suffix.count)).map { $0 * scale }
+        }
+        return nil
+    }
+}
+
+struct SourceAccess: ParsableArguments {
+    @Option(name: .customLong("src-creds"), help: ArgumentHelp("Use USERNAME[:PASSWORD] for accessing the source registry", valueName: "USERNAME[:PASSWORD]"))
+    var creds: String?
+    @Option(name: .customLong("src-username"), help: "Username for accessing the source registry")
+    var username: String?
+    @Option(name: .customLong("src-password"), help: "Password for accessing the source registry")
+    var password: String?
+    @Option(name: .customLong("src-authfile"), help: "path of the authentication file for the source registry (default: the containers-auth.json search path)")
+    var authfile: String?
+    @Option(name: .customLong("src-cert-dir"), help: ArgumentHelp("use certificates at PATH (*.crt, *.cert, *.key) to connect to the source registry", valueName: "PATH"))
+    var certDir: String?
+    @Option(name: .customLong("src-tls-verify"), help: ArgumentHelp("require HTTPS and verify certificates when talking to the source registry (false also allows plain HTTP)", valueName: "bool"))
+    var tlsVerify: Bool?
+    @Flag(name: .customLong("src-no-creds"), help: "Access the source registry anonymously")
+    var noCreds = false
+    @Option(name: .customLong("src-registry-token"), help: "Provide a Bearer token for accessing the source registry")
+    var registryToken: String?
+
+    func flags(shared authfile: String?, retryTimes: Int, retryDelay: String?) -> AccessFlags {
+        AccessFlags(
+            creds: creds, username: username, password: password, authfile: self.authfile ?? authfile, certDir: certDir,
+            tlsVerify: tlsVerify, noCreds: noCreds, registryToken: registryToken, retryTimes: retryTimes, retryDelay: retryDelay)
+    }
+}
+
+struct DestinationAccess: ParsableArguments {
+    @Option(name: .customLong("dest-creds"), help: ArgumentHelp("Use USERNAME[:PASSWORD] for accessing the destination registry", valueName: "USERNAME[:PASSWORD]"))
+    var creds: String?
+    @Option(name: .customLong("dest-username"), help: "Username for accessing the destination registry")
+    var username: String?
+    @Option(name: .customLong("dest-password"), help: "Password for accessing the destination registry")
+    var password: String?
+    @Option(name: .customLong("dest-authfile"), help: "path of the authentication file for the destination registry (default: the containers-auth.json search path)")
+    var authfile: String?
+    @Option(name: .customLong("dest-cert-dir"), help: ArgumentHelp("use certificates at PATH (*.crt, *.cert, *.key) to connect to the destination registry", valueName: "PATH"))
+    var certDir: String?
+    @Option(name: .customLong("dest-tls-verify"), help: ArgumentHelp("require HTTPS and verify certificates when talking to the destination registry (false also allows plain HTTP)", valueName: "bool"))
+    var tlsVerify: Bool?
+    @Flag(name: .customLong("dest-no-creds"), help: "Access the destination registry anonymously")
+    var noCreds = false
+    @Option(name: .customLong("dest-registry-token"), help: "Provide a Bearer token for accessing the destination registry")
+    var registryToken: String?
+
+    func flags(shared authfile: String?, retryTimes: Int, retryDelay: String?) -> AccessFlags {
+        AccessFlags(
+            creds: creds, username: username, password: password, authfile: self.authfile ?? authfile, certDir: certDir,
+            tlsVerify: tlsVerify, noCreds: noCreds, registryToken: registryToken, retryTimes: retryTimes, retryDelay: retryDelay)
+    }
+}
+
+/// The flags of single-image commands (inspect, list-tags, delete).
+struct ImageAccess: ParsableArguments {
+    @Option(help: "path of the authentication file (default: the containers-auth.json search path)")
+    var authfile: String?
+    @Option(help: ArgumentHelp("Use USERNAME[:PASSWORD] for accessing the registry", valueName: "USERNAME[:PASSWORD]"))
+    var creds: String?
+    @Option(help: "Username for accessing the registry")
+    var username: String?
+    @Option(help: "Password for accessing the registry")
+    var password: String?
+    @Option(name: .customLong("cert-dir"), help: ArgumentHelp("use certificates at PATH (*.crt, *.cert, *.key) to connect to the registry", valueName: "PATH"))
+    var certDir: String?
+    @Option(name: .customLong("tls-verify"), help: ArgumentHelp("require HTTPS and verify certificates when talking to the registry (false also allows plain HTTP)", valueName: "bool"))
+    var tlsVerify: Bool?
+    @Flag(name: .customLong("no-creds"), help: "Access the registry anonymously")
+    var noCreds = false
+    @Option(name: .customLong("registry-token"), help: "Provide a Bearer token for accessing the registry")
+    var registryToken: String?
+    @Option(name: .customLong("retry-times"), help: "the number of times to possibly retry")
+    var retryTimes = 3
+    @Option(name: .customLong("retry-delay"), help: "Fixed delay between retries (default: exponential backoff)")
+    var retryDelay: String?
+
+    var flags: AccessFlags {
+        AccessFlags(
+            creds: creds, username: username, password: password, authfile: authfile, certDir: certDir, tlsVerify: tlsVerify,
+            noCreds: noCreds, registryToken: registryToken, retryTimes: retryTimes, retryDelay: retryDelay)
+    }
+}
+
+/// The platform flags skopeo takes globally.
+struct PlatformFlags: ParsableArguments {
+    @Option(name: .customLong("override-arch"), help: ArgumentHelp("use ARCH instead of the architecture of the machine for choosing images", valueName: "ARCH"))
+    var arch: String?
+    @Option(name: .customLong("override-os"), help: ArgumentHelp("use OS instead of the running OS for choosing images", valueName: "OS"))
+    var os: String?
+    @Option(name: .customLong("override-variant"), help: ArgumentHelp("use VARIANT instead of the running architecture variant for choosing images", valueName: "VARIANT"))
+    var variant: String?
+
+    var platform: Platform? {
+        guard arch != nil || os != nil || variant != nil else { return nil }
+        let current = Platform.current
+        return Platform(architecture: arch ?? current.architecture, os: os ?? current.os, variant: variant ?? (arch == nil ? current.variant : nil))
+    }
+}
+
+func parseName(_ text: String) throws -> ImageName {
+    do { return try ImageName(parsing: text) } catch { throw CLIError(error.description) }
+}
+
+enum Prompt {
+    /// Reads a password from the terminal without echo; refuses when stdin is not a terminal.
+    static func password(_ prompt: String) throws -> String {
+        guard isatty(STDIN_FILENO) == 1, let entered = getpass(prompt) else {
+            throw CLIError("a password is needed and stdin is not a terminal (use --password-stdin or USER:PASS)")
+        }
+        return String(cString: entered)
+    }
+}

@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import OCI
+import Transports
+
+struct Copy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy an IMAGE-NAME from one location to another",
+        discussion: """
+            Container "IMAGE-NAME" uses a "transport":"details" format.
+
+            Supported transports:
+            docker, oci, oci-archive, dir, docker-archive
+
+            Examples:
+              berth copy docker://127.0.0.1:5000/team/app:v1 docker://127.0.0.1:6000/mirror/app:v1
+              berth copy --all docker://127.0.0.1:5000/team/app:v1 oci:./layout:v1
+              berth copy docker://127.0.0.1:5000/team/app:v1 docker-archive:app.tar:app:v1
+
+            Exit status: 0 on success, 2 when the source image does not exist, 1 for other failures.
+            """
+    )
+
+    @Argument(help: "SOURCE-IMAGE") var source: String
+    @Argument(help: "DESTINATION-IMAGE") var destination: String
+
+    @Flag(name: [.short, .customLong("all")], help: "Copy all images if SOURCE-IMAGE is a list")
+    var all = false
+    @Option(name: .customLong("multi-arch"), help: ArgumentHelp("How to handle multi-architecture images (system, all, index-only, or a list such as linux/amd64,linux/arm64)", valueName: "LIST"))
+    var multiArch: String?
+    @Option(name: [.short, .customLong("format")], help: ArgumentHelp("MANIFEST TYPE (oci, v2s2) to use in the destination (default is manifest type of source, with fallbacks)", valueName: "MANIFEST TYPE"))
+    var format: String?
+    @Flag(name: .customLong("preserve-digests"), help: "Preserve digests of images and lists")
+    var preserveDigests = false
+    @Option(name: .customLong("dest-compress-format"), help: ArgumentHelp("FORMAT to use for the compression (gzip)", valueName: "FORMAT"))
+    var compressFormat: String?
+    @Option(name: .customLong("dest-compress-level"), help: ArgumentHelp("LEVEL to use for the compression (gzip: 1-9)", valueName: "LEVEL"))
+    var compressLevel: Int32?
+    @Flag(name: .customLong("dest-decompress"), help: "Decompress tarballs saved to the destination (dir: only)")
+    var decompress = false
+    @Option(name: .customLong("additional-tag"), help: ArgumentHelp("additional tags (supports docker-archive)", valueName: "NAME:TAG"))
+    var additionalTags: [String] = []
+    @Option(name: .customLong("digestfile"), help: ArgumentHelp("Write the digest of the pushed image to the specified file", valueName: "PATH"))
+    var digestFile: String?
+    @Flag(name: .customLong("remove-signatures"), help: "Do not copy signatures from SOURCE-IMAGE")
+    var removeSignatures = false
+    @Flag(name: [.short, .customLong("quiet")], help: "Suppress output information when copying images")
+    var quiet = false
+    @Option(name: .customLong("image-parallel-copies"), help: "Maximum number of image layers to be copied (pulled/pushed) simultaneously")
+    var parallelCopies = 6
+    @Option(name: .customLong("progress-interval"), help: ArgumentHelp("On a non-terminal, print an aggregate progress line this often (0 disables)", valueName: "DURATION"))
+    var progressInterval = "5s"
+    @Option(help: "path of the authentication file, for both sides")
+    var authfile: String?
+    @Option(name: .customLong("retry-times"), help: "the number of times to possibly retry")
+    var retryTimes = 3
+    @Option(name: .customLong("retry-delay"), help: "Fixed delay between retries (default: exponential backoff)")
+    var retryDelay: String?
+    @OptionGroup var platform: PlatformFlags
+    @OptionGroup var src: SourceAccess
+    @OptionGroup var dest: DestinationAccess
+
+    func run() async throws {
+        let sourceName = try parseName(source)
+        let destinationName = try parseName(destination)
+        var options = CopyOptions()
+        options.selection = try selection()
+        options.platform = platform.platform
+        options.preserveDigests = preserveDigests
+        options.parallelBlobs = max(1, parallelCopies)
+        if let format {
+            guard let parsed = CopyOptions.ManifestFormat(rawValue: format) else {
+                throw CLIError("unknown --format '\(format)' (oci, v2s2)")
+            }
+            options.format = parsed
+        }
+        if let compressFormat {
+            guard compressFormat == "gzip" else { throw CLIError("unsupported --dest-compress-format '\(compressFormat)' (gzip)") }
+            options.compressFormat = .gzip
+        }
+        if let compressLevel {
+            guard (1...9).contains(compressLevel) else { throw CLIError("--dest-compress-level must be 1-9 for gzip") }
+            options.compressLevel = compressLevel
+        }
+        if decompress, case .dir = destinationName {} else if decompress {
+            throw CLIError("--dest-decompress is only for dir: destinations")
+        }
+        guard let interval = AccessFlags.seconds(progressInterval) else { throw CLIError("invalid --progress-interval '\(progressInterval)'") }
+        var sourceAccess = try await src.flags(shared: authfile, retryTimes: retryTimes, retryDelay: retryDelay).resolve(for: sourceName)
+        sourceAccess.decompress = false
+        var destinationAccess = try await dest.flags(shared: authfile, retryTimes: retryTimes, retryDelay: retryDelay).resolve(for: destinationName)
+        destinationAccess.decompress = decompress
+        destinationAccess.additionalTags = try additionalTags.map { tag in
+            do { return try ImageReference(parsing: tag) } catch { throw CLIError("--additional-tag: \(error)") }
+        }
+
+        let source = try sourceName.openSource(sourceAccess)
+        let destination = try destinationName.openDestination(destinationAccess)
+        let console = quiet ? nil : ConsoleProgress(interval: interval)
+        options.progress = console
+        let copier = Copier(from: source, to: destination, options: options)
+        let result = try await Interrupt.cancellingOnSignal {
+            try await console.withReporting { try await copier.run() }
+        }
+        if let digestFile {
+            do { try Data(result.digest.description.utf8).write(to: URL(fileURLWithPath: digestFile)) } catch {
+                throw CLIError("cannot write --digestfile \(digestFile): \(error.localizedDescription)")
+            }
+        }
+    }
+
+    private func selection() throws -> CopyOptions.Selection {
+        if all, multiArch != nil { throw CLIError("Cannot use --all and --multi-arch flags together") }
+        if all { return .all }
+        switch multiArch {
+        case nil, "system": return .system
+        case "all": return .all
+        case "index-only": return .indexOnly
+        case let list?:
+            let platforms = list.split(separator: ",").map { Platform(parsing: $0.trimmingCharacters(in: .whitespaces)) }
+            guard !platforms.isEmpty, platforms.allSatisfy({ $0 != nil }) else {
+                throw CLIError("unknown --multi-arch value '\(list)' (system, all, index-only, or os/arch[/variant],…)")
+            }
+            return .platforms(platforms.compactMap { $0 })
+        }
+    }
+}
+
+extension Optional where Wrapped == ConsoleProgress {
+    func withReporting<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        guard let console = self else { return try await body() }
+        return try await console.reporting(body)
+    }
+}
+
+/// Turns SIGINT and SIGTERM into cancellation of the running work, so streams stop, temporary
+/// files are removed and no manifest is written.
+enum Interrupt {
+    static func cancellingOnSignal<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let task = Task { try await body() }
+        let sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { task.cancel() }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        do {
+            return try await task.value
+        } catch {
+            if task.isCancelled { throw CancellationError() }
+            throw error
+        }
+    }
+}
