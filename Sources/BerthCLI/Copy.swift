@@ -95,12 +95,12 @@ struct Copy: AsyncParsableCommand {
         }
 
         let source = try sourceName.openSource(sourceAccess)
-        let destination = try destinationName.openDestination(destinationAccess)
         let console = quiet ? nil : ConsoleProgress(interval: interval)
         options.progress = console
-        let copier = Copier(from: source, to: destination, options: options)
-        let result = try await Interrupt.cancellingOnSignal {
-            try await console.withReporting { try await copier.run() }
+        let result = try await Interrupt.cancellingOnSignal { [options, destinationAccess] in
+            try await console.withReporting {
+                try await Copier.copy(from: source, to: { try destinationName.openDestination(destinationAccess) }, options: options)
+            }
         }
         if let digestFile {
             do { try Data(result.digest.description.utf8).write(to: URL(fileURLWithPath: digestFile)) } catch {

@@ -41,15 +41,15 @@ struct Inspect: AsyncParsableCommand {
         case (false, true):
             print(try await inspector.config())
         case (false, false):
-            var tags: [String]?
-            if case .docker = name, !noTags, let docker = source as? DockerSource, let reference = name.dockerReference {
-                do {
-                    tags = try await docker.client.tags(reference.repository)
-                } catch let error as ClientError {
-                    throw TransportError.registry(name.description, error)
-                }
-            }
-            print(try await inspector.summary(tags: tags))
+            print(
+                try await inspector.summary {
+                    guard !noTags, let docker = source as? DockerSource, let reference = name.dockerReference else { return nil }
+                    do {
+                        return try await docker.client.tags(reference.repository)
+                    } catch let error as ClientError {
+                        throw TransportError.registry(name.description, error)
+                    }
+                })
         }
     }
 }

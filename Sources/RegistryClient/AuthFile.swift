@@ -36,9 +36,12 @@ public struct AuthFile: Sendable {
     }
 
     /// The first credentials any file in `files` has for `repository` on `registry`.
-    public static func credentials(in files: [AuthFile], registry: String, repository: String?) async throws -> Credentials? {
+    /// Credential helpers are looked up on `environment`'s PATH.
+    public static func credentials(
+        in files: [AuthFile], registry: String, repository: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> Credentials? {
         for file in files {
-            if let found = try await file.credentials(registry: registry, repository: repository) { return found }
+            if let found = try await file.credentials(registry: registry, repository: repository, environment: environment) { return found }
         }
         return nil
     }
@@ -65,10 +68,10 @@ public struct AuthFile: Sendable {
         return String(key[scheme.upperBound...].split(separator: "/", maxSplits: 1).first ?? "")
     }
 
-    func credentials(registry: String, repository: String?) async throws -> Credentials? {
+    func credentials(registry: String, repository: String?, environment: [String: String]) async throws -> Credentials? {
         guard let document = try read() else { return nil }
         if let helpers = document["credHelpers"] as? [String: String], let helper = helpers[registry] {
-            return try await CredentialHelper(name: helper).get(registry)
+            return try await CredentialHelper(name: helper, environment: environment).get(registry)
         }
         if let auths = document["auths"] as? [String: Any] {
             let normalized = Dictionary(auths.map { (Self.normalize($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
@@ -81,7 +84,7 @@ public struct AuthFile: Sendable {
             }
         }
         if let store = document["credsStore"] as? String, !store.isEmpty {
-            return try await CredentialHelper(name: store).get(registry)
+            return try await CredentialHelper(name: store, environment: environment).get(registry)
         }
         return nil
     }
@@ -159,18 +162,20 @@ public enum AuthFileError: Error, CustomStringConvertible {
 /// `docker-credential-<name> get`: the server on stdin, `{"Username": …, "Secret": …}` on stdout.
 struct CredentialHelper {
     let name: String
+    let environment: [String: String]
 
     func get(_ server: String) async throws -> Credentials? {
-        let name = name
+        let (name, environment) = (name, environment)
         return try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try Self.run(name, server) })
+                continuation.resume(with: Result { try Self.run(name, server, environment) })
             }
         }
     }
 
-    private static func run(_ name: String, _ server: String) throws -> Credentials? {
+    private static func run(_ name: String, _ server: String, _ environment: [String: String]) throws -> Credentials? {
         let process = Process()
+        process.environment = environment
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["docker-credential-\(name)", "get"]
         let input = Pipe()

@@ -17,9 +17,17 @@ public final class Copier: Sendable {
     private let once = OnceMap()
     private let counters = Mutex<(copied: Int, reused: Int, bytes: Int64)>((0, 0, 0))
 
-    public init(
-        from source: any ImageSource, to destination: any ImageDestination, options: CopyOptions, locations: BlobLocations = BlobLocations()
-    ) {
+    /// Copies `source` to the destination `open` makes, which is opened only once the source's
+    /// manifest has been read, so a missing source leaves nothing behind.
+    public static func copy(
+        from source: any ImageSource, to open: () throws -> any ImageDestination, options: CopyOptions,
+        locations: BlobLocations = BlobLocations()
+    ) async throws -> CopyResult {
+        let top = try await source.manifest(nil)
+        return try await Copier(from: source, to: try open(), options: options, locations: locations).run(top)
+    }
+
+    init(from source: any ImageSource, to destination: any ImageDestination, options: CopyOptions, locations: BlobLocations) {
         self.source = source
         self.destination = destination
         self.options = options
@@ -27,8 +35,7 @@ public final class Copier: Sendable {
         slots = Semaphore(max(1, options.parallelBlobs))
     }
 
-    public func run() async throws -> CopyResult {
-        let top = try await source.manifest(nil)
+    func run(_ top: RawManifest) async throws -> CopyResult {
         let written: RawManifest
         if top.isIndex {
             written = try await copyIndex(top)

@@ -53,9 +53,11 @@ public struct Inspector: Sendable {
         return JSONText.indented(try encoder.encode(config))
     }
 
-    /// skopeo's default JSON: `tags` is the repository's tag list (nil when the transport has none).
-    public func summary(tags: [String]?) async throws -> String {
+    /// skopeo's default JSON: `tags` lists the repository's tags (nil when the transport has none);
+    /// it is asked only once the image is known to exist.
+    public func summary(tags listTags: () async throws -> [String]?) async throws -> String {
         let (top, manifest) = try await image()
+        let tags = try await listTags()
         let configBytes = try await rawConfig()
         let config = try decodeConfig(configBytes)
         let extras = try? JSONDecoder().decode(DockerConfigExtras.self, from: Data(configBytes))

@@ -69,3 +69,29 @@ struct OCILayoutFixture {
         try Data(index).write(to: directory.appendingPathComponent("index.json"))
     }
 }
+
+extension OCILayoutFixture {
+    /// An index of `images` (architecture → manifest), written as a blob; returns its bytes.
+    func index(_ images: [(architecture: String, manifest: [UInt8])]) throws -> [UInt8] {
+        let entries: [[String: Any]] = images.map { image in
+            var descriptor = Fixtures.descriptor(MediaType.ociManifest, image.manifest)
+            descriptor["platform"] = ["architecture": image.architecture, "os": "linux"]
+            return descriptor
+        }
+        let index = Fixtures.json(["schemaVersion": 2, "mediaType": MediaType.ociIndex, "manifests": entries])
+        try write(index)
+        return index
+    }
+
+    /// A layout with `v1` (one amd64 image of three layers) and `multi` (an amd64 + arm64 index).
+    static func standard(at directory: URL) async throws -> (fixture: OCILayoutFixture, v1: [UInt8], multi: [UInt8]) {
+        var fixture = try OCILayoutFixture(at: directory)
+        let amd64 = try await fixture.image(architecture: "amd64", layerCount: 3)
+        let arm64 = try await fixture.image(architecture: "arm64", layerCount: 2)
+        let multi = try fixture.index([("amd64", amd64), ("arm64", arm64)])
+        fixture.tag("v1", amd64, mediaType: MediaType.ociManifest)
+        fixture.tag("multi", multi, mediaType: MediaType.ociIndex)
+        try fixture.writeIndex()
+        return (fixture, amd64, multi)
+    }
+}
