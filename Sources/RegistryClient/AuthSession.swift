@@ -18,12 +18,14 @@ actor AuthSession {
         fixedToken = token
     }
 
-    func authorization(for scope: String?) -> String? {
+    /// The Authorization header for a request needing `scope`. Once the registry has shown it
+    /// wants Bearer tokens, a token is fetched before the request rather than after a 401;
+    /// concurrent requests share one fetch, and a token for more actions serves fewer.
+    func authorization(for scope: String?, using http: HTTPClient) async throws -> String? {
         if let fixedToken { return "Bearer \(fixedToken)" }
         if basic, let credentials { return "Basic " + Self.basic(credentials) }
-        guard bearerRealm != nil else { return nil }
-        if let cached = tokens[scope ?? ""], cached.expires > .now { return "Bearer \(cached.token)" }
-        return nil
+        guard let realm = bearerRealm else { return nil }
+        return "Bearer " + (try await token(for: scope, realm: realm, using: http))
     }
 
     /// Answers a 401's challenges: Basic with the credentials, or a token from the Bearer realm.
@@ -31,14 +33,43 @@ actor AuthSession {
         if fixedToken != nil { throw ClientError.authentication(registry: registry, "the registry token was refused") }
         if let bearer = challenges.first(where: { $0.scheme == "bearer" }) {
             bearerRealm = bearer
-            let wanted = scope ?? bearer.parameters["scope"]
-            tokens[scope ?? ""] = try await fetchToken(bearer, scope: wanted, using: http)
+            _ = try await token(for: scope ?? bearer.parameters["scope"], realm: bearer, using: http)
         } else if challenges.contains(where: { $0.scheme == "basic" }) {
             guard credentials != nil else { throw ClientError.authentication(registry: registry, "the registry requires a login") }
             basic = true
         } else {
             throw ClientError.authentication(registry: registry, "no supported authentication challenge")
         }
+    }
+
+    private var pending: [String: Task<(token: String, expires: ContinuousClock.Instant), any Error>] = [:]
+
+    private func token(for scope: String?, realm: AuthChallenge, using http: HTTPClient) async throws -> String {
+        let key = scope ?? ""
+        if let cached = tokens[key], cached.expires > .now { return cached.token }
+        if let broader = tokens.first(where: { $0.value.expires > .now && Self.scope($0.key, covers: key) }) { return broader.value.token }
+        if let inFlight = pending[key] { return try await inFlight.value.token }
+        let task = Task { try await fetchToken(realm, scope: scope, using: http) }
+        pending[key] = task
+        defer { pending[key] = nil }
+        let fetched = try await task.value
+        tokens[key] = fetched
+        return fetched.token
+    }
+
+    /// Whether a token granted for `granted` (`repository:a:pull,push …`) also serves `wanted`.
+    static func scope(_ granted: String, covers wanted: String) -> Bool {
+        func parse(_ scope: String) -> [String: Set<Substring>] {
+            var resources: [String: Set<Substring>] = [:]
+            for part in scope.split(separator: " ") {
+                guard let colon = part.lastIndex(of: ":") else { continue }
+                resources[String(part[..<colon]), default: []].formUnion(part[part.index(after: colon)...].split(separator: ","))
+            }
+            return resources
+        }
+        let have = parse(granted)
+        let need = parse(wanted)
+        return !need.isEmpty && need.allSatisfy { resource, actions in have[resource].map { actions.isSubset(of: $0) || $0.contains("*") } ?? false }
     }
 
     private func fetchToken(_ challenge: AuthChallenge, scope: String?, using http: HTTPClient) async throws

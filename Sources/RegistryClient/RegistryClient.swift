@@ -262,7 +262,7 @@ public final class RegistryClient: Sendable {
             request.headers.add(name: "User-Agent", value: "berth")
             for (name, value) in headers { request.headers.add(name: name, value: value) }
             let sameHost = URL(string: target)?.host == URL(string: url("/"))?.host
-            if sameHost, let authorization = await session.authorization(for: scope) {
+            if sameHost, let authorization = try await session.authorization(for: scope, using: http) {
                 request.headers.add(name: "Authorization", value: authorization)
             }
             if let body { request.body = .bytes(body) }

@@ -108,7 +108,8 @@ final class DockerRegistryProcess: @unchecked Sendable {
     let port: Int
     let root: URL
 
-    init() async throws {
+    /// `extraConfig` is YAML appended to the template (e.g. an `auth:` section).
+    init(extraConfig: String = "") async throws {
         let binary = try Interop.tool("docker-registry")
         port = try freePort()
         root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-distribution-\(UUID().uuidString)")
@@ -119,7 +120,7 @@ final class DockerRegistryProcess: @unchecked Sendable {
         let yaml = try String(contentsOf: template, encoding: .utf8)
             .replacingOccurrences(of: "@ROOT@", with: "\(root.path)/data")
             .replacingOccurrences(of: "@PORT@", with: String(port))
-        try Data(yaml.utf8).write(to: config)
+        try Data((yaml + extraConfig.replacingOccurrences(of: "@ROOT@", with: root.path)).utf8).write(to: config)
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", config.path]
         process.standardOutput = FileHandle.nullDevice
@@ -127,7 +128,7 @@ final class DockerRegistryProcess: @unchecked Sendable {
         try process.run()
         let http = HTTP(base: "http://127.0.0.1:\(port)")
         for _ in 0..<200 {
-            if (try? await http.get("/v2/"))?.status == 200 { return }
+            if let status = (try? await http.get("/v2/"))?.status, status == 200 || status == 401 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         stop()

@@ -27,3 +27,14 @@ import Testing
         #expect(RegistryClient.nextLink(#"<https://x/prev>; rel="prev""#) == nil)
     }
 }
+
+@Suite struct TokenScopeTests {
+    @Test func aTokenForMoreActionsServesFewer() {
+        #expect(AuthSession.scope("repository:a/b:pull,push", covers: "repository:a/b:pull"))
+        #expect(AuthSession.scope("repository:a/b:*", covers: "repository:a/b:delete"))
+        #expect(AuthSession.scope("repository:a/b:pull,push repository:c:pull", covers: "repository:a/b:pull,push repository:c:pull"))
+        #expect(!AuthSession.scope("repository:a/b:pull", covers: "repository:a/b:pull,push"))
+        #expect(!AuthSession.scope("repository:a/b:pull,push", covers: "repository:a/c:pull"))
+        #expect(!AuthSession.scope("repository:a/b:pull", covers: ""))
+    }
+}
