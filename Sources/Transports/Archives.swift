@@ -164,7 +164,7 @@ public struct DockerArchiveSource: ImageSource {
             mediaType: MediaType.dockerManifest, config: Descriptor(mediaType: MediaType.dockerConfig, digest: configDigest, size: Int64(configBytes.count)),
             layers: layers)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         top = RawManifest(bytes: Array(try encoder.encode(manifest)), mediaType: MediaType.dockerManifest)
     }
 

@@ -186,7 +186,7 @@ public final class Copier: Sendable {
                 destination.name.description, "copying would change the manifest digest \(raw.digest), and --preserve-digests forbids it")
         }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return RawManifest(bytes: Array(try encoder.encode(value)), mediaType: mediaType)
     }
 

@@ -47,10 +47,7 @@ public struct Inspector: Sendable {
 
     /// The config in OCI form, indented as skopeo prints it (`--config`).
     public func config() async throws -> String {
-        let config = try decodeConfig(try await rawConfig())
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return JSONText.indented(try encoder.encode(config))
+        return JSONText.indented(Array(ordered(try decodeConfig(try await rawConfig())).utf8))
     }
 
     /// skopeo's default JSON: `tags` lists the repository's tags (nil when the transport has none);
@@ -81,6 +78,41 @@ public struct Inspector: Sendable {
         fields.append(("Env", config.config?.env.map(json) ?? "null"))
         let compact = "{" + fields.map { "\(json($0.0)):\($0.1)" }.joined(separator: ",") + "}"
         return JSONText.indented(Array(compact.utf8))
+    }
+
+    /// The config in the image-spec's Go field order, as skopeo prints it.
+    private func ordered(_ config: ImageConfig) -> String {
+        var fields: [(String, String?)] = [
+            ("created", config.created.map(json)), ("author", config.author.map(json)), ("architecture", json(config.architecture ?? "")),
+            ("os", json(config.os ?? "")), ("os.version", config.osVersion.map(json)), ("os.features", config.osFeatures.map(json)),
+            ("variant", config.variant.map(json)),
+        ]
+        if let execution = config.config {
+            let inner: [(String, String?)] = [
+                ("User", execution.user.map(json)), ("ExposedPorts", execution.exposedPorts.map(json)), ("Env", execution.env.map(json)),
+                ("Entrypoint", execution.entrypoint.map(json)), ("Cmd", execution.cmd.map(json)), ("Volumes", execution.volumes.map(json)),
+                ("WorkingDir", execution.workingDir.map(json)), ("Labels", execution.labels.map(json)),
+                ("StopSignal", execution.stopSignal.map(json)), ("ArgsEscaped", execution.argsEscaped.map(json)),
+            ]
+            fields.append(("config", object(inner)))
+        }
+        let diffIDs = (config.rootfs?.diffIDs ?? []).map { $0.description }
+        fields.append(("rootfs", object([("type", json(config.rootfs?.type ?? "")), ("diff_ids", json(diffIDs))])))
+        if let history = config.history {
+            let entries = history.map { entry in
+                object([
+                    ("created", entry.created.map(json)), ("created_by", entry.createdBy.map(json)), ("author", entry.author.map(json)),
+                    ("comment", entry.comment.map(json)), ("empty_layer", entry.emptyLayer.map(json)),
+                ])
+            }
+            fields.append(("history", "[" + entries.joined(separator: ",") + "]"))
+        }
+        return object(fields)
+    }
+
+    /// `{"k":v,…}` in the given order, leaving out absent values (Go's `omitempty`).
+    private func object(_ fields: [(String, String?)]) -> String {
+        "{" + fields.compactMap { key, value in value.map { "\(json(key)):\($0)" } }.joined(separator: ",") + "}"
     }
 
     private func decodeConfig(_ bytes: [UInt8]) throws -> ImageConfig {

@@ -111,7 +111,7 @@ struct OCILayout: Sendable {
         index.manifests.append(entry)
         index.mediaType = MediaType.ociIndex
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         try AtomicFile.write(Array(try encoder.encode(index)), to: "\(path)/index.json")
     }
 }

@@ -20,34 +20,23 @@ final class FlakyRegistry: Sendable {
     }
 
     func run(_ body: (Int) async throws -> Void) async throws {
-        let router = Router()
-        router.get("/v2/") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}"))) }
         let manifest = Array(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#.utf8)
-        router.get("/v2/team/app/manifests/v1") { [self] _, _ in
-            if calls.add(1, ordering: .relaxed).newValue <= failures {
-                var headers: HTTPFields = [:]
-                if let retryAfter { headers[.retryAfter] = retryAfter }
-                return Response(status: status, headers: headers)
+        try await withScriptedServer({ [self] request, _ in
+            switch request.uri.path {
+            case "/v2/":
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+            case "/v2/team/app/manifests/v1":
+                if calls.add(1, ordering: .relaxed).newValue <= failures {
+                    var headers: HTTPFields = [:]
+                    if let retryAfter { headers[.retryAfter] = retryAfter }
+                    return Response(status: status, headers: headers)
+                }
+                return Response(
+                    status: .ok, headers: [.contentType: MediaType.ociIndex], body: .init(byteBuffer: ByteBuffer(bytes: manifest)))
+            default:
+                return Response(status: .notFound)
             }
-            return Response(
-                status: .ok, headers: [.contentType: MediaType.ociIndex], body: .init(byteBuffer: ByteBuffer(bytes: manifest)))
-        }
-        var logger = Logger(label: "flaky")
-        logger.logLevel = .critical
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
-        let task = Task { try await app.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw TestFailure("flaky registry did not start") }
-        do {
-            try await body(port)
-        } catch {
-            task.cancel()
-            throw error
-        }
-        task.cancel()
+        }, body)
     }
 }
 
