@@ -41,10 +41,11 @@ let package = Package(
         ),
         .target(name: "CLinuxIO"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(
             name: "Transports",
             dependencies: [
-                "OCI", "RegistryClient", "CZlib",
+                "OCI", "RegistryClient", "CZlib", "CZstd",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict

@@ -32,9 +32,9 @@ struct Copy: AsyncParsableCommand {
     var format: String?
     @Flag(name: .customLong("preserve-digests"), help: "Preserve digests of images and lists")
     var preserveDigests = false
-    @Option(name: .customLong("dest-compress-format"), help: ArgumentHelp("FORMAT to use for the compression (gzip)", valueName: "FORMAT"))
+    @Option(name: .customLong("dest-compress-format"), help: ArgumentHelp("FORMAT to use for the compression (gzip, zstd)", valueName: "FORMAT"))
     var compressFormat: String?
-    @Option(name: .customLong("dest-compress-level"), help: ArgumentHelp("LEVEL to use for the compression (gzip: 1-9)", valueName: "LEVEL"))
+    @Option(name: .customLong("dest-compress-level"), help: ArgumentHelp("LEVEL to use for the compression (gzip: 1-9, zstd: 1-22)", valueName: "LEVEL"))
     var compressLevel: Int32?
     @Flag(name: .customLong("dest-decompress"), help: "Decompress tarballs saved to the destination (dir: only)")
     var decompress = false
@@ -44,6 +44,8 @@ struct Copy: AsyncParsableCommand {
     var digestFile: String?
     @Flag(name: .customLong("remove-signatures"), help: "Do not copy signatures from SOURCE-IMAGE")
     var removeSignatures = false
+    @Flag(name: .customLong("no-attachments"), help: "Do not copy the image's OCI referrers and cosign attachments (sha256-<hex>.sig/.att/.sbom) between registries")
+    var noAttachments = false
     @Flag(name: [.short, .customLong("quiet")], help: "Suppress output information when copying images")
     var quiet = false
     @Option(name: .customLong("image-parallel-copies"), help: "Maximum number of image layers to be copied (pulled/pushed) simultaneously")
@@ -68,6 +70,8 @@ struct Copy: AsyncParsableCommand {
         options.platform = platform.platform
         options.preserveDigests = preserveDigests
         options.parallelBlobs = max(1, parallelCopies)
+        options.copyAttachments = !noAttachments
+        options.removeSignatures = removeSignatures
         if let format {
             guard let parsed = CopyOptions.ManifestFormat(rawValue: format) else {
                 throw CLIError("unknown --format '\(format)' (oci, v2s2)")
@@ -75,11 +79,16 @@ struct Copy: AsyncParsableCommand {
             options.format = parsed
         }
         if let compressFormat {
-            guard compressFormat == "gzip" else { throw CLIError("unsupported --dest-compress-format '\(compressFormat)' (gzip)") }
-            options.compressFormat = .gzip
+            guard let format = MediaType.Compression(rawValue: compressFormat), format != .none else {
+                throw CLIError("unsupported --dest-compress-format '\(compressFormat)' (gzip, zstd)")
+            }
+            options.compressFormat = format
         }
         if let compressLevel {
-            guard (1...9).contains(compressLevel) else { throw CLIError("--dest-compress-level must be 1-9 for gzip") }
+            let range: ClosedRange<Int32> = options.compressFormat == .zstd ? 1...22 : 1...9
+            guard range.contains(compressLevel) else {
+                throw CLIError("--dest-compress-level must be \(range.lowerBound)-\(range.upperBound) for \(options.compressFormat ?? .gzip)")
+            }
             options.compressLevel = compressLevel
         }
         if decompress, case .dir = destinationName {} else if decompress {

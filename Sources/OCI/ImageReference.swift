@@ -46,6 +46,23 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
         self.digest = digest
     }
 
+    private init(registry: String, repository: RepositoryName, tag: Tag?, digest: Digest?) {
+        self.registry = registry
+        self.repository = repository
+        self.tag = tag
+        self.digest = digest
+    }
+
+    /// The same repository, naming one manifest by digest.
+    public func with(digest: Digest) -> ImageReference {
+        ImageReference(registry: registry, repository: repository, tag: nil, digest: digest)
+    }
+
+    /// The same repository under another tag.
+    public func with(tag: Tag) -> ImageReference {
+        ImageReference(registry: registry, repository: repository, tag: tag, digest: nil)
+    }
+
     /// What to ask the registry for: the digest when there is one, else the tag, else `latest`.
     public var manifestReference: ManifestReference {
         if let digest { return .digest(digest) }

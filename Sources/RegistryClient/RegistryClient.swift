@@ -38,7 +38,7 @@ public struct ClientOptions: Sendable {
 /// A client for one registry host (`host[:port]`), speaking the OCI distribution spec.
 public final class RegistryClient: Sendable {
     public let registry: String
-    let options: ClientOptions
+    public let options: ClientOptions
     private let session: AuthSession
     /// "https" or "http", settled by the first request.
     private let scheme = Mutex<String?>(nil)
@@ -120,16 +120,29 @@ public final class RegistryClient: Sendable {
     /// Opens a blob for streaming; the body is checked against `digest` (and `size`) as it is read,
     /// and its last step throws on a mismatch, so a consumer must not commit before the end.
     public func openBlob(_ repository: RepositoryName, _ digest: Digest, size: Int64? = nil) async throws
-        -> DigestingSequence<HTTPClientResponse.Body>
+        -> DigestingSequence<ResumingBlobBody>
     {
         DigestingSequence(try await unverifiedBlob(repository, digest), expected: digest, expectedSize: size)
     }
 
-    /// A blob's body as it arrives, for callers that verify it themselves.
-    public func unverifiedBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> HTTPClientResponse.Body {
+    /// A blob's body as it arrives, for callers that verify it themselves. A connection that
+    /// breaks mid-body is resumed with `Range` from the byte reached (up to `retryTimes` times).
+    public func unverifiedBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> ResumingBlobBody {
         let path = "/v2/\(repository)/blobs/\(digest)"
         let response = try await send(.GET, path, scope: pull(repository))
         try await expect(response, [200], path)
+        return ResumingBlobBody(first: response.body, client: self, path: path, scope: pull(repository))
+    }
+
+    /// The rest of a blob from `offset`: a 206 answer's body, or nil when the registry cannot resume.
+    func blobRemainder(_ path: String, from offset: Int64, scope: String) async throws -> HTTPClientResponse.Body? {
+        let response = try await send(.GET, path, headers: [("Range", "bytes=\(offset)-")], scope: scope)
+        guard response.status == .partialContent,
+            response.headers.first(name: "Content-Range")?.hasPrefix("bytes \(offset)-") == true
+        else {
+            _ = try? await response.body.collect(upTo: 1 << 20)
+            return nil
+        }
         return response.body
     }
 
@@ -138,6 +151,33 @@ public final class RegistryClient: Sendable {
         _ repository: RepositoryName, _ digest: Digest, size: Int64? = nil, into consume: (ByteBuffer) async throws -> Void
     ) async throws {
         for try await chunk in try await openBlob(repository, digest, size: size) { try await consume(chunk) }
+    }
+
+    /// The manifests whose `subject` is `digest` (OCI 1.1): from the referrers API, or where the
+    /// registry lacks it (404), from the referrers tag schema's index (`sha256-<hex>`).
+    public func referrers(_ repository: RepositoryName, _ digest: Digest) async throws -> [Descriptor] {
+        var all: [Descriptor] = []
+        var next: String? = "/v2/\(repository)/referrers/\(digest)"
+        var pages = 0
+        while let path = next, pages < 1000 {
+            pages += 1
+            let response = try await send(.GET, path, headers: [("Accept", MediaType.ociIndex)], scope: pull(repository))
+            if response.status == .notFound, pages == 1 {
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                let tag = try Tag(parsing: "\(digest.algorithm.rawValue)-\(digest.encoded.prefix(64))")
+                guard try await manifestDescriptor(repository, .tag(tag)) != nil else { return [] }
+                let index = try await manifest(repository, .tag(tag), accept: [MediaType.ociIndex])
+                return (try? JSONDecoder().decode(ImageIndex.self, from: Data(index.bytes)))?.manifests ?? []
+            }
+            try await expect(response, [200], path)
+            let body = try await response.body.collect(upTo: 16 << 20)
+            guard let index = try? JSONDecoder().decode(ImageIndex.self, from: Data(body.readableBytesView)) else {
+                throw ClientError.invalidResponse(url: url(path), "referrers answer is not an image index")
+            }
+            all += index.manifests
+            next = response.headers.first(name: "Link").flatMap(Self.nextLink)
+        }
+        return all
     }
 
     /// Every tag of a repository, following `Link` pages.

@@ -43,8 +43,17 @@ public final class Copier: Sendable {
             written = try await copyImage(top, topLevel: true)
         }
         try await destination.commit()
+        let attachments = try await copyAttachments(of: written)
         let (copied, reused, bytes) = counters.withLock { $0 }
-        return CopyResult(digest: written.digest, blobsCopied: copied, blobsReused: reused, bytesSent: bytes)
+        return CopyResult(digest: written.digest, blobsCopied: copied, blobsReused: reused, bytesSent: bytes, attachments: attachments)
+    }
+
+    /// Between registries, and only when the manifest kept its digest (their `subject` names it).
+    private func copyAttachments(of written: RawManifest) async throws -> Int {
+        guard options.copyAttachments, let source = source as? DockerSource, let destination = destination as? DockerDestination,
+            try await source.wrap({ try await source.client.manifestDescriptor(source.reference.repository, .digest(written.digest)) }) != nil
+        else { return 0 }
+        return try await Attachments(source: source, destination: destination, options: options, locations: locations).copy(attachedTo: written.digest)
     }
 
     // MARK: indexes
@@ -120,7 +129,7 @@ public final class Copier: Sendable {
         let converting = targetType != raw.mediaType
         let sourceConfig = manifest.config
         let sourceLayers = manifest.layers
-        async let config = copyBlob(sourceConfig, isConfig: true, transform: nil)
+        async let config = copyBlob(sourceConfig, isConfig: true, transform: [])
         let layers = try await withThrowingTaskGroup(of: (Int, Descriptor).self) { group in
             for (position, layer) in sourceLayers.enumerated() {
                 group.addTask {
@@ -200,44 +209,37 @@ public final class Copier: Sendable {
 
     // MARK: blobs
 
-    /// How a layer's bytes change on the way, if they do.
-    private func transform(for layer: Descriptor) throws -> GzipMode? {
-        let compression = MediaType.compression(ofLayer: layer.mediaType)
-        var mode: GzipMode?
+    /// How a layer's bytes change on the way: nothing, or codecs applied in order.
+    private func transform(for layer: Descriptor) throws -> [LayerCodec] {
+        let current = MediaType.compression(ofLayer: layer.mediaType)
+        var wanted = current
         switch destination.layerCompression {
-        case .decompress where compression == .gzip: mode = .decompress
-        case .decompress where compression == .zstd:
-            throw TransportError.unsupported(destination.name.description, "zstd layers cannot be decompressed here")
-        case .compress where compression == .none: mode = .compress(level: options.compressLevel ?? 6)
-        default: break
+        case .decompress: wanted = .none
+        case .compress where current == .none: wanted = options.compressFormat ?? .gzip
+        default: if let format = options.compressFormat { wanted = format }
         }
-        if let format = options.compressFormat, destination.layerCompression != .decompress {
-            switch (format, compression) {
-            case (.gzip, .none): mode = .compress(level: options.compressLevel ?? 6)
-            case (.gzip, .gzip), (.none, .none): break
-            case (.none, .gzip): mode = .decompress
-            default:
-                throw TransportError.unsupported(destination.name.description, "recompressing \(compression) layers as \(format) is not supported")
-            }
-        }
-        if mode != nil, options.preserveDigests {
+        guard wanted != current else { return [] }
+        if options.preserveDigests {
             throw TransportError.unsupported(destination.name.description, "layer \(layer.digest) would be recompressed, and --preserve-digests forbids it")
         }
-        return mode
+        var codecs: [LayerCodec] = []
+        if current != .none { codecs.append(.decompress(current)) }
+        if wanted != .none { codecs.append(.compress(wanted, level: options.compressLevel)) }
+        return codecs
     }
 
     /// Copies one blob once per run, however many images share it.
-    private func copyBlob(_ descriptor: Descriptor, isConfig: Bool, transform: GzipMode?) async throws -> Descriptor {
-        let key = "\(descriptor.digest) \(String(describing: transform))"
+    private func copyBlob(_ descriptor: Descriptor, isConfig: Bool, transform: [LayerCodec]) async throws -> Descriptor {
+        let key = "\(descriptor.digest) \(transform)"
         return try await once.run(key) {
             try await self.slots.withSlot { try await self.transfer(descriptor, isConfig: isConfig, transform: transform) }
         }
     }
 
-    private func transfer(_ descriptor: Descriptor, isConfig: Bool, transform: GzipMode?) async throws -> Descriptor {
+    private func transfer(_ descriptor: Descriptor, isConfig: Bool, transform: [LayerCodec]) async throws -> Descriptor {
         let progress = options.progress
         if let source = source as? DockerSource { await locations.record(descriptor.digest, source.location) }
-        if transform == nil, try await destination.reuse(descriptor, knownLocations: await locations.known(descriptor.digest)) {
+        if transform.isEmpty, try await destination.reuse(descriptor, knownLocations: await locations.known(descriptor.digest)) {
             progress?.blobSkipped(descriptor, isConfig: isConfig)
             counters.withLock { $0.reused += 1 }
             return descriptor
@@ -247,10 +249,16 @@ public final class Copier: Sendable {
             Counting(base: AnyBlobStream(try await source.blob(descriptor)), descriptor: descriptor, progress: progress),
             expected: descriptor.digest, expectedSize: descriptor.size)
         var result = descriptor
-        if let transform {
-            let (digest, size) = try await destination.putBlob(GzipSequence(base: verified, mode: transform), expected: nil)
-            let compression: MediaType.Compression = transform == .decompress ? .none : .gzip
-            result.mediaType = MediaType.layer(descriptor.mediaType, withCompression: compression) ?? descriptor.mediaType
+        if let last = transform.last {
+            var stream: BlobStream = verified
+            for codec in transform { stream = CodecSequence(base: AnyBlobStream(stream), codec: codec) }
+            let (digest, size) = try await destination.putBlob(stream, expected: nil)
+            var compression = MediaType.Compression.none
+            if case .compress(let format, _) = last { compression = format }
+            guard let mediaType = MediaType.layer(descriptor.mediaType, withCompression: compression) else {
+                throw TransportError.unsupported(destination.name.description, "\(compression) compression is not supported for docker images")
+            }
+            result.mediaType = mediaType
             result.digest = digest
             result.size = size
         } else {

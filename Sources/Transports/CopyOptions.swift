@@ -28,6 +28,10 @@ public struct CopyOptions: Sendable {
     public var compressLevel: Int32?
     /// Blobs in flight at once (for all images of an index together).
     public var parallelBlobs = 6
+    /// Copy the image's referrers and cosign attachments too (registry to registry).
+    public var copyAttachments = true
+    /// Leave signatures behind (cosign `.sig` tags and signature referrers among them).
+    public var removeSignatures = false
     public var progress: (any CopyProgress)?
 
     public init() {}
@@ -48,4 +52,6 @@ public struct CopyResult: Sendable {
     public let blobsCopied: Int
     public let blobsReused: Int
     public let bytesSent: Int64
+    /// Referrers and cosign attachments copied along.
+    public let attachments: Int
 }

@@ -80,3 +80,41 @@ final class FlakyRegistry: Sendable {
         #expect(denied.calls.load(ordering: .relaxed) == 1)
     }
 }
+
+/// A download that breaks off is resumed with `Range` from the byte reached.
+@Suite struct ResumedDownloadTests {
+    struct Broken: Error {}
+
+    @Test func aBrokenDownloadResumesWithRange() async throws {
+        let blob = Fixtures.random(3_000_000)
+        let digest = Digest.of(blob)
+        let ranges = Mutex<[String]>([])
+        try await withScriptedServer({ request, _ in
+            guard request.uri.path == "/v2/team/app/blobs/\(digest)" else { return Response(status: request.uri.path == "/v2/" ? .ok : .notFound) }
+            if let range = request.headers[.range] {
+                ranges.withLock { $0.append(range) }
+                let start = Int(range.dropFirst("bytes=".count).dropLast())!
+                return Response(
+                    status: .partialContent,
+                    headers: [.contentRange: "bytes \(start)-\(blob.count - 1)/\(blob.count)", .contentLength: String(blob.count - start)],
+                    body: .init(byteBuffer: ByteBuffer(bytes: blob[start...])))
+            }
+            let half = ByteBuffer(bytes: blob[..<1_200_000])
+            let stream = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+                continuation.yield(half)
+                continuation.finish(throwing: Broken())
+            }
+            return Response(status: .ok, headers: [.contentLength: String(blob.count)], body: ResponseBody(asyncSequence: stream))
+        }) { port in
+            var options = ClientOptions()
+            options.tlsVerify = false
+            options.retryDelay = .milliseconds(5)
+            let client = try RegistryClient(registry: "127.0.0.1:\(port)", options: options)
+            var received: [UInt8] = []
+            try await client.fetchBlob(try RepositoryName(parsing: "team/app"), digest, size: Int64(blob.count)) { received += $0.readableBytesView }
+            #expect(received == blob)
+            let asked = ranges.withLock { $0 }
+            #expect(asked.count == 1 && asked[0].hasPrefix("bytes=") && asked[0] != "bytes=0-")
+        }
+    }
+}

@@ -23,36 +23,57 @@ import Testing
         return out
     }
 
-    @Test func gzipRoundTripsAndMatchesTheSystemTool() async throws {
-        var input = [UInt8](repeating: 0, count: 3_000_000)
-        for i in input.indices where i % 7 == 0 { input[i] = UInt8(truncatingIfNeeded: i * 31) }
-        let compressed = try await collect(GzipSequence(base: chunks(input, size: 70_000), mode: .compress(level: 6)))
-        #expect(compressed.count < input.count / 2)
-        #expect(compressed.prefix(2) == [0x1f, 0x8b])
-        #expect(try await collect(GzipSequence(base: chunks(compressed, size: 999), mode: .decompress)) == input)
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("berth-gz-\(UUID().uuidString).gz")
+    /// The sha256 of what `tool -dc` makes of `compressed`.
+    func systemDecompressed(_ compressed: [UInt8], with tool: String) throws -> String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("berth-codec-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: file) }
         try Data(compressed).write(to: file)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "gzip -dc '\(file.path)' | sha256sum"]
+        process.arguments = ["-c", "\(tool) -dc '\(file.path)' | sha256sum"]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(output.hasPrefix(Digest.of(input).encoded))
+        return String(output.prefix(64))
+    }
+
+    @Test func gzipRoundTripsAndMatchesTheSystemTool() async throws {
+        var input = [UInt8](repeating: 0, count: 3_000_000)
+        for i in input.indices where i % 7 == 0 { input[i] = UInt8(truncatingIfNeeded: i * 31) }
+        let compressed = try await collect(CodecSequence(base: chunks(input, size: 70_000), codec: .compress(.gzip, level: 6)))
+        #expect(compressed.count < input.count / 2)
+        #expect(compressed.prefix(2) == [0x1f, 0x8b])
+        #expect(try await collect(CodecSequence(base: chunks(compressed, size: 999), codec: .decompress(.gzip))) == input)
+        #expect(try systemDecompressed(compressed, with: "gzip") == Digest.of(input).encoded)
     }
 
     @Test func gzipReadsConcatenatedMembersAndRejectsTruncation() async throws {
-        let a = try await collect(GzipSequence(base: chunks(Array("hello ".utf8), size: 3), mode: .compress(level: 1)))
-        let b = try await collect(GzipSequence(base: chunks(Array("world".utf8), size: 3), mode: .compress(level: 9)))
-        #expect(try await collect(GzipSequence(base: chunks(a + b, size: 5), mode: .decompress)) == Array("hello world".utf8))
+        let a = try await collect(CodecSequence(base: chunks(Array("hello ".utf8), size: 3), codec: .compress(.gzip, level: 1)))
+        let b = try await collect(CodecSequence(base: chunks(Array("world".utf8), size: 3), codec: .compress(.gzip, level: 9)))
+        #expect(try await collect(CodecSequence(base: chunks(a + b, size: 5), codec: .decompress(.gzip))) == Array("hello world".utf8))
         await #expect(throws: TransportError.self) {
-            _ = try await collect(GzipSequence(base: chunks(Array(a.dropLast(6)), size: 5), mode: .decompress))
+            _ = try await collect(CodecSequence(base: chunks(Array(a.dropLast(6)), size: 5), codec: .decompress(.gzip)))
         }
         await #expect(throws: TransportError.self) {
-            _ = try await collect(GzipSequence(base: chunks(Array("not gzip at all".utf8), size: 5), mode: .decompress))
+            _ = try await collect(CodecSequence(base: chunks(Array("not gzip at all".utf8), size: 5), codec: .decompress(.gzip)))
+        }
+    }
+
+    @Test func zstdRoundTripsAndMatchesTheSystemTool() async throws {
+        let input = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 / 100) }
+        let compressed = try await collect(CodecSequence(base: chunks(input, size: 50_000), codec: .compress(.zstd, level: 3)))
+        #expect(compressed.count < input.count / 10)
+        #expect(try await collect(CodecSequence(base: chunks(compressed, size: 777), codec: .decompress(.zstd))) == input)
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/zstd") {
+            #expect(try systemDecompressed(compressed, with: "zstd") == Digest.of(input).encoded)
+        }
+        await #expect(throws: TransportError.self) {
+            _ = try await collect(CodecSequence(base: chunks(Array(compressed.dropLast(10)), size: 100), codec: .decompress(.zstd)))
+        }
+        await #expect(throws: TransportError.self) {
+            _ = try await collect(CodecSequence(base: chunks(Array(repeating: 9, count: 1000), size: 100), codec: .decompress(.zstd)))
         }
     }
 

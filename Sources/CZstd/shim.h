@@ -1,0 +1,2 @@
+// CZstd: the system libzstd (zstd layers), through Debian's libzstd-dev.
+#include <zstd.h>
