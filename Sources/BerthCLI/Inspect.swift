@@ -41,6 +41,7 @@ struct Inspect: AsyncParsableCommand {
         case (false, true):
             print(try await inspector.config())
         case (false, false):
+            let noTags = noTags
             print(
                 try await inspector.summary {
                     guard !noTags, let docker = source as? DockerSource, let reference = name.dockerReference else { return nil }

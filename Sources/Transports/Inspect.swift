@@ -35,9 +35,12 @@ public struct Inspector: Sendable {
 
     /// The config blob's bytes as stored (`--config --raw`).
     public func rawConfig() async throws -> [UInt8] {
-        let (_, manifest) = try await image()
+        try await readConfig(try await image().image.config)
+    }
+
+    private func readConfig(_ config: Descriptor) async throws -> [UInt8] {
         var bytes: [UInt8] = []
-        let stream = DigestingSequence(AnyBlobStream(try await source.blob(manifest.config)), expected: manifest.config.digest, expectedSize: manifest.config.size)
+        let stream = DigestingSequence(AnyBlobStream(try await source.blob(config)), expected: config.digest, expectedSize: config.size)
         for try await chunk in stream {
             bytes += chunk.readableBytesView
             guard bytes.count <= 64 << 20 else { throw TransportError.invalidContent(source.name.description, "config is larger than 64 MiB") }
@@ -52,10 +55,11 @@ public struct Inspector: Sendable {
 
     /// skopeo's default JSON: `tags` lists the repository's tags (nil when the transport has none);
     /// it is asked only once the image is known to exist.
-    public func summary(tags listTags: () async throws -> [String]?) async throws -> String {
+    public func summary(tags listTags: @Sendable () async throws -> [String]?) async throws -> String {
         let (top, manifest) = try await image()
-        let tags = try await listTags()
-        let configBytes = try await rawConfig()
+        // The tag list and the config are independent: ask for both at once.
+        async let tags = listTags()
+        let configBytes = try await readConfig(manifest.config)
         let config = try decodeConfig(configBytes)
         let extras = try? JSONDecoder().decode(DockerConfigExtras.self, from: Data(configBytes))
         var fields: [(String, String)] = []
@@ -63,7 +67,7 @@ public struct Inspector: Sendable {
             fields.append(("Name", json("\(reference.registry)/\(reference.repository)")))
         }
         fields.append(("Digest", json(top.digest.description)))
-        fields.append(("RepoTags", json(tags ?? [])))
+        fields.append(("RepoTags", json(try await tags ?? [])))
         fields.append(("Created", config.created.map(json) ?? "null"))
         fields.append(("DockerVersion", json(extras?.dockerVersion ?? "")))
         fields.append(("Labels", config.config?.labels.map(json) ?? "null"))

@@ -87,14 +87,14 @@ def clear_skopeo_cache():
 
 
 def timed(argv):
-    """Wall seconds and peak RSS (MiB) of one command, which must succeed."""
+    """Wall seconds and peak RSS (MiB) of one command, which must succeed. GNU time reports the
+    RSS: a child forked from this (large) Python process would inherit its high-water mark."""
     start = time.monotonic()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    process = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.monotonic() - start
-    if status != 0:
-        sys.exit(f"{' '.join(argv)} failed: {process.stderr.read().decode()[-500:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    if process.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed: {process.stderr.decode()[-500:]}")
+    return elapsed, int(process.stderr.decode().strip().splitlines()[-1]) / 1024
 
 
 counter = [0]
