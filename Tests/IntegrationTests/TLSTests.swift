@@ -47,4 +47,43 @@ struct TLSTests {
         try await client.shutdown()
         await server.cleanup()
     }
+
+    /// `--cert-dir` trusts a private CA's `*.crt`; without it, or with `--tls-verify` left on against
+    /// plain HTTP, the command fails with one line.
+    @Test func certDirectoriesAreTrustedAndVerificationIsTheDefault() async throws {
+        let openssl = try Interop.tool("openssl")
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        let certs = berth.path("certs")
+        try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
+        let cert = "\(certs)/registry.crt"
+        let key = berth.path("key.pem")
+        let made = try await Interop.run(
+            openssl,
+            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert])
+        #expect(made.status == 0, "\(made.stderr)")
+        let server = try await TestServer.start {
+            $0.tlsCertificate = cert
+            $0.tlsKey = key
+        }
+        do {
+            let layout = berth.home.appendingPathComponent("layout")
+            _ = try await OCILayoutFixture.standard(at: layout)
+            let image = "docker://127.0.0.1:\(server.port)/team/app:v1"
+            let untrusted = try await berth.run(["copy", "--retry-times", "0", "oci:\(layout.path):v1", image])
+            #expect(untrusted.status == 1 && untrusted.stderr.hasPrefix("berth: ") && untrusted.stderr.split(separator: "\n").count == 1, "\(untrusted.stderr)")
+            try await berth.succeed(["copy", "-q", "--dest-cert-dir", certs, "oci:\(layout.path):v1", image])
+            try await berth.succeed(["inspect", "--cert-dir", certs, image])
+            try await berth.succeed(["inspect", "--tls-verify=false", image])
+        } catch {
+            await server.cleanup()
+            throw error
+        }
+        await server.cleanup()
+        try await withServer { plain, _ in
+            let refused = try await berth.run(["inspect", "--retry-times", "0", "docker://127.0.0.1:\(plain.port)/team/app:v1"])
+            #expect(refused.status == 1 && refused.stderr.hasPrefix("berth: "), "\(refused.stderr)")
+        }
+    }
 }

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 ensure_packages libsqlite3-dev zlib1g-dev libzstd-dev docker-registry wrk hey curl python3 bc
 BLOB_MIB=${BLOB_MIB:-1024}
 WRK_SECONDS=${WRK_SECONDS:-8}
-swift build -c release --product berth >&2
+swift build -c release --static-swift-stdlib --product berth >&2
 
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/berth-bench.XXXXXX")
 BERTH_PORT=15000
