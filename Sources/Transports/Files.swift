@@ -75,14 +75,7 @@ enum AtomicFile {
         var pending = ByteBuffer()
         pending.reserveCapacity(1 << 20)
         func flush() throws {
-            try pending.withUnsafeReadableBytes { raw in
-                var done = 0
-                while done < raw.count {
-                    let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                    guard n > 0 else { throw TransportError.io(temporary, String(cString: strerror(errno))) }
-                    done += n
-                }
-            }
+            try pending.withUnsafeReadableBytes { try writeAll(fd, $0, path: temporary) }
             pending.clear()
         }
         do {
@@ -149,6 +142,16 @@ struct FileLock {
     func unlock() {
         flock(fd, LOCK_UN)
         close(fd)
+    }
+}
+
+/// `write(2)` until every byte is out.
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    var done = 0
+    while done < bytes.count {
+        let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+        guard n > 0 else { throw TransportError.io(path, String(cString: strerror(errno))) }
+        done += n
     }
 }
 

@@ -222,13 +222,6 @@ struct TarWriter {
     }
 
     private func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                guard n > 0 else { throw TransportError.io(path, String(cString: strerror(errno))) }
-                done += n
-            }
-        }
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
 }
