@@ -46,6 +46,7 @@ let package = Package(
             name: "Transports",
             dependencies: [
                 "OCI", "RegistryClient", "CZlib", "CZstd",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict

@@ -10,7 +10,9 @@ struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "Copy, inspect, serve and run OCI container images.",
-        subcommands: [Copy.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self, Serve.self]
+        subcommands: [
+            Copy.self, Sync.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self, Serve.self,
+        ]
     )
 }
 
@@ -26,11 +28,12 @@ enum Entry {
                 try command.run()
             }
         } catch {
-            exit(reporting: error)
+            exit(reporting: error, usageStatus: arguments.first == "sync" ? 2 : nil)
         }
     }
 
-    static func exit(reporting error: any Error) -> Never {
+    /// `usageStatus` replaces ArgumentParser's 64 for a bad command line (sync promises 2).
+    static func exit(reporting error: any Error, usageStatus: Int32? = nil) -> Never {
         let status: Int32
         let message: String
         switch error {
@@ -52,7 +55,7 @@ enum Entry {
                 Foundation.exit(0)
             }
             FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
-            Foundation.exit(code.rawValue)
+            Foundation.exit(usageStatus ?? code.rawValue)
         }
         let line = message.replacingOccurrences(of: "\n", with: " ")
         FileHandle.standardError.write(Data("berth: \(line)\n".utf8))

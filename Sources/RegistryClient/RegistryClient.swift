@@ -209,6 +209,14 @@ public final class RegistryClient: Sendable {
         try await expect(response, [202], path)
     }
 
+    /// Removes a tag (the manifest stays while other tags or digests name it). Registries that
+    /// only delete by digest answer 400 or 405 with `UNSUPPORTED`.
+    public func deleteManifest(_ repository: RepositoryName, tag: Tag) async throws {
+        let path = "/v2/\(repository)/manifests/\(tag)"
+        let response = try await send(.DELETE, path, scope: "repository:\(repository):delete")
+        try await expect(response, [202], path)
+    }
+
     /// Stores a manifest under a tag or digest and returns the digest the registry reports.
     @discardableResult
     public func putManifest(_ repository: RepositoryName, _ reference: ManifestReference, mediaType: String, bytes: [UInt8])

@@ -93,6 +93,21 @@ struct OCILayout: Sendable {
         }
     }
 
+    /// Drops the entry named `reference` from `index.json` (its blobs stay).
+    func removeFromIndex(reference: String) throws {
+        let lock = try FileLock(path)
+        defer { lock.unlock() }
+        var index = try OCILayoutReader(files: DirectoryFiles(location: path), name: "oci:\(path)").index()
+        index.manifests.removeAll { $0.annotations?[OCILayoutReader.refName] == reference }
+        try writeIndex(index)
+    }
+
+    private func writeIndex(_ index: ImageIndex) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        try AtomicFile.write(Array(try encoder.encode(index)), to: "\(path)/index.json")
+    }
+
     /// Adds `descriptor` to `index.json` under `reference`, replacing an entry of the same name,
     /// under a lock so concurrent writers do not lose each other's entries.
     func addToIndex(_ descriptor: Descriptor, reference: String?) throws {
@@ -110,9 +125,7 @@ struct OCILayout: Sendable {
         }
         index.manifests.append(entry)
         index.mediaType = MediaType.ociIndex
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        try AtomicFile.write(Array(try encoder.encode(index)), to: "\(path)/index.json")
+        try writeIndex(index)
     }
 }
 
