@@ -128,15 +128,36 @@ struct ImageAccess: ParsableArguments {
     var noCreds = false
     @Option(name: .customLong("registry-token"), help: "Provide a Bearer token for accessing the registry")
     var registryToken: String?
-    @Option(name: .customLong("retry-times"), help: "the number of times to possibly retry")
-    var retryTimes = 3
-    @Option(name: .customLong("retry-delay"), help: "Fixed delay between retries (default: exponential backoff)")
-    var retryDelay: String?
+    @OptionGroup var retry: RetryFlags
 
     var flags: AccessFlags {
         AccessFlags(
             creds: creds, username: username, password: password, authfile: authfile, certDir: certDir, tlsVerify: tlsVerify,
-            noCreds: noCreds, registryToken: registryToken, retryTimes: retryTimes, retryDelay: retryDelay)
+            noCreds: noCreds, registryToken: registryToken, retryTimes: retry.times, retryDelay: retry.delay)
+    }
+}
+
+struct RetryFlags: ParsableArguments {
+    @Option(name: .customLong("retry-times"), help: "the number of times to possibly retry")
+    var times = 3
+    @Option(name: .customLong("retry-delay"), help: "Fixed delay between retries (default: exponential backoff)")
+    var delay: String?
+}
+
+/// `--all` and `--multi-arch` as skopeo reads them, plus platform lists.
+func parseSelection(all: Bool, multiArch: String?) throws -> CopyOptions.Selection {
+    if all, multiArch != nil { throw CLIError("Cannot use --all and --multi-arch flags together") }
+    if all { return .all }
+    switch multiArch {
+    case nil, "system": return .system
+    case "all": return .all
+    case "index-only": return .indexOnly
+    case let list?:
+        let platforms = list.split(separator: ",").map { Platform(parsing: $0.trimmingCharacters(in: .whitespaces)) }
+        guard !platforms.isEmpty, platforms.allSatisfy({ $0 != nil }) else {
+            throw CLIError("unknown --multi-arch value '\(list)' (system, all, index-only, or os/arch[/variant],…)")
+        }
+        return .platforms(platforms.compactMap { $0 })
     }
 }
 

@@ -54,10 +54,7 @@ struct Copy: AsyncParsableCommand {
     var progressInterval = "5s"
     @Option(help: "path of the authentication file, for both sides")
     var authfile: String?
-    @Option(name: .customLong("retry-times"), help: "the number of times to possibly retry")
-    var retryTimes = 3
-    @Option(name: .customLong("retry-delay"), help: "Fixed delay between retries (default: exponential backoff)")
-    var retryDelay: String?
+    @OptionGroup var retry: RetryFlags
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -66,7 +63,7 @@ struct Copy: AsyncParsableCommand {
         let sourceName = try parseName(source)
         let destinationName = try parseName(destination)
         var options = CopyOptions()
-        options.selection = try selection()
+        options.selection = try parseSelection(all: all, multiArch: multiArch)
         options.platform = platform.platform
         options.preserveDigests = preserveDigests
         options.parallelBlobs = max(1, parallelCopies)
@@ -95,9 +92,9 @@ struct Copy: AsyncParsableCommand {
             throw CLIError("--dest-decompress is only for dir: destinations")
         }
         guard let interval = AccessFlags.seconds(progressInterval) else { throw CLIError("invalid --progress-interval '\(progressInterval)'") }
-        var sourceAccess = try await src.flags(shared: authfile, retryTimes: retryTimes, retryDelay: retryDelay).resolve(for: sourceName)
+        var sourceAccess = try await src.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: sourceName)
         sourceAccess.decompress = false
-        var destinationAccess = try await dest.flags(shared: authfile, retryTimes: retryTimes, retryDelay: retryDelay).resolve(for: destinationName)
+        var destinationAccess = try await dest.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: destinationName)
         destinationAccess.decompress = decompress
         destinationAccess.additionalTags = try additionalTags.map { tag in
             do { return try ImageReference(parsing: tag) } catch { throw CLIError("--additional-tag: \(error)") }
@@ -115,22 +112,6 @@ struct Copy: AsyncParsableCommand {
             do { try Data(result.digest.description.utf8).write(to: URL(fileURLWithPath: digestFile)) } catch {
                 throw CLIError("cannot write --digestfile \(digestFile): \(error.localizedDescription)")
             }
-        }
-    }
-
-    private func selection() throws -> CopyOptions.Selection {
-        if all, multiArch != nil { throw CLIError("Cannot use --all and --multi-arch flags together") }
-        if all { return .all }
-        switch multiArch {
-        case nil, "system": return .system
-        case "all": return .all
-        case "index-only": return .indexOnly
-        case let list?:
-            let platforms = list.split(separator: ",").map { Platform(parsing: $0.trimmingCharacters(in: .whitespaces)) }
-            guard !platforms.isEmpty, platforms.allSatisfy({ $0 != nil }) else {
-                throw CLIError("unknown --multi-arch value '\(list)' (system, all, index-only, or os/arch[/variant],…)")
-            }
-            return .platforms(platforms.compactMap { $0 })
         }
     }
 }

@@ -53,8 +53,7 @@ struct Sync: AsyncParsableCommand {
     @Option(name: .customLong("blob-parallel-copies"), help: "Blobs in flight per image") var blobParallelCopies = 6
     @Flag(name: [.short, .customLong("quiet")], help: "Print only the summary") var quiet = false
     @Option(help: "path of the authentication file, for both sides") var authfile: String?
-    @Option(name: .customLong("retry-times"), help: "the number of times to possibly retry") var retryTimes = 3
-    @Option(name: .customLong("retry-delay"), help: "Fixed delay between retries (default: exponential backoff)") var retryDelay: String?
+    @OptionGroup var retry: RetryFlags
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -79,7 +78,7 @@ struct Sync: AsyncParsableCommand {
         options.keepGoing = keepGoing
         options.prune = prune
         options.excludeTagRegex = excludeTagRegex
-        let sourceFlags = src.flags(shared: authfile, retryTimes: retryTimes, retryDelay: retryDelay)
+        let sourceFlags = src.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay)
         options.resolveSourceAccess = { host, repository in
             guard let reference = try? ImageReference(parsing: "\(host)/\(repository)") else { return AccessOptions() }
             return try await sourceFlags.resolve(for: .docker(reference))
@@ -88,7 +87,7 @@ struct Sync: AsyncParsableCommand {
             guard let reference = try? ImageReference(parsing: "\(destination)/x") else {
                 throw CLIError("--dest docker: '\(destination)' is not a registry[/namespace]", status: 2)
             }
-            options.destinationAccess = try await dest.flags(shared: authfile, retryTimes: retryTimes, retryDelay: retryDelay).resolve(for: .docker(reference))
+            options.destinationAccess = try await dest.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: .docker(reference))
         }
         if !quiet { options.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) } }
 
@@ -115,16 +114,7 @@ struct Sync: AsyncParsableCommand {
 
     private func copyOptions() throws -> CopyOptions {
         var copy = CopyOptions()
-        if all, multiArch != nil { throw CLIError("Cannot use --all and --multi-arch flags together") }
-        switch multiArch {
-        case nil, "system": copy.selection = all ? .all : .system
-        case "all": copy.selection = .all
-        case "index-only": copy.selection = .indexOnly
-        case let list?:
-            let platforms = list.split(separator: ",").map { Platform(parsing: $0.trimmingCharacters(in: .whitespaces)) }
-            guard !platforms.isEmpty, platforms.allSatisfy({ $0 != nil }) else { throw CLIError("unknown --multi-arch value '\(list)'") }
-            copy.selection = .platforms(platforms.compactMap { $0 })
-        }
+        copy.selection = try parseSelection(all: all, multiArch: multiArch)
         if let format {
             guard let parsed = CopyOptions.ManifestFormat(rawValue: format) else { throw CLIError("unknown --format '\(format)' (oci, v2s2)") }
             copy.format = parsed
