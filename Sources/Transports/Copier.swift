@@ -14,7 +14,6 @@ public final class Copier: Sendable {
     let options: CopyOptions
     let locations: BlobLocations
     private let slots: Semaphore
-    private let once = OnceMap()
     private let counters = Mutex<(copied: Int, reused: Int, bytes: Int64)>((0, 0, 0))
 
     /// Copies `source` to the destination `open` makes, which is opened only once the source's
@@ -228,10 +227,12 @@ public final class Copier: Sendable {
         return codecs
     }
 
-    /// Copies one blob once per run, however many images share it.
+    /// Copies one blob once per run and destination, however many images share it: a second
+    /// image waits for the first one's upload instead of racing it (distribution answers
+    /// DIGEST_INVALID to manifests pushed while the same blob is committed twice).
     private func copyBlob(_ descriptor: Descriptor, isConfig: Bool, transform: [LayerCodec]) async throws -> Descriptor {
-        let key = "\(descriptor.digest) \(transform)"
-        return try await once.run(key) {
+        let key = "\(destination.blobScope) \(descriptor.digest) \(transform)"
+        return try await locations.transfers.run(key) {
             try await self.slots.withSlot { try await self.transfer(descriptor, isConfig: isConfig, transform: transform) }
         }
     }
@@ -278,13 +279,16 @@ public final class Copier: Sendable {
 /// on the same registry mounts instead of uploading.
 public actor BlobLocations {
     private var seen: [Digest: Set<BlobLocation>] = [:]
+    /// Blob transfers of the run, by destination and digest.
+    nonisolated let transfers = OnceMap()
     public init() {}
     func record(_ digest: Digest, _ location: BlobLocation) { seen[digest, default: []].insert(location) }
     func known(_ digest: Digest) -> [BlobLocation] { Array(seen[digest] ?? []) }
 }
 
-/// Runs the work for a key once; concurrent callers for the same key share its result.
-final class OnceMap: Sendable {
+/// Runs the work for a key once; concurrent and later callers for the same key share its
+/// result. A failure is forgotten, so a later caller tries again.
+public final class OnceMap: Sendable {
     private let tasks = Mutex<[String: Task<Descriptor, any Error>]>([:])
 
     func run(_ key: String, _ work: @escaping @Sendable () async throws -> Descriptor) async throws -> Descriptor {
@@ -294,7 +298,14 @@ final class OnceMap: Sendable {
             tasks[key] = created
             return created
         }
-        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        do {
+            return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        } catch {
+            tasks.withLock { tasks in
+                if tasks[key] == task { tasks[key] = nil }
+            }
+            throw error
+        }
     }
 }
 

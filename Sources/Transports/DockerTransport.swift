@@ -50,6 +50,7 @@ public struct DockerDestination: ImageDestination {
 
     public var supportedManifestTypes: [String]? { nil }
     public var layerCompression: LayerCompressionPolicy { .compress }
+    public var blobScope: String { "docker://\(client.registry)/\(reference.repository)" }
     public var location: BlobLocation { BlobLocation(registry: client.registry, repository: reference.repository) }
 
     public func reuse(_ descriptor: Descriptor, knownLocations: [BlobLocation]) async throws -> Bool {

@@ -36,6 +36,9 @@ public protocol ImageSource: Sendable {
 /// `putManifest(_, topLevel: true)` and `commit()`, which the copier calls last.
 public protocol ImageDestination: Sendable {
     var name: ImageName { get }
+    /// Destinations with the same scope share blobs (a registry repository); a blob copied to
+    /// one scope once in a run is not copied there again.
+    var blobScope: String { get }
     /// The manifest types it can store, preferred first; nil when it stores any.
     var supportedManifestTypes: [String]? { get }
     /// What happens to layers on the way in: kept as they are (dir:), compressed when they are
@@ -63,6 +66,10 @@ public struct BlobLocation: Hashable, Sendable {
 
 extension ImageSource {
     public func close() async {}
+}
+
+extension ImageDestination {
+    public var blobScope: String { name.description }
 }
 
 /// A `BlobStream` as a concrete sequence, for generic stream stages.

@@ -166,6 +166,7 @@ public struct OCILayoutDestination: ImageDestination {
     }
 
     public var supportedManifestTypes: [String]? { [MediaType.ociManifest, MediaType.ociIndex] }
+    public var blobScope: String { "oci:\(layout.path)" }
     public var layerCompression: LayerCompressionPolicy { .compress }
 
     public func reuse(_ descriptor: Descriptor, knownLocations: [BlobLocation]) async throws -> Bool {

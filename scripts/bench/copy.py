@@ -5,54 +5,12 @@ Called by scripts/bench/copy.sh, which builds berth and installs the peers. Each
 ROUNDS times per tool, alternating which tool goes first; the median wall time and the peak RSS
 of each tool are printed with the ratio (>1 means berth is faster / smaller).
 """
-import hashlib, json, os, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
+import hashlib, json, os, subprocess, sys
 
-BERTH = os.path.abspath(".build/release/berth")
+from benchlib import BERTH, ROUNDS, berth_serve, clear_skopeo_cache, distribution, row, stop, timed, work
+
 LAYERS = int(os.environ.get("LAYERS", "8"))
 LAYER_MIB = int(os.environ.get("LAYER_MIB", "32"))
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
-work = tempfile.mkdtemp(prefix="berth-copybench-", dir=os.environ.get("TMPDIR", "/var/tmp"))
-servers = []
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(port):
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            return
-        except Exception:
-            time.sleep(0.05)
-    sys.exit(f"registry on {port} did not start")
-
-
-def distribution():
-    port = free_port()
-    root = os.path.join(work, f"distribution-{port}")
-    with open("testdata/docker-registry.yml") as f:
-        config = f.read().replace("@ROOT@", root).replace("@PORT@", str(port))
-    path = os.path.join(work, f"distribution-{port}.yml")
-    with open(path, "w") as f:
-        f.write(config)
-    servers.append(subprocess.Popen(["docker-registry", "serve", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    wait_up(port)
-    return f"127.0.0.1:{port}"
-
-
-def berth_serve():
-    port = free_port()
-    env = dict(os.environ, REGISTRY_HTTP_ADDR=f"127.0.0.1:{port}", REGISTRY_LOG_LEVEL="warn",
-               REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=os.path.join(work, f"berth-{port}"))
-    servers.append(subprocess.Popen([BERTH, "serve", "--config", "registry-config/config.yml"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    wait_up(port)
-    return f"127.0.0.1:{port}"
 
 
 def make_layout(path):
@@ -81,22 +39,6 @@ def make_layout(path):
         f.write('{"imageLayoutVersion":"1.0.0"}')
 
 
-def clear_skopeo_cache():
-    for path in ["/var/lib/containers/cache", os.path.expanduser("~/.local/share/containers/cache")]:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def timed(argv):
-    """Wall seconds and peak RSS (MiB) of one command, which must succeed. GNU time reports the
-    RSS: a child forked from this (large) Python process would inherit its high-water mark."""
-    start = time.monotonic()
-    process = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.monotonic() - start
-    if process.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed: {process.stderr.decode()[-500:]}")
-    return elapsed, int(process.stderr.decode().strip().splitlines()[-1]) / 1024
-
-
 counter = [0]
 
 
@@ -117,12 +59,7 @@ def scenario(name, berth_argv, skopeo_argv, before=lambda: None):
                 results[tool].append(timed([fresh(a) for a in skopeo_argv]))
             else:
                 results[tool].append(timed([fresh(a) for a in berth_argv]))
-    b_time = statistics.median(t for t, _ in results["berth"])
-    s_time = statistics.median(t for t, _ in results["skopeo"])
-    b_rss = max(r for _, r in results["berth"])
-    s_rss = max(r for _, r in results["skopeo"])
-    print(f"{name:<38} berth {b_time:7.2f} s  skopeo {s_time:7.2f} s  speed {s_time / b_time:5.2f}x   "
-          f"peak RSS berth {b_rss:6.1f} MiB  skopeo {s_rss:6.1f} MiB", flush=True)
+    row(name, results["berth"], results["skopeo"])
 
 
 def main():
@@ -150,11 +87,7 @@ def main():
                  [BERTH, "inspect", "--tls-verify=false", f"docker://{d1}/bench/app:v1"],
                  ["skopeo", "inspect", "--tls-verify=false", f"docker://{d1}/bench/app:v1"])
     finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        stop()
 
 
 main()
