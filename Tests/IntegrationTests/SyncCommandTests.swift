@@ -164,6 +164,14 @@ import Testing
                 try await berth.succeed(["sync", "--src", "dir", "--dest", "docker", "--dest-tls-verify=false", "\(tree)/\(host)", "127.0.0.1:\(target.port)"])
                 let back = try await berth.succeed(["inspect", "--raw", "--tls-verify=false", "docker://127.0.0.1:\(target.port)/team/app:v3"])
                 #expect(Digest.of(Array(back.stdout.utf8)).description == digests["v3"])
+                // … and registry → dir again gives the same files' manifests.
+                let roundTrip = berth.path("round-trip")
+                try await berth.succeed(["sync", "--src", "docker", "--dest", "dir", "--src-tls-verify=false", "127.0.0.1:\(target.port)/team/app", roundTrip])
+                for tag in ["v1", "v2", "v3"] {
+                    let original = try Data(contentsOf: URL(fileURLWithPath: "\(tree)/\(host)/team/app:\(tag)/manifest.json"))
+                    let again = try Data(contentsOf: URL(fileURLWithPath: "\(roundTrip)/app:\(tag)/manifest.json"))
+                    #expect(original == again, "\(tag)")
+                }
                 let layouts = berth.path("layouts")
                 try await berth.succeed(["sync", "--src", "docker", "--dest", "oci", "--src-tls-verify=false", "\(host)/team/app", layouts])
                 let oci = try await berth.succeed(["sync", "--src", "docker", "--dest", "oci", "--src-tls-verify=false", "\(host)/team/app", layouts])
@@ -196,5 +204,32 @@ import Testing
         #expect(read.status == 0, "\(read.stderr)")
         let back = try await berth.succeed(["inspect", "--raw", "--tls-verify=false", "docker://\(host)/from-berth/app:v1"])
         #expect(Digest.of(Array(back.stdout.utf8)).description == digests["v1"])
+    }
+
+    @Test(.enabled(if: Interop.enabled("docker-registry"), "docker-registry is not installed"))
+    func pruneOnARegistryThatDeletesOnlyByDigest() async throws {
+        let source = try await DockerRegistryProcess()
+        defer { source.stop() }
+        let target = try await DockerRegistryProcess()
+        defer { target.stop() }
+        let digests = try await seed(registry: "127.0.0.1:\(source.port)")
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        let arguments = ["sync", "--src", "docker", "--dest", "docker"] + insecure + ["127.0.0.1:\(source.port)/team/app", "127.0.0.1:\(target.port)/mirror"]
+        try await berth.succeed(arguments)
+        try await berth.succeed(["delete", "--tls-verify=false", "docker://127.0.0.1:\(source.port)/team/app:v3"])
+        let pruned = try await berth.succeed(arguments + ["--prune"])
+        #expect(pruned.stderr.contains("Pruned docker://127.0.0.1:\(target.port)/mirror/app:v3"), "\(pruned.stderr)")
+        let gone = try await berth.run(["inspect", "--tls-verify=false", "docker://127.0.0.1:\(target.port)/mirror/app:v3"])
+        #expect(gone.status == 2)
+        let kept = try await berth.succeed(["inspect", "--raw", "--tls-verify=false", "docker://127.0.0.1:\(target.port)/mirror/app:v2"])
+        #expect(Digest.of(Array(kept.stdout.utf8)).description == digests["v1"])
+        // v2 shares v1's manifest: distribution cannot drop the tag alone, so prune refuses rather than delete v1.
+        try await berth.succeed(["delete", "--tls-verify=false", "docker://127.0.0.1:\(source.port)/team/app:v1"])
+        try await berth.succeed(["copy"] + insecure + ["docker://127.0.0.1:\(target.port)/mirror/app:v2", "docker://127.0.0.1:\(source.port)/team/app:only"])
+        let refused = try await berth.run(arguments + ["--prune"])
+        #expect(refused.status == 1 && refused.stderr.contains("cannot delete a tag alone"), "\(refused.stderr)")
+        let survived = try await berth.succeed(["inspect", "--raw", "--tls-verify=false", "docker://127.0.0.1:\(target.port)/mirror/app:only"])
+        #expect(Digest.of(Array(survived.stdout.utf8)).description == digests["v1"])
     }
 }

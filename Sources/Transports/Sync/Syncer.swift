@@ -184,7 +184,11 @@ public final class Syncer: Sendable {
                     entry.error = "\(error)"
                 }
             }
-            options.progress?("\(entry.action == .wouldPrune ? "Would prune" : entry.action == .pruned ? "Pruned" : "Failed to prune") \(stale.name)")
+            switch entry.action {
+            case .wouldPrune: options.progress?("Would prune \(stale.name)")
+            case .pruned: options.progress?("Pruned \(stale.name)")
+            default: options.progress?("Failed to prune \(stale.name): \(entry.error ?? "")")
+            }
             record(entry, started)
         }
     }
