@@ -35,6 +35,17 @@ struct ClientBody: AsyncSequence, Sendable {
         }
     }
 
+    /// The whole body of a small request, refusing (declared or sent) more than `limit` bytes.
+    static func collect(_ request: Request, _ context: RegistryRequestContext, limit: Int, tooLarge: () -> any Error) async throws -> [UInt8] {
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit { throw tooLarge() }
+        var body: [UInt8] = []
+        for try await buffer in ClientBody(request, context) {
+            guard body.count + buffer.readableBytes <= limit else { throw tooLarge() }
+            body.append(contentsOf: buffer.readableBytesView)
+        }
+        return body
+    }
+
     func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(base: body.makeAsyncIterator(), continueChannel: continueChannel)
     }

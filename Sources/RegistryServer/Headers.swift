@@ -10,4 +10,5 @@ extension HTTPField.Name {
     static let range = Self("Range")!
     static let contentRange = Self("Content-Range")!
     static let link = Self("Link")!
+    static let supportsSignatures = Self("X-Registry-Supports-Signatures")!
 }

@@ -46,7 +46,9 @@ struct RegistryResponder: HTTPResponder {
         let method = request.method
         switch (route, method) {
         case (.base, .get), (.base, .head):
-            return json(Data("{}".utf8), head: method == .head)
+            // Announces the signature extension API, so skopeo stores simple signatures here
+            // instead of needing a lookaside directory.
+            return json(Data("{}".utf8), head: method == .head, headers: [.supportsSignatures: "1"])
         case (.catalog, .get):
             return try await catalog(request)
         case (.tags(let name), .get):
@@ -69,9 +71,42 @@ struct RegistryResponder: HTTPResponder {
             return try await upload(name, try uploadID(id), request, context)
         case (.referrers(let name, let digest), .get):
             return try await referrers(name, digest, request)
+        case (.signatures(let name, let digest), .get):
+            return try await signatures(name, digest)
+        case (.signatures(let name, let digest), .put):
+            return try await putSignature(name, digest, request, context)
         default:
             throw SpecError(.unsupported, "\(method) is not supported on this endpoint")
         }
+    }
+
+    // MARK: signature extension API
+
+    private struct SignatureJSON: Codable {
+        var schemaVersion: Int
+        var name: String
+        var type: String
+        var content: String
+    }
+
+    private func signatures(_ name: RepositoryName, _ digest: Digest) async throws -> Response {
+        let stored = try await registry.signatures(name, digest)
+        let list = stored.map { SignatureJSON(schemaVersion: 2, name: $0.name, type: "atomic", content: Data($0.content).base64EncodedString()) }
+        return try jsonResponse(["signatures": list])
+    }
+
+    private func putSignature(_ name: RepositoryName, _ digest: Digest, _ request: Request, _ context: Context) async throws -> Response {
+        let body = try await ClientBody.collect(request, context, limit: Registry.maxSignatureBytes * 2) {
+            RegistryError.signatureInvalid("larger than \(Registry.maxSignatureBytes) bytes")
+        }
+        guard let signature = try? JSONDecoder().decode(SignatureJSON.self, from: Data(body)) else {
+            throw SpecError(.manifestInvalid, "signature invalid: expected {schemaVersion, name, type, content}")
+        }
+        guard signature.schemaVersion == 2, signature.type == "atomic", let content = Data(base64Encoded: signature.content) else {
+            throw SpecError(.manifestInvalid, "signature invalid: only schemaVersion 2 atomic signatures with base64 content are stored")
+        }
+        try await registry.addSignature(name, digest, StoredSignature(name: signature.name, content: Array(content)))
+        return Response(status: .created)
     }
 
     // MARK: listings
@@ -140,14 +175,7 @@ struct RegistryResponder: HTTPResponder {
         _ name: RepositoryName, _ reference: ManifestReference, _ request: Request, _ context: Context
     ) async throws -> Response {
         let limit = registry.options.maxManifestBytes
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
-            throw RegistryError.manifestTooLarge(limit: limit)
-        }
-        var body: [UInt8] = []
-        for try await buffer in ClientBody(request, context) {
-            guard body.count + buffer.readableBytes <= limit else { throw RegistryError.manifestTooLarge(limit: limit) }
-            body.append(contentsOf: buffer.readableBytesView)
-        }
+        let body = try await ClientBody.collect(request, context, limit: limit) { RegistryError.manifestTooLarge(limit: limit) }
         let extraTags = try request.uri.queryParameters.getAll("tag").map { try Tag(parsing: $0) }
         let pushed = try await registry.putManifest(
             name, reference, contentType: request.headers[.contentType], body: body, extraTags: extraTags)

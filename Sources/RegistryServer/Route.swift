@@ -12,6 +12,8 @@ enum Route: Equatable {
     case uploads(RepositoryName)
     case upload(RepositoryName, String)
     case referrers(RepositoryName, Digest)
+    /// `/extensions/v2/<name>/signatures/<digest>`, the signature extension API.
+    case signatures(RepositoryName, Digest)
 
     enum ParseError: Error, Equatable {
         case notFound
@@ -21,6 +23,16 @@ enum Route: Equatable {
     }
 
     static func parse(path: String) throws(ParseError) -> Route {
+        if path.hasPrefix("/extensions/v2/") {
+            let parts = path.dropFirst("/extensions/v2/".count).split(separator: "/", omittingEmptySubsequences: false)
+                .map { Substring($0.removingPercentEncoding ?? String($0)) }
+            guard parts.count >= 3, parts[parts.count - 2] == "signatures", !parts.contains("") else { throw .notFound }
+            let name: RepositoryName
+            let digest: Digest
+            do { name = try RepositoryName(parsing: parts.dropLast(2).joined(separator: "/")) } catch { throw .name(error) }
+            do { digest = try Digest(parsing: parts[parts.count - 1]) } catch { throw .digest(error) }
+            return .signatures(name, digest)
+        }
         guard path.hasPrefix("/v2") else { throw .notFound }
         let rest = path.dropFirst(3)
         if rest.isEmpty || rest == "/" { return .base }

@@ -303,6 +303,29 @@ public final class Registry: Sendable {
         guard deleted else { throw RegistryError.manifestUnknown(reference.description) }
     }
 
+    // MARK: signatures (the extension API skopeo and containers/image use when `/v2/` announces it)
+
+    public func signatures(_ repository: RepositoryName, _ digest: Digest) async throws -> [StoredSignature] {
+        guard let found = try await metadata.signatures(repository, digest) else { throw RegistryError.manifestUnknown(digest.description) }
+        return found
+    }
+
+    /// Stores one signature for a manifest of this repository. Its name must be
+    /// `<manifest digest>@<1–64 letters or digits>`, as containers/image makes them.
+    public func addSignature(_ repository: RepositoryName, _ digest: Digest, _ signature: StoredSignature) async throws {
+        try checkWritable()
+        let prefix = "\(digest)@"
+        let suffix = signature.name.dropFirst(prefix.count)
+        guard signature.name.hasPrefix(prefix), (1...64).contains(suffix.count), suffix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
+        else { throw RegistryError.signatureInvalid("name must be \(prefix)<id>") }
+        guard !signature.content.isEmpty, signature.content.count <= Self.maxSignatureBytes else {
+            throw RegistryError.signatureInvalid("content must be 1 to \(Self.maxSignatureBytes) bytes")
+        }
+        guard try await metadata.addSignature(repository, digest, signature) else { throw RegistryError.manifestUnknown(digest.description) }
+    }
+
+    public static let maxSignatureBytes = 256 << 10
+
     // MARK: listings
 
     /// A page of tags, rendered as the `tags/list` body; cached until the repository changes.

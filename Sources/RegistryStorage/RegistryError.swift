@@ -15,6 +15,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     /// A chunk that does not start at the upload's current offset; `offset` is that offset.
     case rangeInvalid(offset: Int64, detail: String)
     case unsupported(String)
+    case signatureInvalid(String)
 
     public var code: ErrorCode {
         switch self {
@@ -29,6 +30,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .sizeInvalid: .sizeInvalid
         case .rangeInvalid: .rangeInvalid
         case .unsupported: .unsupported
+        case .signatureInvalid: .manifestInvalid
         }
     }
 
@@ -46,6 +48,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .sizeInvalid(let s): s
         case .rangeInvalid(_, let s): s
         case .unsupported(let s): s
+        case .signatureInvalid(let s): "signature invalid: \(s)"
         }
     }
 }

@@ -68,6 +68,18 @@ public final class SQLiteMetadataStore: MetadataStore {
                         started_at REAL NOT NULL) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v2 signatures") { db in
+            // Simple-signing signatures of the extension API; they go with their manifest.
+            try db.execute(
+                sql: """
+                    CREATE TABLE signatures(
+                        manifest_id INTEGER NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                        name TEXT NOT NULL,
+                        content BLOB NOT NULL,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY(manifest_id, name)) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 
@@ -206,6 +218,31 @@ public final class SQLiteMetadataStore: MetadataStore {
             try db.execute(
                 sql: "DELETE FROM manifests WHERE repository_id = ? AND digest = ?", arguments: [repo, digest.description])
             return db.changesCount > 0
+        }
+    }
+
+    public func signatures(_ repository: RepositoryName, _ digest: Digest) async throws -> [StoredSignature]? {
+        try await pool.read { db in
+            guard let repo = try Self.repositoryID(db, repository),
+                let manifestID = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?", arguments: [repo, digest.description])
+            else { return nil }
+            return try Row.fetchAll(
+                db, sql: "SELECT name, content FROM signatures WHERE manifest_id = ? ORDER BY created_at, name", arguments: [manifestID]
+            ).map { StoredSignature(name: $0["name"], content: Array($0["content"] as Data)) }
+        }
+    }
+
+    public func addSignature(_ repository: RepositoryName, _ digest: Digest, _ signature: StoredSignature) async throws -> Bool {
+        try await pool.write { db in
+            guard let repo = try Self.repositoryID(db, repository),
+                let manifestID = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?", arguments: [repo, digest.description])
+            else { return false }
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO signatures(manifest_id, name, content, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [manifestID, signature.name, Data(signature.content), Date().timeIntervalSince1970])
+            return true
         }
     }
 

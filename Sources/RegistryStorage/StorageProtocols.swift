@@ -98,6 +98,10 @@ public protocol MetadataStore: Sendable {
     func putManifest(_ repository: RepositoryName, _ record: ManifestRecord, tags: [Tag]) async throws
     func deleteManifest(_ repository: RepositoryName, _ digest: Digest) async throws -> Bool
     func deleteTag(_ repository: RepositoryName, _ tag: Tag) async throws -> Bool
+    /// The signatures stored for a manifest (nil when the repository has no such manifest).
+    func signatures(_ repository: RepositoryName, _ digest: Digest) async throws -> [StoredSignature]?
+    /// Stores a signature for a manifest; false when the repository has no such manifest.
+    func addSignature(_ repository: RepositoryName, _ digest: Digest, _ signature: StoredSignature) async throws -> Bool
     /// Tags in byte order after `last`; nil when the repository does not exist.
     func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> Page<String>?
     func repositories(after last: String?, limit: Int) async throws -> Page<String>
@@ -112,4 +116,15 @@ public protocol MetadataStore: Sendable {
     func deleteUpload(_ id: UUID) async throws
     /// Ends an upload and records its blob as visible in the upload's repository, in one transaction.
     func finishUpload(_ id: UUID, repository: RepositoryName, digest: Digest, size: Int64) async throws
+}
+
+/// A signature of the extension API: its name (`<digest>@<random hex>`) and the OpenPGP bytes.
+public struct StoredSignature: Sendable, Equatable {
+    public let name: String
+    public let content: [UInt8]
+
+    public init(name: String, content: [UInt8]) {
+        self.name = name
+        self.content = content
+    }
 }

@@ -1,0 +1,97 @@
+import Foundation
+import OCI
+import Testing
+
+/// The signature extension API (`/extensions/v2/<name>/signatures/<digest>`), over HTTP and as
+/// skopeo uses it for `copy --sign-by` and `signedBy` policies.
+@Suite struct SignatureExtensionTests {
+    @Test func storesListsAndForgetsSignaturesWithTheirManifest() async throws {
+        try await withServer { _, http in
+            #expect(try await http.get("/v2/").header("X-Registry-Supports-Signatures") == "1")
+            let image = Fixtures.image()
+            try await http.push(image, to: "team/app", as: "v1")
+            let path = "/extensions/v2/team/app/signatures/\(image.digest)"
+            #expect(try await http.get(path).json["signatures"] as? [Any] != nil)
+            #expect((try await http.get(path).json["signatures"] as? [Any])?.isEmpty == true)
+            let content = Data("not really OpenPGP".utf8).base64EncodedString()
+            let signature = #"{"schemaVersion":2,"type":"atomic","name":"\#(image.digest)@0123abcd","content":"\#(content)"}"#
+            #expect(try await http.send(.PUT, path, body: Array(signature.utf8)).status == 201)
+            #expect(try await http.send(.PUT, path, body: Array(signature.utf8)).status == 201)
+            let listed = try await http.get(path).json["signatures"] as? [[String: Any]]
+            #expect(listed?.count == 1 && listed?.first?["content"] as? String == content && listed?.first?["type"] as? String == "atomic")
+
+            for bad in [
+                #"{"schemaVersion":2,"type":"atomic","name":"sha256:\#(String(repeating: "0", count: 64))@x","content":"\#(content)"}"#,
+                #"{"schemaVersion":2,"type":"atomic","name":"\#(image.digest)@","content":"\#(content)"}"#,
+                #"{"schemaVersion":1,"type":"atomic","name":"\#(image.digest)@ab","content":"\#(content)"}"#,
+                #"{"schemaVersion":2,"type":"atomic","name":"\#(image.digest)@ab","content":"%%%"}"#,
+                "not json",
+            ] {
+                let reply = try await http.send(.PUT, path, body: Array(bad.utf8))
+                #expect(reply.status == 400 && reply.errorCode == "MANIFEST_INVALID", "\(bad)")
+            }
+            let unknown = "/extensions/v2/team/app/signatures/sha256:\(String(repeating: "1", count: 64))"
+            #expect(try await http.get(unknown).errorCode == "MANIFEST_UNKNOWN")
+            let forUnknown = signature.replacingOccurrences(of: image.digest, with: String(unknown.split(separator: "/").last!))
+            #expect(try await http.send(.PUT, unknown, body: Array(forUnknown.utf8)).errorCode == "MANIFEST_UNKNOWN")
+            #expect(try await http.get("/extensions/v2/team/app/signatures/nope").errorCode == "DIGEST_INVALID")
+
+            #expect(try await http.delete("/v2/team/app/manifests/\(image.digest)").status == 202)
+            #expect(try await http.get(path).errorCode == "MANIFEST_UNKNOWN")
+        }
+    }
+
+    @Test(.enabled(if: Interop.enabled("skopeo") && Interop.enabled("gpg"), "skopeo or gpg is not installed"))
+    func skopeoSignsIntoBerthServeAndEnforcesThePolicy() async throws {
+        let skopeo = try Interop.tool("skopeo")
+        let gpg = try Interop.tool("gpg")
+        // gpg-agent's socket path must stay short.
+        let gnupg = "/tmp/berth-gpg-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: gnupg, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer {
+            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/gpgconf"), arguments: ["--homedir", gnupg, "--kill", "gpg-agent"])
+            try? FileManager.default.removeItem(atPath: gnupg)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["GNUPGHOME"] = gnupg
+        let made = try await Interop.run(gpg, ["--batch", "--passphrase", "", "--quick-gen-key", "Berth Test <test@berth.invalid>", "default", "default", "never"], environment: environment)
+        #expect(made.status == 0, "\(made.stderr)")
+        let listing = try await Interop.run(gpg, ["--batch", "--with-colons", "--list-keys"], environment: environment)
+        let fingerprint = try #require(listing.stdout.split(separator: "\n").first { $0.hasPrefix("fpr:") }?.split(separator: ":", omittingEmptySubsequences: false).dropFirst(9).first.map(String.init))
+        let publicKey = "\(gnupg)/public.gpg"
+        let exported = try await Interop.run("/bin/sh", ["-c", "'\(gpg)' --batch --export \(fingerprint) > '\(publicKey)'"], environment: environment)
+        #expect(exported.status == 0)
+
+        try await withServer { server, http in
+            let berth = try BerthCommand()
+            defer { berth.cleanup() }
+            let layout = berth.home.appendingPathComponent("layout")
+            let (_, v1, _) = try await OCILayoutFixture.standard(at: layout)
+            let host = "127.0.0.1:\(server.port)"
+            let signed = try await Interop.run(
+                skopeo, ["copy", "--dest-tls-verify=false", "--sign-by", fingerprint, "oci:\(layout.path):v1", "docker://\(host)/team/app:v1"],
+                environment: environment)
+            #expect(signed.status == 0, "\(signed.stderr)")
+            let stored = try await http.get("/extensions/v2/team/app/signatures/\(Digest.of(v1))").json["signatures"] as? [[String: Any]]
+            #expect(stored?.count == 1)
+            _ = try await berth.copy(["--dest-tls-verify=false", "oci:\(layout.path):v1", "docker://\(host)/team/unsigned:v1"])
+
+            let policy = berth.path("policy.json")
+            try Data(
+                """
+                {"default": [{"type": "reject"}],
+                 "transports": {"docker": {"\(host)": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "\(publicKey)"}]}}}
+                """.utf8
+            ).write(to: URL(fileURLWithPath: policy))
+            let accepted = try await Interop.run(
+                skopeo, ["--policy", policy, "copy", "--src-tls-verify=false", "docker://\(host)/team/app:v1", "dir:\(berth.path("ok"))"],
+                environment: environment)
+            #expect(accepted.status == 0, "\(accepted.stderr)")
+            #expect(FileManager.default.fileExists(atPath: berth.path("ok/signature-1")))
+            let rejected = try await Interop.run(
+                skopeo, ["--policy", policy, "copy", "--src-tls-verify=false", "docker://\(host)/team/unsigned:v1", "dir:\(berth.path("no"))"],
+                environment: environment)
+            #expect(rejected.status != 0 && rejected.stderr.contains("signature"), "\(rejected.stderr)")
+        }
+    }
+}
