@@ -42,6 +42,12 @@ let package = Package(
         .target(name: "CLinuxIO"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CGPGME", pkgConfig: "gpgme", providers: [.apt(["libgpgme-dev"])]),
+        .target(
+            name: "Signing",
+            dependencies: ["OCI", "CGPGME"],
+            swiftSettings: strict
+        ),
         .target(
             name: "Transports",
             dependencies: [
@@ -81,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "BerthCLI",
             dependencies: [
-                "RegistryServer", "Transports", "RegistryClient", "OCI",
+                "RegistryServer", "Transports", "RegistryClient", "OCI", "Signing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -89,6 +95,7 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient"], swiftSettings: strict),
         .testTarget(name: "TransportsTests", dependencies: ["Transports", "OCI"], swiftSettings: strict),
+        .testTarget(name: "SigningTests", dependencies: ["Signing", "OCI"], swiftSettings: strict),
         .testTarget(name: "RegistryStorageTests", dependencies: ["RegistryStorage"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import RegistryClient
+import Signing
 import Transports
 
 struct Berth: AsyncParsableCommand {
@@ -11,7 +12,8 @@ struct Berth: AsyncParsableCommand {
         commandName: "berth",
         abstract: "Copy, inspect, serve and run OCI container images.",
         subcommands: [
-            Copy.self, Sync.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self, Serve.self,
+            Copy.self, Sync.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self,
+            StandaloneSign.self, StandaloneVerify.self, Serve.self,
         ]
     )
 }
@@ -44,6 +46,8 @@ enum Entry {
         case let error as ClientError:
             (status, message) = (error.isNotFound ? 2 : 1, error.description)
         case let error as AuthFileError:
+            (status, message) = (1, error.description)
+        case let error as SignatureError:
             (status, message) = (1, error.description)
         case is CancellationError:
             (status, message) = (130, "interrupted")

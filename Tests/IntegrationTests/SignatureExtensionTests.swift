@@ -44,23 +44,11 @@ import Testing
     @Test(.enabled(if: Interop.enabled("skopeo") && Interop.enabled("gpg"), "skopeo or gpg is not installed"))
     func skopeoSignsIntoBerthServeAndEnforcesThePolicy() async throws {
         let skopeo = try Interop.tool("skopeo")
-        let gpg = try Interop.tool("gpg")
-        // gpg-agent's socket path must stay short.
-        let gnupg = "/tmp/berth-gpg-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: gnupg, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer {
-            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/gpgconf"), arguments: ["--homedir", gnupg, "--kill", "gpg-agent"])
-            try? FileManager.default.removeItem(atPath: gnupg)
-        }
-        var environment = ProcessInfo.processInfo.environment
-        environment["GNUPGHOME"] = gnupg
-        let made = try await Interop.run(gpg, ["--batch", "--passphrase", "", "--quick-gen-key", "Berth Test <test@berth.invalid>", "default", "default", "never"], environment: environment)
-        #expect(made.status == 0, "\(made.stderr)")
-        let listing = try await Interop.run(gpg, ["--batch", "--with-colons", "--list-keys"], environment: environment)
-        let fingerprint = try #require(listing.stdout.split(separator: "\n").first { $0.hasPrefix("fpr:") }?.split(separator: ":", omittingEmptySubsequences: false).dropFirst(9).first.map(String.init))
-        let publicKey = "\(gnupg)/public.gpg"
-        let exported = try await Interop.run("/bin/sh", ["-c", "'\(gpg)' --batch --export \(fingerprint) > '\(publicKey)'"], environment: environment)
-        #expect(exported.status == 0)
+        let home = try await GPGHome()
+        defer { home.cleanup() }
+        let environment = home.environment
+        let fingerprint = home.fingerprint
+        let publicKey = try await home.exportPublicKey()
 
         try await withServer { server, http in
             let berth = try BerthCommand()

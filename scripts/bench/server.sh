@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 . scripts/lib/debian-packages.sh
-ensure_packages libsqlite3-dev zlib1g-dev libzstd-dev docker-registry wrk hey curl python3 bc
+ensure_packages libsqlite3-dev zlib1g-dev libzstd-dev libgpgme-dev docker-registry wrk hey curl python3 bc
 BLOB_MIB=${BLOB_MIB:-1024}
 WRK_SECONDS=${WRK_SECONDS:-8}
 swift build -c release --static-swift-stdlib --product berth >&2

@@ -1,0 +1,43 @@
+import Foundation
+
+/// A throwaway GnuPG home with one generated key (gpg-agent's socket path must stay short, so
+/// it lives directly under /tmp), removed with its agent by `cleanup`.
+struct GPGHome {
+    let path: String
+    let fingerprint: String
+    let gpg: String
+
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["GNUPGHOME"] = path
+        return environment
+    }
+
+    init(passphrase: String = "") async throws {
+        gpg = try Interop.tool("gpg")
+        path = "/tmp/berth-gpg-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var environment = ProcessInfo.processInfo.environment
+        environment["GNUPGHOME"] = path
+        let made = try await Interop.run(
+            gpg, ["--batch", "--pinentry-mode", "loopback", "--passphrase", passphrase, "--quick-gen-key", "Berth Test <test@berth.invalid>", "default", "default", "never"],
+            environment: environment)
+        guard made.status == 0 else { throw TestFailure("gpg --quick-gen-key failed: \(made.stderr)") }
+        let listing = try await Interop.run(gpg, ["--batch", "--with-colons", "--list-keys"], environment: environment)
+        guard let line = listing.stdout.split(separator: "\n").first(where: { $0.hasPrefix("fpr:") }) else { throw TestFailure("no fingerprint") }
+        fingerprint = String(line.split(separator: ":", omittingEmptySubsequences: false)[9])
+    }
+
+    /// The public key, exported to a file.
+    func exportPublicKey() async throws -> String {
+        let file = "\(path)/public.gpg"
+        let exported = try await Interop.run("/bin/sh", ["-c", "'\(gpg)' --batch --export \(fingerprint) > '\(file)'"], environment: environment)
+        guard exported.status == 0 else { throw TestFailure("gpg --export failed") }
+        return file
+    }
+
+    func cleanup() {
+        _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/gpgconf"), arguments: ["--homedir", path, "--kill", "gpg-agent"])
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
