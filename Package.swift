@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "Transports",
             dependencies: [
-                "OCI", "RegistryClient", "CZlib", "CZstd",
+                "OCI", "RegistryClient", "Signing", "CZlib", "CZstd",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

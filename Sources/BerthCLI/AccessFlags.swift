@@ -190,3 +190,24 @@ enum Prompt {
         return String(cString: entered)
     }
 }
+
+/// skopeo's simple-signing flags of copy and sync.
+struct SigningFlags: ParsableArguments {
+    @Option(name: .customLong("sign-by"), help: ArgumentHelp("Sign the image using a GPG key with the specified FINGERPRINT", valueName: "FINGERPRINT"))
+    var fingerprint: String?
+    @Option(name: .customLong("sign-passphrase-file"), help: "Read a passphrase for signing an image from PATH")
+    var passphraseFile: String?
+    @Option(name: .customLong("sign-identity"), help: ArgumentHelp("Identity of signed image, must be a fully specified docker reference", valueName: "REFERENCE"))
+    var identity: String?
+
+    func apply(to options: inout CopyOptions) throws {
+        if fingerprint == nil, passphraseFile != nil || identity != nil {
+            throw CLIError("--sign-passphrase-file and --sign-identity need --sign-by")
+        }
+        options.signBy = fingerprint
+        options.signPassphrase = try passphrase(passphraseFile)
+        if let identity {
+            do { options.signIdentity = try ImageReference(parsing: identity) } catch { throw CLIError("--sign-identity: \(error.description)") }
+        }
+    }
+}

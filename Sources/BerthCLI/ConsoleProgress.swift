@@ -70,6 +70,8 @@ final class ConsoleProgress: CopyProgress {
 
     func writingManifest() { state.withLock { permanent("Writing manifest to image destination", &$0) } }
 
+    func storingSignatures() { state.withLock { permanent("Storing signatures", &$0) } }
+
     func reporting<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         let ticker = Task { [self] in
             let period = terminal ? 0.25 : interval

@@ -55,6 +55,7 @@ struct Copy: AsyncParsableCommand {
     @Option(help: "path of the authentication file, for both sides")
     var authfile: String?
     @OptionGroup var retry: RetryFlags
+    @OptionGroup var signing: SigningFlags
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -69,6 +70,7 @@ struct Copy: AsyncParsableCommand {
         options.parallelBlobs = max(1, parallelCopies)
         options.copyAttachments = !noAttachments
         options.removeSignatures = removeSignatures
+        try signing.apply(to: &options)
         if let format {
             guard let parsed = CopyOptions.ManifestFormat(rawValue: format) else {
                 throw CLIError("unknown --format '\(format)' (oci, v2s2)")

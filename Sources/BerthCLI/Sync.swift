@@ -54,6 +54,7 @@ struct Sync: AsyncParsableCommand {
     @Flag(name: [.short, .customLong("quiet")], help: "Print only the summary") var quiet = false
     @Option(help: "path of the authentication file, for both sides") var authfile: String?
     @OptionGroup var retry: RetryFlags
+    @OptionGroup var signing: SigningFlags
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -122,6 +123,7 @@ struct Sync: AsyncParsableCommand {
         copy.platform = platform.platform
         copy.preserveDigests = preserveDigests
         copy.removeSignatures = removeSignatures
+        try signing.apply(to: &copy)
         copy.copyAttachments = !noAttachments
         copy.parallelBlobs = max(1, blobParallelCopies)
         return copy

@@ -59,6 +59,52 @@ public final class RegistryClient: Sendable {
     public func ping() async throws {
         let response = try await send(.GET, "/v2/", scope: nil)
         try await expect(response, [200], "/v2/")
+        _ = try? await response.body.collect(upTo: 1 << 20)
+    }
+
+    /// Whether `/v2/` announces the signature extension API (`X-Registry-Supports-Signatures: 1`).
+    public func supportsSignatureExtension() async throws -> Bool {
+        let response = try await send(.GET, "/v2/", scope: nil)
+        try await expect(response, [200], "/v2/")
+        _ = try? await response.body.collect(upTo: 1 << 20)
+        return response.headers.first(name: "X-Registry-Supports-Signatures") == "1"
+    }
+
+    /// Simple signatures stored through the extension API for a manifest.
+    public func signatures(_ repository: RepositoryName, _ digest: Digest) async throws -> [[UInt8]] {
+        let path = "/extensions/v2/\(repository)/signatures/\(digest)"
+        let response = try await send(.GET, path, scope: pull(repository))
+        if response.status == .notFound { return [] }
+        try await expect(response, [200], path)
+        let body = try await response.body.collect(upTo: 16 << 20)
+        struct List: Decodable {
+            struct Entry: Decodable {
+                let schemaVersion: Int?
+                let type: String?
+                let content: String?
+            }
+            let signatures: [Entry]?
+        }
+        guard let list = try? JSONDecoder().decode(List.self, from: Data(body.readableBytesView)) else {
+            throw ClientError.invalidResponse(url: url(path), "signature list is not JSON")
+        }
+        // Entries of other versions or types are not ours to interpret (as containers/image does).
+        return (list.signatures ?? []).filter { $0.schemaVersion == 2 && $0.type == "atomic" }.compactMap { entry in
+            entry.content.flatMap { Data(base64Encoded: $0) }.map(Array.init)
+        }
+    }
+
+    /// Stores one simple signature through the extension API (skipped when already there).
+    public func putSignature(_ repository: RepositoryName, _ digest: Digest, _ signature: [UInt8]) async throws {
+        if try await signatures(repository, digest).contains(signature) { return }
+        let path = "/extensions/v2/\(repository)/signatures/\(digest)"
+        let id = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let body = try JSONSerialization.data(withJSONObject: [
+            "schemaVersion": 2, "type": "atomic", "name": "\(digest)@\(id)", "content": Data(signature).base64EncodedString(),
+        ])
+        let response = try await send(
+            .PUT, path, headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: Array(body)), scope: push(repository))
+        try await expect(response, [201], path)
     }
 
     public struct FetchedManifest: Sendable {

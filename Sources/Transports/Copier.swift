@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import OCI
 import RegistryClient
+import Signing
 import Synchronization
 
 /// Copies one image, or an index and its images, from a source to a destination: blobs in
@@ -36,11 +37,14 @@ public final class Copier: Sendable {
 
     func run(_ top: RawManifest) async throws -> CopyResult {
         let written: RawManifest
+        // The source manifest the written one came from (an index's instance for `.system`).
+        var origin = top.digest
         if top.isIndex {
-            written = try await copyIndex(top)
+            (written, origin) = try await copyIndex(top)
         } else {
             written = try await copyImage(top, topLevel: true)
         }
+        try await copySignatures(of: origin, as: written)
         try await destination.commit()
         let attachments = try await copyAttachments(of: written)
         let (copied, reused, bytes) = counters.withLock { $0 }
@@ -57,7 +61,25 @@ public final class Copier: Sendable {
 
     // MARK: indexes
 
-    private func copyIndex(_ top: RawManifest) async throws -> RawManifest {
+    /// The source's signatures (unless removed) and a new one (`--sign-by`), stored with the manifest.
+    private func copySignatures(of origin: Digest, as written: RawManifest) async throws {
+        var signatures = options.removeSignatures ? [] : try await source.signatures(for: origin)
+        if !signatures.isEmpty, written.digest != origin {
+            throw TransportError.unsupported(
+                destination.name.description, "the manifest changes on the way (\(origin) → \(written.digest)), which would invalidate its signatures; use --remove-signatures")
+        }
+        if let fingerprint = options.signBy {
+            guard let identity = options.signIdentity ?? destination.name.dockerReference else {
+                throw TransportError.unsupported(destination.name.description, "no docker reference to sign for; give one with --sign-identity")
+            }
+            signatures.append(
+                try SimpleSigning.sign(manifest: written.bytes, dockerReference: identity.description, fingerprint: fingerprint, passphrase: options.signPassphrase))
+        }
+        if !signatures.isEmpty { options.progress?.storingSignatures() }
+        try await destination.putSignatures(signatures, for: written.digest)
+    }
+
+    private func copyIndex(_ top: RawManifest) async throws -> (RawManifest, Digest) {
         let index = try decode(ImageIndex.self, top)
         let platform = options.platform ?? .current
         switch options.selection {
@@ -65,11 +87,11 @@ public final class Copier: Sendable {
             guard let chosen = index.instance(for: platform) else {
                 throw TransportError.notFound(source.name.description, "no image for \(platform.description) in the index (use --all or --override-arch/--override-os)")
             }
-            return try await copyImage(try await source.manifest(chosen.digest), topLevel: true)
+            return (try await copyImage(try await source.manifest(chosen.digest), topLevel: true), chosen.digest)
         case .indexOnly:
             let converted = try convertIndex(top, index, children: index.manifests)
             try await putManifest(converted, topLevel: true)
-            return converted
+            return (converted, top.digest)
         case .all, .platforms:
             var selected = index.manifests
             if case .platforms(let wanted) = options.selection {
@@ -100,7 +122,7 @@ public final class Copier: Sendable {
             }
             let converted = try convertIndex(top, index, children: children)
             try await putManifest(converted, topLevel: true)
-            return converted
+            return (converted, top.digest)
         }
     }
 

@@ -32,6 +32,11 @@ public struct CopyOptions: Sendable {
     public var copyAttachments = true
     /// Leave signatures behind (cosign `.sig` tags and signature referrers among them).
     public var removeSignatures = false
+    /// Add a simple signature made with this GPG key (`--sign-by`).
+    public var signBy: String?
+    public var signPassphrase: String?
+    /// The identity the new signature claims (`--sign-identity`); by default the destination's name.
+    public var signIdentity: ImageReference?
     public var progress: (any CopyProgress)?
 
     public init() {}
@@ -44,6 +49,7 @@ public protocol CopyProgress: Sendable {
     func bytes(_ count: Int, of descriptor: Descriptor)
     func blobDone(_ descriptor: Descriptor)
     func writingManifest()
+    func storingSignatures()
 }
 
 public struct CopyResult: Sendable {

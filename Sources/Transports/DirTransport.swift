@@ -35,6 +35,17 @@ public struct DirSource: ImageSource {
         return RawManifest(bytes: bytes, mediaType: mediaType, digest: computed)
     }
 
+    /// `signature-1`, `signature-2`, … until one is missing; only simple (OpenPGP) signatures,
+    /// not the `\0`-prefixed sigstore ones.
+    public func signatures(for digest: Digest) async throws -> [[UInt8]] {
+        var found: [[UInt8]] = []
+        for index in 1...10_000 {
+            guard let data = FileManager.default.contents(atPath: "\(path)/signature-\(index)") else { break }
+            if data.first != 0 { found.append(Array(data)) }
+        }
+        return found
+    }
+
     public func blob(_ descriptor: Descriptor) async throws -> BlobStream {
         let file = "\(path)/\(DirFormat.blob(descriptor.digest))"
         guard FileManager.default.fileExists(atPath: file) else {
@@ -93,6 +104,13 @@ public struct DirDestination: ImageDestination {
         if topLevel { try AtomicFile.write(Array(DirFormat.version.utf8), to: "\(path)/version") }
         try AtomicFile.write(manifest.bytes, to: "\(path)/\(file)")
         written.add(file)
+    }
+
+    public func putSignatures(_ signatures: [[UInt8]], for digest: Digest) async throws {
+        for (index, signature) in signatures.enumerated() {
+            try AtomicFile.write(signature, to: "\(path)/signature-\(index + 1)")
+            written.add("signature-\(index + 1)")
+        }
     }
 
     /// Removes what an earlier copy left that this image does not use.

@@ -22,6 +22,14 @@ public struct DockerSource: ImageSource {
         try await wrap { try await client.unverifiedBlob(reference.repository, descriptor.digest) }
     }
 
+    /// Through the extension API, when the registry announces it (lookaside storage is not read).
+    public func signatures(for digest: Digest) async throws -> [[UInt8]] {
+        try await wrap {
+            guard try await client.supportsSignatureExtension() else { return [] }
+            return try await client.signatures(reference.repository, digest)
+        }
+    }
+
     /// Where this source's blobs can be mounted from.
     public var location: BlobLocation { BlobLocation(registry: client.registry, repository: reference.repository) }
 
@@ -82,6 +90,19 @@ public struct DockerDestination: ImageDestination {
             target = topLevel && reference.digest == nil ? reference.manifestReference : .digest(manifest.digest)
         }
         try await wrap { _ = try await client.putManifest(reference.repository, target, mediaType: manifest.mediaType, bytes: manifest.bytes) }
+    }
+
+    public func putSignatures(_ signatures: [[UInt8]], for digest: Digest) async throws {
+        guard !signatures.isEmpty else { return }
+        try await wrap {
+            guard try await client.supportsSignatureExtension() else {
+                throw TransportError.unsupported(
+                    name.description,
+                    "the registry does not accept signatures (no X-Registry-Supports-Signatures) and lookaside storage is not supported yet; use --remove-signatures"
+                )
+            }
+            for signature in signatures { try await client.putSignature(reference.repository, digest, signature) }
+        }
     }
 
     public func commit() async throws {}

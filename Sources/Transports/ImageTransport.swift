@@ -29,6 +29,8 @@ public protocol ImageSource: Sendable {
     func manifest(_ digest: Digest?) async throws -> RawManifest
     /// The blob's bytes; the copier verifies them against the descriptor as they stream.
     func blob(_ descriptor: Descriptor) async throws -> BlobStream
+    /// Simple signatures (OpenPGP messages) of the manifest `digest`.
+    func signatures(for digest: Digest) async throws -> [[UInt8]]
     func close() async
 }
 
@@ -51,6 +53,8 @@ public protocol ImageDestination: Sendable {
     func putBlob(_ stream: BlobStream, expected: Descriptor?) async throws -> (digest: Digest, size: Int64)
     /// Stores a manifest: a child of an index (`topLevel == false`), or the image itself.
     func putManifest(_ manifest: RawManifest, topLevel: Bool) async throws
+    /// Stores simple signatures of the manifest `digest`, after the manifest and before `commit`.
+    func putSignatures(_ signatures: [[UInt8]], for digest: Digest) async throws
     func commit() async throws
 }
 
@@ -65,11 +69,19 @@ public struct BlobLocation: Hashable, Sendable {
 }
 
 extension ImageSource {
+    public func signatures(for digest: Digest) async throws -> [[UInt8]] { [] }
     public func close() async {}
 }
 
 extension ImageDestination {
     public var blobScope: String { name.description }
+
+    /// Transports that cannot hold signatures refuse them, as skopeo does.
+    public func putSignatures(_ signatures: [[UInt8]], for digest: Digest) async throws {
+        guard signatures.isEmpty else {
+            throw TransportError.unsupported(name.description, "this transport cannot store signatures (use --remove-signatures)")
+        }
+    }
 }
 
 /// A `BlobStream` as a concrete sequence, for generic stream stages.
