@@ -48,7 +48,6 @@ import Testing
         defer { home.cleanup() }
         let environment = home.environment
         let fingerprint = home.fingerprint
-        let publicKey = try await home.exportPublicKey()
 
         try await withServer { server, http in
             let berth = try BerthCommand()
@@ -64,22 +63,10 @@ import Testing
             #expect(stored?.count == 1)
             _ = try await berth.copy(["--dest-tls-verify=false", "oci:\(layout.path):v1", "docker://\(host)/team/unsigned:v1"])
 
-            let policy = berth.path("policy.json")
-            try Data(
-                """
-                {"default": [{"type": "reject"}],
-                 "transports": {"docker": {"\(host)": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "\(publicKey)"}]}}}
-                """.utf8
-            ).write(to: URL(fileURLWithPath: policy))
-            let accepted = try await Interop.run(
-                skopeo, ["--policy", policy, "copy", "--src-tls-verify=false", "docker://\(host)/team/app:v1", "dir:\(berth.path("ok"))"],
-                environment: environment)
-            #expect(accepted.status == 0, "\(accepted.stderr)")
-            #expect(FileManager.default.fileExists(atPath: berth.path("ok/signature-1")))
-            let rejected = try await Interop.run(
-                skopeo, ["--policy", policy, "copy", "--src-tls-verify=false", "docker://\(host)/team/unsigned:v1", "dir:\(berth.path("no"))"],
-                environment: environment)
-            #expect(rejected.status != 0 && rejected.stderr.contains("signature"), "\(rejected.stderr)")
+            let verdicts = try await home.skopeoPolicyVerdicts(
+                host: host, accepted: "docker://\(host)/team/app:v1", rejected: "docker://\(host)/team/unsigned:v1", scratch: berth)
+            #expect(verdicts.accepted.status == 0, "\(verdicts.accepted.stderr)")
+            #expect(verdicts.rejected.status != 0 && verdicts.rejected.stderr.contains("signature"), "\(verdicts.rejected.stderr)")
         }
     }
 }

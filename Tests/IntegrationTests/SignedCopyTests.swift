@@ -27,19 +27,10 @@ struct SignedCopyTests {
                 #expect(stored?.count == 1)
                 _ = try await run(["copy", "--dest-tls-verify=false", "oci:\(layout.path):v1", "docker://\(host)/team/unsigned:v1"])
 
-                let policy = berth.path("policy.json")
-                try Data(
-                    """
-                    {"default": [{"type": "reject"}],
-                     "transports": {"docker": {"\(host)": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "\(publicKey)"}]}}}
-                    """.utf8
-                ).write(to: URL(fileURLWithPath: policy))
-                let accepted = try await Interop.run(
-                    skopeo, ["--policy", policy, "copy", "--src-tls-verify=false", "docker://\(host)/team/app:v1", "dir:\(berth.path("ok"))"], environment: env)
-                #expect(accepted.status == 0, "\(accepted.stderr)")
-                let rejected = try await Interop.run(
-                    skopeo, ["--policy", policy, "copy", "--src-tls-verify=false", "docker://\(host)/team/unsigned:v1", "dir:\(berth.path("no"))"], environment: env)
-                #expect(rejected.status != 0)
+                let verdicts = try await home.skopeoPolicyVerdicts(
+                    host: host, accepted: "docker://\(host)/team/app:v1", rejected: "docker://\(host)/team/unsigned:v1", scratch: berth)
+                #expect(verdicts.accepted.status == 0, "\(verdicts.accepted.stderr)")
+                #expect(verdicts.rejected.status != 0)
 
                 // registry → dir carries the signature; it verifies against the copied manifest.
                 let toDir = try await run(["copy", "--src-tls-verify=false", "docker://\(host)/team/app:v1", "dir:\(berth.path("d"))"])

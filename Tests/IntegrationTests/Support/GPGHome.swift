@@ -41,3 +41,25 @@ struct GPGHome {
         try? FileManager.default.removeItem(atPath: path)
     }
 }
+
+extension GPGHome {
+    /// skopeo's verdicts under a policy that requires this key's signature for `host`: whether
+    /// `accepted` copies and `rejected` does not (each into a fresh dir under `scratch`).
+    func skopeoPolicyVerdicts(host: String, accepted: String, rejected: String, scratch: BerthCommand) async throws -> (accepted: Interop.Output, rejected: Interop.Output) {
+        let skopeo = try Interop.tool("skopeo")
+        let policy = scratch.path("policy-\(UUID().uuidString.prefix(6)).json")
+        let key = try await exportPublicKey()
+        try Data(
+            """
+            {"default": [{"type": "reject"}],
+             "transports": {"docker": {"\(host)": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "\(key)"}]}}}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: policy))
+        func copy(_ image: String) async throws -> Interop.Output {
+            try await Interop.run(
+                skopeo, ["--policy", policy, "copy", "--src-tls-verify=false", image, "dir:\(scratch.path("verdict-\(UUID().uuidString.prefix(6))"))"],
+                environment: environment)
+        }
+        return (try await copy(accepted), try await copy(rejected))
+    }
+}
