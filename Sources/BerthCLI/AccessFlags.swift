@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OCI
 import RegistryClient
+import Signing
 import Transports
 
 /// One side's registry access flags, whatever their prefix (`--src-`, `--dest-`, none).
@@ -209,5 +210,23 @@ struct SigningFlags: ParsableArguments {
         if let identity {
             do { options.signIdentity = try ImageReference(parsing: identity) } catch { throw CLIError("--sign-identity: \(error.description)") }
         }
+    }
+}
+
+/// `--policy` and `--insecure-policy`, as skopeo's global flags.
+struct PolicyFlags: ParsableArguments {
+    @Option(name: .customLong("policy"), help: ArgumentHelp("Path to a trust policy file (default: ~/.config/containers/policy.json, else /etc/containers/policy.json)", valueName: "PATH"))
+    var path: String?
+    @Flag(name: .customLong("insecure-policy"), help: "run the tool without any policy check")
+    var insecure = false
+
+    /// The policy to enforce; nil with --insecure-policy or when no policy file exists.
+    func load() throws -> Policy? {
+        if insecure {
+            guard path == nil else { throw CLIError("--policy and --insecure-policy are mutually exclusive") }
+            return nil
+        }
+        guard let file = path ?? Policy.defaultPath(environment: ProcessInfo.processInfo.environment) else { return nil }
+        do { return try Policy(file: file) } catch { throw CLIError(error.description) }
     }
 }

@@ -49,6 +49,8 @@ enum Entry {
             (status, message) = (1, error.description)
         case let error as SignatureError:
             (status, message) = (1, error.description)
+        case let error as PolicyError:
+            (status, message) = (1, error.description)
         case is CancellationError:
             (status, message) = (130, "interrupted")
         default:

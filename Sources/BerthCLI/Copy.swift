@@ -56,6 +56,7 @@ struct Copy: AsyncParsableCommand {
     var authfile: String?
     @OptionGroup var retry: RetryFlags
     @OptionGroup var signing: SigningFlags
+    @OptionGroup var policy: PolicyFlags
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -71,6 +72,7 @@ struct Copy: AsyncParsableCommand {
         options.copyAttachments = !noAttachments
         options.removeSignatures = removeSignatures
         try signing.apply(to: &options)
+        options.policy = try policy.load()
         if let format {
             guard let parsed = CopyOptions.ManifestFormat(rawValue: format) else {
                 throw CLIError("unknown --format '\(format)' (oci, v2s2)")

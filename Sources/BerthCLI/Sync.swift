@@ -55,6 +55,7 @@ struct Sync: AsyncParsableCommand {
     @Option(help: "path of the authentication file, for both sides") var authfile: String?
     @OptionGroup var retry: RetryFlags
     @OptionGroup var signing: SigningFlags
+    @OptionGroup var policy: PolicyFlags
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -124,6 +125,7 @@ struct Sync: AsyncParsableCommand {
         copy.preserveDigests = preserveDigests
         copy.removeSignatures = removeSignatures
         try signing.apply(to: &copy)
+        copy.policy = try policy.load()
         copy.copyAttachments = !noAttachments
         copy.parallelBlobs = max(1, blobParallelCopies)
         return copy

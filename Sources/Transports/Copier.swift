@@ -24,6 +24,12 @@ public final class Copier: Sendable {
         locations: BlobLocations = BlobLocations()
     ) async throws -> CopyResult {
         let top = try await source.manifest(nil)
+        if let policy = options.policy {
+            let (transport, scope) = source.name.policyScope
+            try policy.check(
+                transport: transport, scope: scope, reference: source.name.dockerReference, manifest: top.bytes,
+                signatures: try await source.signatures(for: top.digest), describedAs: source.name.description)
+        }
         return try await Copier(from: source, to: try open(), options: options, locations: locations).run(top)
     }
 

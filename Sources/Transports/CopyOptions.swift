@@ -1,4 +1,5 @@
 import OCI
+import Signing
 
 public struct CopyOptions: Sendable {
     /// Which images of a multi-platform source are copied (skopeo's `--multi-arch`, `--all`).
@@ -37,6 +38,8 @@ public struct CopyOptions: Sendable {
     public var signPassphrase: String?
     /// The identity the new signature claims (`--sign-identity`); by default the destination's name.
     public var signIdentity: ImageReference?
+    /// The policy the source must satisfy before anything is written (`--policy`).
+    public var policy: Policy?
     public var progress: (any CopyProgress)?
 
     public init() {}

@@ -1,3 +1,4 @@
+import Foundation
 import OCI
 
 /// An image's location in skopeo's `transport:details` syntax.
@@ -93,6 +94,20 @@ public enum ImageName: Hashable, Sendable, CustomStringConvertible {
         case .docker(let reference): reference
         case .dockerArchive(_, let reference, _): reference
         default: nil
+        }
+    }
+
+    /// The transport and scope containers-policy.json(5) looks this image up by.
+    public var policyScope: (transport: String, scope: String) {
+        func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        }
+        switch self {
+        case .docker(let reference): return ("docker", reference.description)
+        case .oci(let path, let reference): return ("oci", absolute(path) + (reference.map { ":\($0)" } ?? ""))
+        case .ociArchive(let path, let reference): return ("oci-archive", absolute(path) + (reference.map { ":\($0)" } ?? ""))
+        case .dir(let path): return ("dir", absolute(path))
+        case .dockerArchive(let path, _, _): return ("docker-archive", absolute(path))
         }
     }
 }

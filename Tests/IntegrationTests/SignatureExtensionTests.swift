@@ -67,6 +67,17 @@ import Testing
                 host: host, accepted: "docker://\(host)/team/app:v1", rejected: "docker://\(host)/team/unsigned:v1", scratch: berth)
             #expect(verdicts.accepted.status == 0, "\(verdicts.accepted.stderr)")
             #expect(verdicts.rejected.status != 0 && verdicts.rejected.stderr.contains("signature"), "\(verdicts.rejected.stderr)")
+            // berth enforces the same policy on what skopeo signed.
+            let policy = try await home.signedByPolicy(host: host, scratch: berth)
+            let env = berth.environment.merging(["GNUPGHOME": home.path]) { $1 }
+            let ours = try await Interop.run(
+                Interop.berthBinary, ["copy", "--policy", policy, "--src-tls-verify=false", "docker://\(host)/team/app:v1", "dir:\(berth.path("b-ok"))"], environment: env)
+            #expect(ours.status == 0, "\(ours.stderr)")
+            let refused = try await Interop.run(
+                Interop.berthBinary, ["copy", "--policy", policy, "--src-tls-verify=false", "docker://\(host)/team/unsigned:v1", "oci:\(berth.path("b-no")):v1"],
+                environment: env)
+            #expect(refused.status == 1 && refused.stderr.contains("A signature was required, but no signature exists"), "\(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: berth.path("b-no")))
         }
     }
 }

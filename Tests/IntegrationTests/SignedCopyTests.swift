@@ -9,7 +9,6 @@ struct SignedCopyTests {
         let skopeo = try Interop.tool("skopeo")
         let home = try await GPGHome()
         defer { home.cleanup() }
-        let publicKey = try await home.exportPublicKey()
         try await withServer { server, http in
             try await withServer { mirror, _ in
                 let berth = try BerthCommand()
@@ -52,18 +51,23 @@ struct SignedCopyTests {
                 let synced = try await run(["sync", "--src", "docker", "--dest", "docker", "--src-tls-verify=false", "--dest-tls-verify=false", "\(host)/team/app", "127.0.0.1:\(mirror.port)/mirror"])
                 #expect(synced.status == 0, "\(synced.stderr)")
                 // The mirror's copy carries the original signature: skopeo accepts it with the identity remapped.
-                let mirrorPolicy = berth.path("mirror-policy.json")
-                try Data(
-                    """
-                    {"default": [{"type": "reject"}],
-                     "transports": {"docker": {"127.0.0.1:\(mirror.port)": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "\(publicKey)",
-                       "signedIdentity": {"type": "remapIdentity", "prefix": "127.0.0.1:\(mirror.port)/mirror", "signedPrefix": "\(host)/team"}}]}}}
-                    """.utf8
-                ).write(to: URL(fileURLWithPath: mirrorPolicy))
+                let mirrorPolicy = try await home.signedByPolicy(
+                    host: "127.0.0.1:\(mirror.port)", remap: ("127.0.0.1:\(mirror.port)/mirror", "\(host)/team"), scratch: berth)
                 let mirrored = try await Interop.run(
                     skopeo, ["--policy", mirrorPolicy, "copy", "--src-tls-verify=false", "docker://127.0.0.1:\(mirror.port)/mirror/app:v1", "dir:\(berth.path("m"))"],
                     environment: env)
                 #expect(mirrored.status == 0, "\(mirrored.stderr)")
+
+                let berthMirrored = try await run(["copy", "--policy", mirrorPolicy, "--src-tls-verify=false", "docker://127.0.0.1:\(mirror.port)/mirror/app:v1", "dir:\(berth.path("m3"))"])
+                #expect(berthMirrored.status == 0, "\(berthMirrored.stderr)")
+                let strictPolicy = try await home.signedByPolicy(host: "127.0.0.1:\(mirror.port)", scratch: berth)
+                let wrongIdentity = try await run(["copy", "--policy", strictPolicy, "--src-tls-verify=false", "docker://127.0.0.1:\(mirror.port)/mirror/app:v1", "dir:\(berth.path("m4"))"])
+                #expect(wrongIdentity.status == 1 && wrongIdentity.stderr.contains("is not accepted for"), "\(wrongIdentity.stderr)")
+                #expect(!FileManager.default.fileExists(atPath: berth.path("m4")))
+                let badPolicy = berth.path("bad-policy.json")
+                try Data(#"{"default": [{"type": "trustMeBro"}]}"#.utf8).write(to: URL(fileURLWithPath: badPolicy))
+                let invalid = try await run(["copy", "--policy", badPolicy, "oci:\(layout.path):v1", "dir:\(berth.path("x"))"])
+                #expect(invalid.status == 1 && invalid.stderr.contains("unknown policy requirement type") && invalid.stderr.split(separator: "\n").count == 1, "\(invalid.stderr)")
 
                 // dir destinations need an identity to sign for.
                 let noIdentity = try await run(["copy", "--sign-by", home.fingerprint, "oci:\(layout.path):v1", "dir:\(berth.path("s"))"])

@@ -45,16 +45,24 @@ struct GPGHome {
 extension GPGHome {
     /// skopeo's verdicts under a policy that requires this key's signature for `host`: whether
     /// `accepted` copies and `rejected` does not (each into a fresh dir under `scratch`).
-    func skopeoPolicyVerdicts(host: String, accepted: String, rejected: String, scratch: BerthCommand) async throws -> (accepted: Interop.Output, rejected: Interop.Output) {
-        let skopeo = try Interop.tool("skopeo")
+    /// A policy file requiring this key's signature for `host` (identities remapped when asked).
+    func signedByPolicy(host: String, remap: (prefix: String, signedPrefix: String)? = nil, scratch: BerthCommand) async throws -> String {
         let policy = scratch.path("policy-\(UUID().uuidString.prefix(6)).json")
         let key = try await exportPublicKey()
+        let identity = remap.map { #", "signedIdentity": {"type": "remapIdentity", "prefix": "\#($0.prefix)", "signedPrefix": "\#($0.signedPrefix)"}"# } ?? ""
         try Data(
             """
             {"default": [{"type": "reject"}],
-             "transports": {"docker": {"\(host)": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "\(key)"}]}}}
+             "transports": {"docker": {"\(host)": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "\(key)"\(identity)}]}}}
             """.utf8
         ).write(to: URL(fileURLWithPath: policy))
+        return policy
+    }
+
+    /// skopeo's verdicts under `signedByPolicy`: whether `accepted` copies and `rejected` does not.
+    func skopeoPolicyVerdicts(host: String, accepted: String, rejected: String, scratch: BerthCommand) async throws -> (accepted: Interop.Output, rejected: Interop.Output) {
+        let skopeo = try Interop.tool("skopeo")
+        let policy = try await signedByPolicy(host: host, scratch: scratch)
         func copy(_ image: String) async throws -> Interop.Output {
             try await Interop.run(
                 skopeo, ["--policy", policy, "copy", "--src-tls-verify=false", image, "dir:\(scratch.path("verdict-\(UUID().uuidString.prefix(6))"))"],
