@@ -45,7 +45,7 @@ let package = Package(
         .systemLibrary(name: "CGPGME", pkgConfig: "gpgme", providers: [.apt(["libgpgme-dev"])]),
         .target(
             name: "Signing",
-            dependencies: ["OCI", "CGPGME"],
+            dependencies: ["OCI", "CGPGME", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(

@@ -8,8 +8,8 @@ public struct Policy: Sendable {
         case insecureAcceptAnything
         case reject
         case signedBy(keys: [[UInt8]], identity: IdentityRule)
-        /// Parsed so a policy using it is valid; verification is refused until sigstore support lands.
-        case sigstoreSigned
+        /// Key-based cosign signatures (Fulcio, PKI and Rekor requirements are refused when parsed).
+        case sigstoreSigned(keys: [String], identity: IdentityRule)
     }
 
     enum IdentityRule: Sendable, Equatable {
@@ -66,8 +66,29 @@ public struct Policy: Sendable {
             switch requirement {
             case .insecureAcceptAnything: continue
             case .reject: throw .rejected(name, "Running image \(name) is rejected by policy.")
-            case .sigstoreSigned: throw .rejected(name, "sigstoreSigned requirements are not supported yet")
+            case .sigstoreSigned(let keys, let identity):
+                let attachments = signatures.filter(SigstoreSignature.isSigstore).compactMap { try? SigstoreSignature(blob: $0) }
+                let candidates = attachments.filter(\.isSignature)
+                guard !candidates.isEmpty else {
+                    throw .rejected(name, "A signature was required, but no signature exists (\(attachments.count) sigstore non-signature attachments)")
+                }
+                var reasons: [String] = []
+                var accepted = false
+                for signature in candidates where !accepted {
+                    do {
+                        let payload = try signature.verify(publicKeys: keys)
+                        if let reason = Self.mismatch(payload, manifest: manifest, identity: identity, reference: reference, name: name) {
+                            reasons.append(reason)
+                        } else {
+                            accepted = true
+                        }
+                    } catch {
+                        reasons.append(error.description)
+                    }
+                }
+                guard accepted else { throw .rejected(name, "no valid signature: \(reasons.joined(separator: "; "))") }
             case .signedBy(let keys, let identity):
+                let signatures = signatures.filter { !SigstoreSignature.isSigstore($0) }
                 guard !signatures.isEmpty else { throw .rejected(name, "A signature was required, but no signature exists") }
                 var reasons: [String] = []
                 var accepted = false
@@ -75,12 +96,8 @@ public struct Policy: Sendable {
                     do {
                         let (bytes, _) = try GPG.verify(signature, publicKeys: keys)
                         let payload = try SignaturePayload(parsing: bytes)
-                        guard Digest.of(manifest, algorithm: payload.manifestDigest.algorithm) == payload.manifestDigest else {
-                            reasons.append("signature is for another manifest")
-                            continue
-                        }
-                        guard let reference, Self.matches(identity, image: reference, signed: payload.dockerReference) else {
-                            reasons.append("signature identity \(payload.dockerReference) is not accepted for \(reference?.description ?? name)")
+                        if let reason = Self.mismatch(payload, manifest: manifest, identity: identity, reference: reference, name: name) {
+                            reasons.append(reason)
                             continue
                         }
                         accepted = true
@@ -91,6 +108,17 @@ public struct Policy: Sendable {
                 guard accepted else { throw .rejected(name, "no valid signature: \(reasons.joined(separator: "; "))") }
             }
         }
+    }
+
+    /// Why a cryptographically valid payload does not vouch for this image, or nil when it does.
+    static func mismatch(_ payload: SignaturePayload, manifest: [UInt8], identity: IdentityRule, reference: ImageReference?, name: String) -> String? {
+        guard Digest.of(manifest, algorithm: payload.manifestDigest.algorithm) == payload.manifestDigest else {
+            return "signature is for manifest \(payload.manifestDigest), not this one"
+        }
+        guard let reference, matches(identity, image: reference, signed: payload.dockerReference) else {
+            return "signature identity \(payload.dockerReference) is not accepted for \(reference?.description ?? name)"
+        }
+        return nil
     }
 
     private func requirements(transport: String, scope: String) -> [Requirement] {
@@ -184,7 +212,25 @@ public struct Policy: Sendable {
             }
             return .signedBy(keys: keys, identity: try identity(entry["signedIdentity"], at: at, file: file))
         case "sigstoreSigned":
-            return .sigstoreSigned
+            try only(entry, ["type", "keyPath", "keyPaths", "keyData", "keyDatas", "fulcio", "pki", "rekorPublicKeyPath", "rekorPublicKeyPaths", "rekorPublicKeyData", "rekorPublicKeyDatas", "signedIdentity"], at, file)
+            if let unsupported = ["fulcio", "pki", "rekorPublicKeyPath", "rekorPublicKeyPaths", "rekorPublicKeyData", "rekorPublicKeyDatas"].first(where: { entry[$0] != nil }) {
+                throw .invalid(file, "\(at): sigstoreSigned with \(unsupported) is not supported (only public keys)")
+            }
+            var keys: [String] = []
+            let paths = (entry["keyPath"].map { [$0] } ?? []) + ((entry["keyPaths"] as? [Any]) ?? [])
+            for case let path as String in paths {
+                let resolved = path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)"
+                guard let data = FileManager.default.contents(atPath: resolved) else { throw .invalid(file, "\(at): cannot read key file \(resolved)") }
+                keys.append(String(decoding: data, as: UTF8.self))
+            }
+            for case let data as String in (entry["keyData"].map { [$0] } ?? []) + ((entry["keyDatas"] as? [Any]) ?? []) {
+                guard let decoded = Data(base64Encoded: data) else { throw .invalid(file, "\(at): keyData is not base64") }
+                keys.append(String(decoding: decoded, as: UTF8.self))
+            }
+            guard [entry["keyPath"], entry["keyPaths"], entry["keyData"], entry["keyDatas"]].compactMap({ $0 }).count == 1, !keys.isEmpty else {
+                throw .invalid(file, "\(at): exactly one of keyPath, keyPaths, keyData, keyDatas is required")
+            }
+            return .sigstoreSigned(keys: keys, identity: try identity(entry["signedIdentity"], at: at, file: file))
         case let other:
             throw .invalid(file, "\(at): unknown policy requirement type \"\(other ?? "")\"")
         }

@@ -39,12 +39,13 @@ public struct SignaturePayload: Sendable, Equatable {
 
     /// Parses a payload strictly: exactly `critical` and `optional` at the top, nothing unknown
     /// anywhere under `critical`; unknown members of `optional` are accepted (containers-signature(5)).
-    public init(parsing bytes: [UInt8]) throws(SignatureError) {
+    /// Sigstore payloads have their own `type`, and cosign writes `"optional": null`.
+    public init(parsing bytes: [UInt8], type: String = SignaturePayload.type) throws(SignatureError) {
         guard let top = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { throw .invalidPayload("not a JSON object") }
         try Self.exactly(top, ["critical", "optional"], "")
         guard let critical = top["critical"] as? [String: Any] else { throw .invalidPayload("critical is not an object") }
         try Self.exactly(critical, ["identity", "image", "type"], "critical.")
-        guard critical["type"] as? String == Self.type else { throw .invalidPayload("critical.type is not \"\(Self.type)\"") }
+        guard critical["type"] as? String == type else { throw .invalidPayload("critical.type is not \"\(type)\"") }
         guard let identity = critical["identity"] as? [String: Any], let image = critical["image"] as? [String: Any] else {
             throw .invalidPayload("critical.identity and critical.image must be objects")
         }
@@ -53,7 +54,13 @@ public struct SignaturePayload: Sendable, Equatable {
         guard let reference = identity["docker-reference"] as? String, let digestText = image["docker-manifest-digest"] as? String,
             let digest = try? Digest(parsing: digestText)
         else { throw .invalidPayload("docker-reference and docker-manifest-digest must be a reference and a digest") }
-        guard let optional = top["optional"] as? [String: Any] else { throw .invalidPayload("optional is not an object") }
+        let optional: [String: Any]
+        if top["optional"] is NSNull, type != Self.type {
+            optional = [:]
+        } else {
+            guard let object = top["optional"] as? [String: Any] else { throw .invalidPayload("optional is not an object") }
+            optional = object
+        }
         dockerReference = reference
         manifestDigest = digest
         creator = optional["creator"] as? String
@@ -70,6 +77,7 @@ public struct SignaturePayload: Sendable, Equatable {
 public enum SignatureError: Error, Equatable, CustomStringConvertible {
     case invalidPayload(String)
     case gpg(String)
+    case verificationFailed(String)
     case untrustedKey(String)
     case identityMismatch(expected: String, signed: String)
     case digestMismatch(expected: Digest, signed: Digest)
@@ -78,6 +86,7 @@ public enum SignatureError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .invalidPayload(let why): "invalid signature payload: \(why)"
         case .gpg(let why): "GPG: \(why)"
+        case .verificationFailed(let why): "cryptographic signature verification failed: \(why)"
         case .untrustedKey(let fingerprint): "signature by key \(fingerprint), which is not one of the accepted keys"
         case .identityMismatch(let expected, let signed): "Docker reference \(signed) does not match \(expected)"
         case .digestMismatch(let expected, let signed): "Signature for docker digest \"\(signed)\" does not match \(expected)"

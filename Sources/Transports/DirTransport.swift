@@ -35,13 +35,13 @@ public struct DirSource: ImageSource {
         return RawManifest(bytes: bytes, mediaType: mediaType, digest: computed)
     }
 
-    /// `signature-1`, `signature-2`, … until one is missing; only simple (OpenPGP) signatures,
-    /// not the `\0`-prefixed sigstore ones.
+    /// `signature-1`, `signature-2`, … until one is missing: OpenPGP messages and
+    /// `\0sigstore-json` blobs alike, kept as stored.
     public func signatures(for digest: Digest) async throws -> [[UInt8]] {
         var found: [[UInt8]] = []
         for index in 1...10_000 {
             guard let data = FileManager.default.contents(atPath: "\(path)/signature-\(index)") else { break }
-            if data.first != 0 { found.append(Array(data)) }
+            found.append(Array(data))
         }
         return found
     }

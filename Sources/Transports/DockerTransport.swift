@@ -1,5 +1,6 @@
 import OCI
 import RegistryClient
+import Signing
 
 /// Reads an image from a registry (`docker://`).
 public struct DockerSource: ImageSource {
@@ -94,6 +95,9 @@ public struct DockerDestination: ImageDestination {
 
     public func putSignatures(_ signatures: [[UInt8]], for digest: Digest) async throws {
         guard !signatures.isEmpty else { return }
+        if signatures.contains(where: SigstoreSignature.isSigstore) {
+            throw TransportError.unsupported(name.description, "writing sigstore signatures to a registry is not supported yet; use --remove-signatures")
+        }
         try await wrap {
             guard try await client.supportsSignatureExtension() else {
                 throw TransportError.unsupported(
