@@ -45,7 +45,10 @@ let package = Package(
         .systemLibrary(name: "CGPGME", pkgConfig: "gpgme", providers: [.apt(["libgpgme-dev"])]),
         .target(
             name: "Signing",
-            dependencies: ["OCI", "CGPGME", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "OCI", "CGPGME", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         .target(

@@ -60,11 +60,11 @@ enum Entry {
                 print(text)
                 Foundation.exit(0)
             }
-            FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+            Console.err(text.hasSuffix("\n") ? text : text + "\n")
             Foundation.exit(usageStatus ?? code.rawValue)
         }
         let line = message.replacingOccurrences(of: "\n", with: " ")
-        FileHandle.standardError.write(Data("berth: \(line)\n".utf8))
+        Console.err("berth: \(line)\n")
         Foundation.exit(status)
     }
 }

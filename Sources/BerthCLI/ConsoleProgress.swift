@@ -130,7 +130,7 @@ final class ConsoleProgress: CopyProgress {
         state.drawn = lines.count
     }
 
-    private func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+    private func write(_ text: String) { Console.err(text) }
 
     static func seconds(since start: ContinuousClock.Instant) -> String {
         String(format: "%.1f s", (ContinuousClock.now - start) / .seconds(1))

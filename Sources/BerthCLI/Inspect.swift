@@ -35,9 +35,9 @@ struct Inspect: AsyncParsableCommand {
         let inspector = Inspector(source, platform: platform.platform)
         switch (raw, config) {
         case (true, false):
-            FileHandle.standardOutput.write(Data(try await inspector.rawManifest()))
+            Console.out(try await inspector.rawManifest())
         case (true, true):
-            FileHandle.standardOutput.write(Data(try await inspector.rawConfig()))
+            Console.out(try await inspector.rawConfig())
         case (false, true):
             print(try await inspector.config())
         case (false, false):

@@ -46,7 +46,7 @@ struct Login: AsyncParsableCommand {
             user = username
         } else {
             guard isatty(STDIN_FILENO) == 1, !passwordStdin else { throw CLIError("--username is required when the password comes from stdin") }
-            FileHandle.standardOutput.write(Data("Username: ".utf8))
+            Console.out("Username: ")
             user = readLine()?.trimmingCharacters(in: .whitespaces) ?? ""
         }
         guard !user.isEmpty else { throw CLIError("the username is empty") }

@@ -91,7 +91,7 @@ struct Sync: AsyncParsableCommand {
             }
             options.destinationAccess = try await dest.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: .docker(reference))
         }
-        if !quiet { options.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        if !quiet { options.progress = { line in Console.err(line + "\n") } }
 
         let syncer = Syncer(options: options)
         let started = ContinuousClock.now
@@ -107,7 +107,7 @@ struct Sync: AsyncParsableCommand {
         }
         let entries = syncer.report
         try writeReport(entries)
-        FileHandle.standardError.write(Data((Self.summary(entries, seconds: (ContinuousClock.now - started) / .seconds(1)) + "\n").utf8))
+        Console.err(Self.summary(entries, seconds: (ContinuousClock.now - started) / .seconds(1)) + "\n")
         if let stopped, entries.allSatisfy({ $0.action != .failed }) { throw stopped }
         if entries.contains(where: { $0.action == .failed }) || stopped != nil {
             throw CLIError("\(entries.filter { $0.action == .failed }.count) image(s) failed to sync", status: 1)

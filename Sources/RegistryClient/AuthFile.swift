@@ -184,7 +184,8 @@ struct CredentialHelper {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         do { try process.run() } catch { throw AuthFileError.helper(name, "cannot start: \(error)") }
-        input.fileHandleForWriting.write(Data(server.utf8))
+        // A helper that exits without reading makes this write fail (EPIPE); its exit status says why.
+        try? input.fileHandleForWriting.write(contentsOf: Data(server.utf8))
         try? input.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

@@ -21,7 +21,7 @@ public struct SignaturePayload: Sendable, Equatable {
     }
 
     /// Compact JSON with sorted keys, as containers/image writes it.
-    public func encoded() -> [UInt8] {
+    public func encoded(type: String = SignaturePayload.type) -> [UInt8] {
         var optional: [String: Any] = [:]
         if let creator { optional["creator"] = creator }
         if let timestamp { optional["timestamp"] = timestamp }
@@ -29,7 +29,7 @@ public struct SignaturePayload: Sendable, Equatable {
             "critical": [
                 "identity": ["docker-reference": dockerReference],
                 "image": ["docker-manifest-digest": manifestDigest.description],
-                "type": Self.type,
+                "type": type,
             ],
             "optional": optional,
         ]
