@@ -201,12 +201,20 @@ struct SigningFlags: ParsableArguments {
     @Option(name: .customLong("sign-identity"), help: ArgumentHelp("Identity of signed image, must be a fully specified docker reference", valueName: "REFERENCE"))
     var identity: String?
 
+    @Option(name: .customLong("sign-by-sigstore-private-key"), help: ArgumentHelp("Sign the image using a sigstore private key at PATH", valueName: "PATH"))
+    var sigstoreKey: String?
+
     func apply(to options: inout CopyOptions) throws {
-        if fingerprint == nil, passphraseFile != nil || identity != nil {
-            throw CLIError("--sign-passphrase-file and --sign-identity need --sign-by")
+        if fingerprint == nil, sigstoreKey == nil, passphraseFile != nil || identity != nil {
+            throw CLIError("--sign-passphrase-file and --sign-identity need --sign-by or --sign-by-sigstore-private-key")
         }
         options.signBy = fingerprint
         options.signPassphrase = try passphrase(passphraseFile)
+        if let sigstoreKey {
+            let pem = String(decoding: try readInput(sigstoreKey), as: UTF8.self)
+            let key = try SigstoreKeys.decrypt(pem: pem, passphrase: try options.signPassphrase ?? Prompt.password("Passphrase for \(sigstoreKey): "))
+            options.sigstoreSigner = { manifest, identity in try SigstoreKeys.sign(manifest: manifest, identity: identity, key: key) }
+        }
         if let identity {
             do { options.signIdentity = try ImageReference(parsing: identity) } catch { throw CLIError("--sign-identity: \(error.description)") }
         }

@@ -13,7 +13,7 @@ struct Berth: AsyncParsableCommand {
         abstract: "Copy, inspect, serve and run OCI container images.",
         subcommands: [
             Copy.self, Sync.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self,
-            StandaloneSign.self, StandaloneVerify.self, Serve.self,
+            StandaloneSign.self, StandaloneVerify.self, GenerateSigstoreKey.self, Serve.self,
         ]
     )
 }

@@ -115,7 +115,7 @@ public struct Policy: Sendable {
         guard Digest.of(manifest, algorithm: payload.manifestDigest.algorithm) == payload.manifestDigest else {
             return "signature is for manifest \(payload.manifestDigest), not this one"
         }
-        guard let reference, matches(identity, image: reference, signed: payload.dockerReference) else {
+        guard matches(identity, image: reference, signed: payload.dockerReference) else {
             return "signature identity \(payload.dockerReference) is not accepted for \(reference?.description ?? name)"
         }
         return nil
@@ -159,8 +159,20 @@ public struct Policy: Sendable {
         return candidates
     }
 
-    static func matches(_ rule: IdentityRule, image: ImageReference, signed: String) -> Bool {
+    /// `image` is nil for transports without a docker reference (dir:, oci:), which only the
+    /// exact* rules can accept.
+    static func matches(_ rule: IdentityRule, image: ImageReference?, signed: String) -> Bool {
         guard let signedReference = try? ImageReference(parsing: signed) else { return false }
+        switch rule {
+        case .exactReference(let expected):
+            return (try? ImageReference(parsing: expected))?.description == signedReference.description
+        case .exactRepository(let expected):
+            guard let expected = try? ImageReference(parsing: expected) else { return false }
+            return "\(expected.registry)/\(expected.repository)" == "\(signedReference.registry)/\(signedReference.repository)"
+        default:
+            break
+        }
+        guard let image else { return false }
         let imageRepository = "\(image.registry)/\(image.repository)"
         let signedRepository = "\(signedReference.registry)/\(signedReference.repository)"
         switch rule {
@@ -171,11 +183,8 @@ public struct Policy: Sendable {
             return image.tag != nil && image.description == signedReference.description
         case .matchRepository:
             return imageRepository == signedRepository
-        case .exactReference(let expected):
-            return (try? ImageReference(parsing: expected))?.description == signedReference.description
-        case .exactRepository(let expected):
-            guard let expected = try? ImageReference(parsing: expected) else { return false }
-            return "\(expected.registry)/\(expected.repository)" == signedRepository
+        case .exactReference, .exactRepository:
+            return false
         case .remapIdentity(let prefix, let signedPrefix):
             let full = image.description
             guard full == prefix || full.hasPrefix(prefix + "/") || full.hasPrefix(prefix + ":") || full.hasPrefix(prefix + "@"),

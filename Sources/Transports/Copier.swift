@@ -74,12 +74,15 @@ public final class Copier: Sendable {
             throw TransportError.unsupported(
                 destination.name.description, "the manifest changes on the way (\(origin) → \(written.digest)), which would invalidate its signatures; use --remove-signatures")
         }
-        if let fingerprint = options.signBy {
+        if options.signBy != nil || options.sigstoreSigner != nil {
             guard let identity = options.signIdentity ?? destination.name.dockerReference else {
                 throw TransportError.unsupported(destination.name.description, "no docker reference to sign for; give one with --sign-identity")
             }
-            signatures.append(
-                try SimpleSigning.sign(manifest: written.bytes, dockerReference: identity.description, fingerprint: fingerprint, passphrase: options.signPassphrase))
+            if let fingerprint = options.signBy {
+                signatures.append(
+                    try SimpleSigning.sign(manifest: written.bytes, dockerReference: identity.description, fingerprint: fingerprint, passphrase: options.signPassphrase))
+            }
+            if let signer = options.sigstoreSigner { signatures.append(try signer(written.bytes, identity)) }
         }
         if !signatures.isEmpty { options.progress?.storingSignatures() }
         try await destination.putSignatures(signatures, for: written.digest)

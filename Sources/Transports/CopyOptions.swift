@@ -38,6 +38,8 @@ public struct CopyOptions: Sendable {
     public var signPassphrase: String?
     /// The identity the new signature claims (`--sign-identity`); by default the destination's name.
     public var signIdentity: ImageReference?
+    /// Makes a sigstore signature blob for (manifest, identity) (`--sign-by-sigstore-private-key`).
+    public var sigstoreSigner: (@Sendable ([UInt8], ImageReference) throws -> [UInt8])?
     /// The policy the source must satisfy before anything is written (`--policy`).
     public var policy: Policy?
     public var progress: (any CopyProgress)?
