@@ -2,8 +2,19 @@ import OCI
 import RegistryClient
 import Signing
 
+/// Both sides of a registry: what they name, and registry errors reported under that name.
+protocol RegistryEndpoint {
+    var name: ImageName { get }
+}
+
+extension RegistryEndpoint {
+    func wrap<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as ClientError { throw TransportError.registry(name.description, error) }
+    }
+}
+
 /// Reads an image from a registry (`docker://`).
-public struct DockerSource: ImageSource {
+public struct DockerSource: ImageSource, RegistryEndpoint {
     public let name: ImageName
     let reference: ImageReference
     public let client: RegistryClient
@@ -34,10 +45,6 @@ public struct DockerSource: ImageSource {
     /// Where this source's blobs can be mounted from.
     public var location: BlobLocation { BlobLocation(registry: client.registry, repository: reference.repository) }
 
-    func wrap<T>(_ body: () async throws -> T) async throws -> T {
-        do { return try await body() } catch let error as ClientError { throw TransportError.registry(name.description, error) }
-    }
-
     /// The manifest's own `mediaType` wins over a registry's Content-Type, which may be generic.
     static func mediaType(of fetched: RegistryClient.FetchedManifest) -> String {
         if let summary = try? ManifestSummary(parsing: fetched.bytes, contentType: nil) { return summary.mediaType }
@@ -46,7 +53,7 @@ public struct DockerSource: ImageSource {
 }
 
 /// Writes an image to a registry (`docker://`): blobs first, the tag's manifest last.
-public struct DockerDestination: ImageDestination {
+public struct DockerDestination: ImageDestination, RegistryEndpoint {
     public let name: ImageName
     let reference: ImageReference
     public let client: RegistryClient
@@ -111,7 +118,4 @@ public struct DockerDestination: ImageDestination {
 
     public func commit() async throws {}
 
-    func wrap<T>(_ body: () async throws -> T) async throws -> T {
-        do { return try await body() } catch let error as ClientError { throw TransportError.registry(name.description, error) }
-    }
 }
