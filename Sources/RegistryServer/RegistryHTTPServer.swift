@@ -25,6 +25,7 @@ public struct RegistryHTTPServer: Sendable {
         options.readOnly = config.readOnly
         options.maxManifestBytes = config.maxManifestBytes
         options.requireReferences = config.requireManifestReferences
+        options.deleteSignatureTags = config.deleteSignatureTags
         registry = Registry(blobs: blobs, metadata: metadata, options: options)
     }
 

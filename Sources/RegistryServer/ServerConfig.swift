@@ -22,6 +22,8 @@ public struct ServerConfig: Sendable {
     public var externalURL: String?
     public var maxManifestBytes = 4 * 1024 * 1024
     public var requireManifestReferences = true
+    /// `berth.signatures.deletewithimage`: deleting an image deletes its cosign `.sig` tag too.
+    public var deleteSignatureTags = true
     public var catalogMaxEntries = 1000
     /// Keys that were present but are unknown or not supported; startup logs them.
     public var warnings: [String] = []
@@ -103,6 +105,7 @@ public struct ServerConfig: Sendable {
             config.maxManifestBytes = size
         }
         config.requireManifestReferences = try reader.bool("berth.manifests.requirereferences") ?? true
+        config.deleteSignatureTags = try reader.bool("berth.signatures.deletewithimage") ?? true
         if let entries = try reader.int("catalog.maxentries") {
             guard entries > 0 else { throw ConfigError(key: "catalog.maxentries", problem: "must be positive") }
             config.catalogMaxEntries = entries
@@ -145,7 +148,7 @@ public struct ServerConfig: Sendable {
     static let supportedKeys: Set<String> = [
         "version", "log.level", "storage.filesystem.rootdirectory", "storage.delete.enabled",
         "storage.maintenance.readonly.enabled", "http.addr", "http.tls.certificate", "http.tls.key", "http.host",
-        "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "catalog.maxentries",
+        "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
     ]
 
     /// distribution keys Berth accepts without acting on them (yet).

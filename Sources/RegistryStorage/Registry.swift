@@ -11,6 +11,8 @@ public final class Registry: Sendable {
         public var maxManifestBytes = 4 * 1024 * 1024
         /// When false, a manifest may name blobs and child manifests not (yet) in the repository.
         public var requireReferences = true
+        /// Deleting a manifest by digest also deletes its cosign signature tag (`sha256-<hex>.sig`).
+        public var deleteSignatureTags = true
         public init() {}
     }
 
@@ -301,6 +303,12 @@ public final class Registry: Sendable {
         case .tag(let tag): deleted = try await metadata.deleteTag(repository, tag)
         }
         guard deleted else { throw RegistryError.manifestUnknown(reference.description) }
+        if case .digest(let digest) = reference, options.deleteSignatureTags,
+            let tag = try? Tag(parsing: "\(digest.algorithm.rawValue)-\(digest.encoded).sig"),
+            let signatures = try await metadata.manifest(repository, .tag(tag))
+        {
+            _ = try await metadata.deleteManifest(repository, signatures.digest)
+        }
     }
 
     // MARK: signatures (the extension API skopeo and containers/image use when `/v2/` announces it)

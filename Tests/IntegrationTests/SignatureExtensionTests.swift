@@ -41,6 +41,20 @@ import Testing
         }
     }
 
+    @Test func deletingAnImageDeletesItsCosignSignatureTagUnlessConfiguredNot() async throws {
+        for keep in [false, true] {
+            try await withServer({ $0.deleteSignatureTags = !keep }) { _, http in
+                let image = Fixtures.image()
+                try await http.push(image, to: "team/app", as: "v1")
+                let signature = Fixtures.image(layers: 1, artifactType: "application/vnd.dev.cosign.artifact.sig.v1+json")
+                let tag = "sha256-\(image.digest.dropFirst("sha256:".count)).sig"
+                try await http.push(signature, to: "team/app", as: tag)
+                #expect(try await http.delete("/v2/team/app/manifests/\(image.digest)").status == 202)
+                #expect(try await http.get("/v2/team/app/manifests/\(tag)").status == (keep ? 200 : 404), "keep: \(keep)")
+            }
+        }
+    }
+
     @Test(.enabled(if: Interop.enabled("skopeo") && Interop.enabled("gpg"), "skopeo or gpg is not installed"))
     func skopeoSignsIntoBerthServeAndEnforcesThePolicy() async throws {
         let skopeo = try Interop.tool("skopeo")
