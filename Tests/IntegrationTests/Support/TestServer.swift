@@ -72,9 +72,14 @@ struct Reply {
 
 /// A small HTTP client over AsyncHTTPClient that never follows redirects.
 struct HTTP {
-    static let client = HTTPClient(
-        eventLoopGroupProvider: .singleton,
-        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(60))))
+    /// Shared by every test, which run in parallel: enough connections per host for the
+    /// concurrency tests' 32 simultaneous pushes, and a connect timeout (which also bounds the
+    /// wait for a pooled connection) long enough for two busy cores.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(30), read: .seconds(60)))
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     let base: String
 
