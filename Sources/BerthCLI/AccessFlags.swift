@@ -238,3 +238,14 @@ struct PolicyFlags: ParsableArguments {
         do { return try Policy(file: file) } catch { throw CLIError(error.description) }
     }
 }
+
+/// `--registries.d`, as skopeo's global flag: where lookaside storage and sigstore attachments
+/// are configured.
+struct RegistriesDFlag: ParsableArguments {
+    @Option(name: .customLong("registries.d"), help: ArgumentHelp("use registry configuration files in DIR (e.g. for lookaside signature storage)", valueName: "DIR"))
+    var directory: String?
+
+    func load() throws -> RegistriesD {
+        do { return try RegistriesD(directory: directory ?? RegistriesD.defaultDirectory()) } catch { throw CLIError(error.description) }
+    }
+}

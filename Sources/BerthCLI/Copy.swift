@@ -57,6 +57,7 @@ struct Copy: AsyncParsableCommand {
     @OptionGroup var retry: RetryFlags
     @OptionGroup var signing: SigningFlags
     @OptionGroup var policy: PolicyFlags
+    @OptionGroup var registriesD: RegistriesDFlag
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -98,8 +99,10 @@ struct Copy: AsyncParsableCommand {
         guard let interval = AccessFlags.seconds(progressInterval) else { throw CLIError("invalid --progress-interval '\(progressInterval)'") }
         var sourceAccess = try await src.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: sourceName)
         sourceAccess.decompress = false
+        sourceAccess.registriesD = try registriesD.load()
         var destinationAccess = try await dest.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: destinationName)
         destinationAccess.decompress = decompress
+        destinationAccess.registriesD = sourceAccess.registriesD
         destinationAccess.additionalTags = try additionalTags.map { tag in
             do { return try ImageReference(parsing: tag) } catch { throw CLIError("--additional-tag: \(error)") }
         }

@@ -56,6 +56,7 @@ struct Sync: AsyncParsableCommand {
     @OptionGroup var retry: RetryFlags
     @OptionGroup var signing: SigningFlags
     @OptionGroup var policy: PolicyFlags
+    @OptionGroup var registriesD: RegistriesDFlag
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -81,15 +82,23 @@ struct Sync: AsyncParsableCommand {
         options.prune = prune
         options.excludeTagRegex = excludeTagRegex
         let sourceFlags = src.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay)
+        let signatureStorage = try registriesD.load()
+        options.sourceAccess.registriesD = signatureStorage
+        options.destinationAccess.registriesD = signatureStorage
         options.resolveSourceAccess = { host, repository in
-            guard let reference = try? ImageReference(parsing: "\(host)/\(repository)") else { return AccessOptions() }
-            return try await sourceFlags.resolve(for: .docker(reference))
+            var access = AccessOptions()
+            access.registriesD = signatureStorage
+            guard let reference = try? ImageReference(parsing: "\(host)/\(repository)") else { return access }
+            access = try await sourceFlags.resolve(for: .docker(reference))
+            access.registriesD = signatureStorage
+            return access
         }
         if destinationKind == .docker {
             guard let reference = try? ImageReference(parsing: "\(destination)/x") else {
                 throw CLIError("--dest docker: '\(destination)' is not a registry[/namespace]", status: 2)
             }
             options.destinationAccess = try await dest.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: .docker(reference))
+            options.destinationAccess.registriesD = signatureStorage
         }
         if !quiet { options.progress = { line in Console.err(line + "\n") } }
 

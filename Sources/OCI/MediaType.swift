@@ -34,6 +34,12 @@ public enum MediaType {
         case none, gzip, zstd
     }
 
+    /// Whether the media type is a filesystem layer (a tar, maybe compressed) rather than an
+    /// artifact's blob, which is copied as it is.
+    public static func isImageLayer(_ mediaType: String) -> Bool {
+        mediaType.hasPrefix("application/vnd.oci.image.layer.v1.tar") || mediaType.hasPrefix("application/vnd.docker.image.rootfs.diff.tar")
+    }
+
     public static func compression(ofLayer mediaType: String) -> Compression {
         if mediaType.hasSuffix("+zstd") { return .zstd }
         if mediaType.hasSuffix("+gzip") || mediaType.hasSuffix(".tar.gzip") { return .gzip }

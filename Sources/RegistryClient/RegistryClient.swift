@@ -42,6 +42,7 @@ public final class RegistryClient: Sendable {
     private let session: AuthSession
     /// "https" or "http", settled by the first request.
     private let scheme = Mutex<String?>(nil)
+    private let signatureExtension = Mutex<Bool?>(nil)
 
     let http: HTTPClient
 
@@ -62,12 +63,16 @@ public final class RegistryClient: Sendable {
         _ = try? await response.body.collect(upTo: 1 << 20)
     }
 
-    /// Whether `/v2/` announces the signature extension API (`X-Registry-Supports-Signatures: 1`).
+    /// Whether `/v2/` announces the signature extension API (`X-Registry-Supports-Signatures: 1`);
+    /// asked once per client.
     public func supportsSignatureExtension() async throws -> Bool {
+        if let known = signatureExtension.withLock({ $0 }) { return known }
         let response = try await send(.GET, "/v2/", scope: nil)
         try await expect(response, [200], "/v2/")
         _ = try? await response.body.collect(upTo: 1 << 20)
-        return response.headers.first(name: "X-Registry-Supports-Signatures") == "1"
+        let supported = response.headers.first(name: "X-Registry-Supports-Signatures") == "1"
+        signatureExtension.withLock { $0 = supported }
+        return supported
     }
 
     /// Simple signatures stored through the extension API for a manifest.
@@ -421,7 +426,7 @@ public final class RegistryClient: Sendable {
         return "http"
     }
 
-    private func expect(_ response: HTTPClientResponse, _ statuses: Set<Int>, _ path: String) async throws {
+    func expect(_ response: HTTPClientResponse, _ statuses: Set<Int>, _ path: String) async throws {
         guard !statuses.contains(Int(response.status.code)) else { return }
         var code: String?
         var message: String?

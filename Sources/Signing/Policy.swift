@@ -131,7 +131,7 @@ public struct Policy: Sendable {
 
     /// Most specific first: `host/ns/repo:tag`, `host/ns/repo`, `host/ns`, `host`, `*.domain`…;
     /// for paths, the path and each parent directory.
-    static func scopes(transport: String, _ scope: String) -> [String] {
+    public static func scopes(transport: String, _ scope: String) -> [String] {
         var candidates: [String] = [scope]
         if transport == "docker" {
             var name = scope

@@ -18,6 +18,12 @@ public struct SigstoreSignature: Sendable, Equatable {
     /// Whether a stored signature blob is in sigstore framing (else it is an OpenPGP message).
     public static func isSigstore(_ blob: [UInt8]) -> Bool { blob.starts(with: framing) }
 
+    public init(mimeType: String, payload: [UInt8], annotations: [String: String]) {
+        self.mimeType = mimeType
+        self.payload = payload
+        self.annotations = annotations
+    }
+
     public init(blob: [UInt8]) throws(SignatureError) {
         guard Self.isSigstore(blob) else {
             if blob.first == 0 { throw .invalidPayload("unknown signature format") }
@@ -34,6 +40,13 @@ public struct SigstoreSignature: Sendable, Equatable {
         mimeType = stored.mimeType
         payload = Array(stored.payload)
         annotations = stored.annotations ?? [:]
+    }
+
+    /// The stored form: the framing, then the JSON object (keys sorted, payload in base64).
+    public var blob: [UInt8] {
+        let object: [String: Any] = ["mimeType": mimeType, "payload": Data(payload).base64EncodedString(), "annotations": annotations]
+        let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Self.framing + Array(json)
     }
 
     /// Whether this is a signature rather than another cosign attachment.

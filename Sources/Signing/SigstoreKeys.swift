@@ -63,9 +63,10 @@ public enum SigstoreKeys {
     public static func sign(manifest: [UInt8], identity: ImageReference, key: P256.Signing.PrivateKey) throws(SignatureError) -> [UInt8] {
         let payload = SignaturePayload(dockerReference: identity.description, manifestDigest: Digest.of(manifest)).encoded(type: SigstoreSignature.payloadType)
         guard let signature = try? key.signature(for: payload) else { throw .invalidPayload("signing failed") }
-        let json = #"{"mimeType":"\#(SigstoreSignature.signatureMediaType)","payload":"\#(Data(payload).base64EncodedString())","#
-            + #""annotations":{"\#(SigstoreSignature.signatureAnnotation)":"\#(signature.derRepresentation.base64EncodedString())"}}"#
-        return SigstoreSignature.framing + Array(json.utf8)
+        return SigstoreSignature(
+            mimeType: SigstoreSignature.signatureMediaType, payload: payload,
+            annotations: [SigstoreSignature.signatureAnnotation: signature.derRepresentation.base64EncodedString()]
+        ).blob
     }
 
     private static func derive(_ passphrase: String, salt: [UInt8], n: Int, r: Int, p: Int) throws(SignatureError) -> [UInt8] {

@@ -38,9 +38,9 @@ struct Attachments {
         nested.format = nil
         nested.copyAttachments = false
         nested.preserveDigests = true
-        let from = try DockerSource(from, options: source.client.options)
+        let from = try DockerSource(from, options: source.client.options, registriesD: source.registriesD)
         let destination = self.destination
         _ = try await Copier.copy(
-            from: from, to: { try DockerDestination(to, options: destination.client.options) }, options: nested, locations: locations)
+            from: from, to: { try DockerDestination(to, options: destination.client.options, registriesD: destination.registriesD) }, options: nested, locations: locations)
     }
 }

@@ -30,7 +30,10 @@ public final class Copier: Sendable {
                 transport: transport, scope: scope, reference: source.name.dockerReference, manifest: top.bytes,
                 signatures: try await source.signatures(for: top.digest), describedAs: source.name.description)
         }
-        return try await Copier(from: source, to: try open(), options: options, locations: locations).run(top)
+        let destination = try open()
+        if options.signBy != nil { try destination.checkCanSign(sigstore: false) }
+        if options.sigstoreSigner != nil { try destination.checkCanSign(sigstore: true) }
+        return try await Copier(from: source, to: destination, options: options, locations: locations).run(top)
     }
 
     init(from source: any ImageSource, to destination: any ImageDestination, options: CopyOptions, locations: BlobLocations) {
@@ -50,9 +53,11 @@ public final class Copier: Sendable {
         } else {
             written = try await copyImage(top, topLevel: true)
         }
-        try await copySignatures(of: origin, as: written)
-        try await destination.commit()
+        // Attachments first: a sigstore signature added below then joins the copied `.sig` tag
+        // instead of being overwritten by it.
         let attachments = try await copyAttachments(of: written)
+        try await copySignatures(of: origin, as: written, signing: true)
+        try await destination.commit()
         let (copied, reused, bytes) = counters.withLock { $0 }
         return CopyResult(digest: written.digest, blobsCopied: copied, blobsReused: reused, bytesSent: bytes, attachments: attachments)
     }
@@ -67,14 +72,16 @@ public final class Copier: Sendable {
 
     // MARK: indexes
 
-    /// The source's signatures (unless removed) and a new one (`--sign-by`), stored with the manifest.
-    private func copySignatures(of origin: Digest, as written: RawManifest) async throws {
+    /// The source's signatures (unless removed) and, when `signing`, a new one (`--sign-by`),
+    /// stored with the manifest. Instances of an index keep their own signatures; only the
+    /// top-level manifest is signed anew, as skopeo does.
+    private func copySignatures(of origin: Digest, as written: RawManifest, signing: Bool) async throws {
         var signatures = options.removeSignatures ? [] : try await source.signatures(for: origin)
         if !signatures.isEmpty, written.digest != origin {
             throw TransportError.unsupported(
                 destination.name.description, "the manifest changes on the way (\(origin) → \(written.digest)), which would invalidate its signatures; use --remove-signatures")
         }
-        if options.signBy != nil || options.sigstoreSigner != nil {
+        if signing, options.signBy != nil || options.sigstoreSigner != nil {
             guard let identity = options.signIdentity ?? destination.name.dockerReference else {
                 throw TransportError.unsupported(destination.name.description, "no docker reference to sign for; give one with --sign-identity")
             }
@@ -118,6 +125,7 @@ public final class Copier: Sendable {
                         }
                         let child = try await self.source.manifest(entry.digest)
                         let written = child.isIndex ? try await self.copyNestedIndex(child) : try await self.copyImage(child, topLevel: false)
+                        try await self.copySignatures(of: entry.digest, as: written, signing: false)
                         var updated = entry
                         updated.digest = written.digest
                         updated.size = Int64(written.bytes.count)
@@ -241,6 +249,7 @@ public final class Copier: Sendable {
 
     /// How a layer's bytes change on the way: nothing, or codecs applied in order.
     private func transform(for layer: Descriptor) throws -> [LayerCodec] {
+        guard MediaType.isImageLayer(layer.mediaType) else { return [] }
         let current = MediaType.compression(ofLayer: layer.mediaType)
         var wanted = current
         switch destination.layerCompression {

@@ -12,6 +12,11 @@ enum DirFormat {
     }
 
     static func childManifest(_ digest: Digest) -> String { "\(blob(digest)).manifest.json" }
+
+    /// `signature-N` for the top-level manifest, `<hex>.signature-N` for an instance of an index.
+    static func signature(_ number: Int, instance: Digest?) -> String {
+        instance.map { "\(blob($0)).signature-\(number)" } ?? "signature-\(number)"
+    }
 }
 
 public struct DirSource: ImageSource {
@@ -35,12 +40,14 @@ public struct DirSource: ImageSource {
         return RawManifest(bytes: bytes, mediaType: mediaType, digest: computed)
     }
 
-    /// `signature-1`, `signature-2`, … until one is missing: OpenPGP messages and
-    /// `\0sigstore-json` blobs alike, kept as stored.
+    /// `signature-1`, `signature-2`, … until one is missing (`<hex>.signature-N` for an instance
+    /// of an index): OpenPGP messages and `\0sigstore-json` blobs alike, kept as stored.
     public func signatures(for digest: Digest) async throws -> [[UInt8]] {
+        let top = Digest.of(try readFile("\(path)/manifest.json"), algorithm: digest.algorithm)
         var found: [[UInt8]] = []
-        for index in 1...10_000 {
-            guard let data = FileManager.default.contents(atPath: "\(path)/signature-\(index)") else { break }
+        for number in 1...10_000 {
+            let file = DirFormat.signature(number, instance: digest == top ? nil : digest)
+            guard let data = FileManager.default.contents(atPath: "\(path)/\(file)") else { break }
             found.append(Array(data))
         }
         return found
@@ -104,12 +111,19 @@ public struct DirDestination: ImageDestination {
         if topLevel { try AtomicFile.write(Array(DirFormat.version.utf8), to: "\(path)/version") }
         try AtomicFile.write(manifest.bytes, to: "\(path)/\(file)")
         written.add(file)
+        if topLevel { written.topLevel = manifest.digest }
     }
 
+    public func checkCanSign(sigstore: Bool) throws {}
+
+    /// The top-level manifest's signatures are stored after it (the copier's order), so any
+    /// other digest is an instance's.
     public func putSignatures(_ signatures: [[UInt8]], for digest: Digest) async throws {
+        let instance = written.topLevel == digest ? nil : digest
         for (index, signature) in signatures.enumerated() {
-            try AtomicFile.write(signature, to: "\(path)/signature-\(index + 1)")
-            written.add("signature-\(index + 1)")
+            let file = DirFormat.signature(index + 1, instance: instance)
+            try AtomicFile.write(signature, to: "\(path)/\(file)")
+            written.add(file)
         }
     }
 
@@ -124,6 +138,12 @@ public struct DirDestination: ImageDestination {
 
 final class WrittenFiles: Sendable {
     private let files = Mutex<Set<String>>([])
+    private let top = Mutex<Digest?>(nil)
     func add(_ file: String) { files.withLock { _ = $0.insert(file) } }
     var all: Set<String> { files.withLock { $0 } }
+    /// The digest of the top-level manifest, once written.
+    var topLevel: Digest? {
+        get { top.withLock { $0 } }
+        set { top.withLock { $0 = newValue } }
+    }
 }

@@ -18,11 +18,13 @@ public struct DockerSource: ImageSource, RegistryEndpoint {
     public let name: ImageName
     let reference: ImageReference
     public let client: RegistryClient
+    let registriesD: RegistriesD
 
-    public init(_ reference: ImageReference, options: ClientOptions) throws {
+    public init(_ reference: ImageReference, options: ClientOptions, registriesD: RegistriesD = RegistriesD()) throws {
         name = .docker(reference)
         self.reference = reference
         client = try RegistryClient(registry: reference.registry, options: options)
+        self.registriesD = registriesD
     }
 
     public func manifest(_ digest: Digest?) async throws -> RawManifest {
@@ -34,11 +36,21 @@ public struct DockerSource: ImageSource, RegistryEndpoint {
         try await wrap { try await client.unverifiedBlob(reference.repository, descriptor.digest) }
     }
 
-    /// Through the extension API, when the registry announces it (lookaside storage is not read).
+    /// Simple signatures through the extension API when the registry announces it, else from
+    /// the lookaside storage; then sigstore signatures from the `.sig` attachment when
+    /// registries.d enables them for this scope (the order containers/image reads them in).
     public func signatures(for digest: Digest) async throws -> [[UInt8]] {
         try await wrap {
-            guard try await client.supportsSignatureExtension() else { return [] }
-            return try await client.signatures(reference.repository, digest)
+            var found: [[UInt8]] = []
+            if try await client.supportsSignatureExtension() {
+                found = try await client.signatures(reference.repository, digest)
+            } else if let base = registriesD.lookaside(for: reference, write: false) {
+                found = try await Lookaside(base: base).read(digest, client: client)
+            }
+            if registriesD.usesSigstoreAttachments(reference) {
+                found += try await SigstoreAttachments(client: client, repository: reference.repository).read(digest)
+            }
+            return found
         }
     }
 
@@ -57,11 +69,13 @@ public struct DockerDestination: ImageDestination, RegistryEndpoint {
     public let name: ImageName
     let reference: ImageReference
     public let client: RegistryClient
+    let registriesD: RegistriesD
 
-    public init(_ reference: ImageReference, options: ClientOptions) throws {
+    public init(_ reference: ImageReference, options: ClientOptions, registriesD: RegistriesD = RegistriesD()) throws {
         name = .docker(reference)
         self.reference = reference
         client = try RegistryClient(registry: reference.registry, options: options)
+        self.registriesD = registriesD
     }
 
     public var supportedManifestTypes: [String]? { nil }
@@ -100,19 +114,34 @@ public struct DockerDestination: ImageDestination, RegistryEndpoint {
         try await wrap { _ = try await client.putManifest(reference.repository, target, mediaType: manifest.mediaType, bytes: manifest.bytes) }
     }
 
+    public func checkCanSign(sigstore: Bool) throws {
+        if sigstore, !registriesD.usesSigstoreAttachments(reference) { throw sigstoreDisabled }
+    }
+
+    private var sigstoreDisabled: TransportError {
+        .unsupported(
+            name.description,
+            "writing sigstore attachments is disabled by configuration (set use-sigstore-attachments: true for this registry in registries.d, or use --remove-signatures)")
+    }
+
+    /// Sigstore signatures join the `.sig` attachment (where registries.d enables it); simple
+    /// signatures go through the extension API when the registry has it, else to the lookaside.
     public func putSignatures(_ signatures: [[UInt8]], for digest: Digest) async throws {
-        guard !signatures.isEmpty else { return }
-        if signatures.contains(where: SigstoreSignature.isSigstore) {
-            throw TransportError.unsupported(name.description, "writing sigstore signatures to a registry is not supported yet; use --remove-signatures")
+        let sigstore = try signatures.filter(SigstoreSignature.isSigstore).map { blob in
+            do { return try SigstoreSignature(blob: blob) } catch { throw TransportError.invalidContent(name.description, "signature: \(error)") }
         }
+        let simple = signatures.filter { !SigstoreSignature.isSigstore($0) }
+        if !sigstore.isEmpty {
+            guard registriesD.usesSigstoreAttachments(reference) else { throw sigstoreDisabled }
+            try await wrap { try await SigstoreAttachments(client: client, repository: reference.repository).add(sigstore, to: digest) }
+        }
+        guard !simple.isEmpty else { return }
         try await wrap {
-            guard try await client.supportsSignatureExtension() else {
-                throw TransportError.unsupported(
-                    name.description,
-                    "the registry does not accept signatures (no X-Registry-Supports-Signatures) and lookaside storage is not supported yet; use --remove-signatures"
-                )
+            if try await client.supportsSignatureExtension() {
+                for signature in simple { try await client.putSignature(reference.repository, digest, signature) }
+            } else if let base = registriesD.lookaside(for: reference, write: true) {
+                try Lookaside(base: base).write(simple, for: digest)
             }
-            for signature in signatures { try await client.putSignature(reference.repository, digest, signature) }
         }
     }
 

@@ -53,8 +53,12 @@ public protocol ImageDestination: Sendable {
     func putBlob(_ stream: BlobStream, expected: Descriptor?) async throws -> (digest: Digest, size: Int64)
     /// Stores a manifest: a child of an index (`topLevel == false`), or the image itself.
     func putManifest(_ manifest: RawManifest, topLevel: Bool) async throws
-    /// Stores simple signatures of the manifest `digest`, after the manifest and before `commit`.
+    /// Stores signatures of the manifest `digest` (OpenPGP messages and `\0sigstore-json`
+    /// blobs), after the manifest and before `commit`.
     func putSignatures(_ signatures: [[UInt8]], for digest: Digest) async throws
+    /// Throws when a new signature of this kind could not be stored, so a signing copy fails
+    /// before it writes anything.
+    func checkCanSign(sigstore: Bool) throws
     func commit() async throws
 }
 
@@ -75,6 +79,10 @@ extension ImageSource {
 
 extension ImageDestination {
     public var blobScope: String { name.description }
+
+    public func checkCanSign(sigstore: Bool) throws {
+        throw TransportError.unsupported(name.description, "this transport cannot store signatures")
+    }
 
     /// Transports that cannot hold signatures refuse them, as skopeo does.
     public func putSignatures(_ signatures: [[UInt8]], for digest: Digest) async throws {

@@ -8,6 +8,8 @@ public struct AccessOptions: Sendable {
     public var decompress = false
     /// `docker-archive:` destinations: more names for the image (`--additional-tag`).
     public var additionalTags: [ImageReference] = []
+    /// Where registries keep signatures they cannot store themselves (`--registries.d`).
+    public var registriesD = RegistriesD()
 
     public init() {}
 }
@@ -15,7 +17,7 @@ public struct AccessOptions: Sendable {
 extension ImageName {
     public func openSource(_ access: AccessOptions) throws -> any ImageSource {
         switch self {
-        case .docker(let reference): try DockerSource(reference, options: access.client)
+        case .docker(let reference): try DockerSource(reference, options: access.client, registriesD: access.registriesD)
         case .oci(let path, let reference): try OCILayoutSource(files: DirectoryFiles(location: path), reference: reference, name: self)
         case .ociArchive(let path, let reference): try OCIArchive.source(path: path, reference: reference)
         case .dir(let path): try DirSource(path: path)
@@ -28,7 +30,7 @@ extension ImageName {
             throw TransportError.unsupported(description, "--additional-tag is only for docker-archive: destinations")
         }
         switch self {
-        case .docker(let reference): return try DockerDestination(reference, options: access.client)
+        case .docker(let reference): return try DockerDestination(reference, options: access.client, registriesD: access.registriesD)
         case .oci(let path, let reference): return try OCILayoutDestination(path: path, reference: reference, name: self)
         case .ociArchive(let path, let reference): return try OCIArchiveDestination(path: path, reference: reference)
         case .dir(let path): return try DirDestination(path: path, decompress: access.decompress)

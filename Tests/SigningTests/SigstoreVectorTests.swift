@@ -4,10 +4,9 @@ import Testing
 
 @testable import Signing
 
-/// The published cosign / containers-image vectors in `../shared/testdata/sigstore` and the
+/// The published cosign / containers-image vectors in `testdata/sigstore` and the
 /// verdicts their README says a correct verifier reaches.
-@Suite(.enabled(if: SigstoreVectors.available, "the sigstore vectors (../shared/testdata/sigstore) are not here"))
-struct SigstoreVectorTests {
+@Suite struct SigstoreVectorTests {
     static let r = "192.168.64.2:5000/cosign-signed-single-sample"
 
     func verdict(_ fixture: String, image: String, rule: String, keys: [String]) throws -> Bool {
@@ -71,10 +70,8 @@ struct SigstoreVectorTests {
     }
 }
 
+/// `testdata/sigstore`: the published vectors, copied with their provenance (its README).
 enum SigstoreVectors {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/testdata/sigstore")
-    static var available: Bool {
-        ProcessInfo.processInfo.environment["BERTH_REQUIRE_INTEROP"] == "1" || FileManager.default.fileExists(atPath: root.path)
-    }
+        .appendingPathComponent("testdata/sigstore")
 }
