@@ -81,6 +81,16 @@ import Testing
                 "sync", "--registries.d", config, "--src", "docker", "--dest", "docker", "--src-tls-verify=false", "--dest-tls-verify=false",
                 "\(host)/team/app", "\(host)/synced",
             ])
+            // sync --sign-by… adds a signature for the mirror's own name, which its policy then accepts.
+            try await berth.succeed([
+                "sync", "--registries.d", config, "--src", "docker", "--dest", "docker", "--src-tls-verify=false", "--dest-tls-verify=false",
+                "--sign-by-sigstore-private-key", berth.path("mine.private"), "--sign-passphrase-file", password, "\(host)/team/app", "\(host)/signed",
+            ])
+            let resigned = try await http.get("/v2/signed/app/manifests/\(sigTag)").json["layers"] as? [[String: Any]] ?? []
+            #expect(resigned.count == 3)
+            let mirrorAccepted = try await berth.run(pull + ["--policy", try policy(berth.path("mine.pub")), "docker://\(host)/signed/app:v1", "dir:\(berth.path("signed"))"])
+            #expect(mirrorAccepted.status == 0, "\(mirrorAccepted.stderr)")
+
             for repository in ["mirror/app", "fromdir/app", "synced/app"] {
                 let copied = try await http.get("/v2/\(repository)/manifests/\(sigTag)")
                 let copiedLayers = copied.json["layers"] as? [[String: Any]] ?? []
