@@ -58,6 +58,42 @@ struct StandaloneSigningTests {
         #expect(keyOnly.status == 0, "\(keyOnly.stderr)")
     }
 
+    @Test func unknownExpiredAndRevokedKeysAreRefused() async throws {
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        let (manifest, _) = try manifestFile(berth)
+        let reference = "127.0.0.1:5000/team/app:v1"
+        let expiring = try await GPGHome()
+        defer { expiring.cleanup() }
+        let revoked = try await GPGHome()
+        defer { revoked.cleanup() }
+        func berthRun(_ home: GPGHome, _ arguments: [String]) async throws -> Interop.Output {
+            try await Interop.run(Interop.berthBinary, arguments, environment: berth.environment.merging(["GNUPGHOME": home.path]) { $1 })
+        }
+        let unknown = try await berthRun(revoked, ["standalone-sign", manifest, reference, "0123456789ABCDEF0123456789ABCDEF01234567", "--output", berth.path("u.sig")])
+        #expect(unknown.status == 1 && unknown.stderr.hasPrefix("berth: ") && unknown.stderr.split(separator: "\n").count == 1, "\(unknown.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: berth.path("u.sig")))
+
+        for home in [expiring, revoked] {
+            let signed = try await berthRun(home, ["standalone-sign", manifest, reference, home.fingerprint, "--output", berth.path("\(home.fingerprint).sig")])
+            #expect(signed.status == 0, "\(signed.stderr)")
+        }
+        try await revoked.revoke()
+        try await expiring.expireSoon()
+        try await Task.sleep(for: .seconds(2))
+        for (home, why) in [(expiring, "expired"), (revoked, "revoked")] {
+            let verified = try await berthRun(home, ["standalone-verify", manifest, reference, home.fingerprint, berth.path("\(home.fingerprint).sig")])
+            #expect(verified.status == 1 && verified.stderr.lowercased().contains(why) && verified.stderr.split(separator: "\n").count == 1, "\(verified.stderr)")
+            let skopeo = try await Interop.run(
+                try Interop.tool("skopeo"), ["standalone-verify", manifest, reference, home.fingerprint, berth.path("\(home.fingerprint).sig")],
+                environment: home.environment)
+            #expect(skopeo.status != 0, "skopeo accepted \(home.fingerprint)")
+        }
+        // An expired key cannot sign any more.
+        let late = try await berthRun(expiring, ["standalone-sign", manifest, reference, expiring.fingerprint, "--output", berth.path("late.sig")])
+        #expect(late.status == 1 && !FileManager.default.fileExists(atPath: berth.path("late.sig")), "\(late.stderr)")
+    }
+
     @Test func aPassphraseIsReadFromItsFile() async throws {
         let home = try await GPGHome(passphrase: "correct horse")
         defer { home.cleanup() }

@@ -36,6 +36,22 @@ struct GPGHome {
         return file
     }
 
+    /// Makes the key expire a second from now (the test then waits past it).
+    func expireSoon() async throws {
+        let changed = try await Interop.run(
+            gpg, ["--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-set-expire", fingerprint, "seconds=1"], environment: environment)
+        guard changed.status == 0 else { throw TestFailure("gpg --quick-set-expire failed: \(changed.stderr)") }
+    }
+
+    /// Imports the revocation certificate gpg wrote when it made the key.
+    func revoke() async throws {
+        let certificate = "\(path)/openpgp-revocs.d/\(fingerprint).rev"
+        // gpg guards the certificate against accidental import with a leading ':'.
+        let script = "sed 's/^:-----/-----/' '\(certificate)' | '\(gpg)' --batch --import"
+        let imported = try await Interop.run("/bin/sh", ["-c", script], environment: environment)
+        guard imported.status == 0 else { throw TestFailure("revocation import failed: \(imported.stderr)") }
+    }
+
     func cleanup() {
         _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/gpgconf"), arguments: ["--homedir", path, "--kill", "gpg-agent"])
         try? FileManager.default.removeItem(atPath: path)
