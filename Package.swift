@@ -61,6 +61,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Runtime",
+            dependencies: ["OCI", "RegistryClient", "Transports", "CLinuxIO", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "RegistryStorage",
             dependencies: [
                 "OCI", "CLinuxIO",
@@ -90,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "BerthCLI",
             dependencies: [
-                "RegistryServer", "Transports", "RegistryClient", "OCI", "Signing",
+                "RegistryServer", "Transports", "RegistryClient", "OCI", "Signing", "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -99,6 +104,8 @@ let package = Package(
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient"], swiftSettings: strict),
         .testTarget(name: "TransportsTests", dependencies: ["Transports", "OCI"], swiftSettings: strict),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "OCI"], swiftSettings: strict),
+        .testTarget(
+            name: "RuntimeTests", dependencies: ["Runtime", "OCI", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "RegistryStorageTests", dependencies: ["RegistryStorage"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import RegistryClient
 import Signing
+import Runtime
 import Transports
 
 struct Berth: AsyncParsableCommand {
@@ -14,6 +15,7 @@ struct Berth: AsyncParsableCommand {
         subcommands: [
             Copy.self, Sync.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self,
             StandaloneSign.self, StandaloneVerify.self, GenerateSigstoreKey.self, Serve.self,
+            Pull.self, Images.self, Rmi.self, Run.self, Ps.self, Rm.self,
         ]
     )
 }
@@ -50,6 +52,8 @@ enum Entry {
         case let error as SignatureError:
             (status, message) = (1, error.description)
         case let error as PolicyError:
+            (status, message) = (1, error.description)
+        case let error as RuntimeError:
             (status, message) = (1, error.description)
         case is CancellationError:
             (status, message) = (130, "interrupted")

@@ -12,3 +12,21 @@ int clinuxio_set_direct(int fd, int on) {
     return -1;
 #endif
 }
+
+#ifdef __linux__
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+int clinuxio_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor) {
+    return mknod(path, (mode_t)mode, makedev(major, minor));
+}
+
+int clinuxio_lsetxattr(const char *path, const char *name, const void *value, unsigned long size) {
+    return lsetxattr(path, name, value, (size_t)size, 0);
+}
+#else
+#include <errno.h>
+int clinuxio_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor) { errno = ENOSYS; return -1; }
+int clinuxio_lsetxattr(const char *path, const char *name, const void *value, unsigned long size) { errno = ENOSYS; return -1; }
+#endif

@@ -225,3 +225,9 @@ final class ZstdStream: StreamCodec {
         }
     }
 }
+
+/// A layer blob's tar bytes: decompressed as its media type says (gzip, zstd, or as it is).
+public func decompressedLayer(_ blob: BlobStream, mediaType: String) -> BlobStream {
+    let compression = MediaType.compression(ofLayer: mediaType)
+    return compression == .none ? blob : CodecSequence(base: AnyBlobStream(blob), codec: .decompress(compression))
+}

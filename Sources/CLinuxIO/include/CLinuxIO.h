@@ -5,4 +5,10 @@
 /// filesystem cannot do direct I/O, e.g. tmpfs); always -1 off Linux.
 int clinuxio_set_direct(int fd, int on);
 
+/// mknod(2) with the device number made from major and minor (makedev is a macro).
+int clinuxio_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
+
+/// lsetxattr(2): sets an extended attribute without following a symlink.
+int clinuxio_lsetxattr(const char *path, const char *name, const void *value, unsigned long size);
+
 #endif

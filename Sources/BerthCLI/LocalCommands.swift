@@ -1,0 +1,249 @@
+import ArgumentParser
+import Foundation
+import OCI
+import Runtime
+import Transports
+
+/// `--root`: where local images and containers live.
+struct StoreFlags: ParsableArguments {
+    @Option(name: .customLong("root"), help: ArgumentHelp("Berth's local storage (default: $BERTH_ROOT, /var/lib/berth as root, else $XDG_DATA_HOME/berth)", valueName: "DIR"))
+    var root: String?
+
+    var store: LocalStore { LocalStore(root: root ?? LocalStore.defaultRoot()) }
+}
+
+/// An image argument as podman takes it: a transport name, or else a registry reference.
+func localImageName(_ text: String) throws -> ImageName {
+    if text.contains("://") || ["oci:", "oci-archive:", "dir:", "docker-archive:"].contains(where: text.hasPrefix) { return try parseName(text) }
+    do { return .docker(try ImageReference(parsing: text)) } catch { throw CLIError("invalid image name '\(text.prefix(200))': \(error.description)") }
+}
+
+/// Pulls `name` into the store unless it is there (`always` pulls anyway); returns its stored name.
+func ensurePulled(_ name: ImageName, store: LocalStore, access: ImageAccess, always: Bool, quiet: Bool) async throws -> String {
+    let stored = LocalStore.storedName(for: name)
+    if !always, try store.contains(stored) { return stored }
+    let options = try await access.flags.resolve(for: name)
+    let source = try name.openSource(options)
+    var copy = CopyOptions()
+    copy.progress = quiet ? nil : ConsoleProgress(interval: 5)
+    let progress = copy.progress as? ConsoleProgress
+    let digest = try await Interrupt.cancellingOnSignal { [copy] in
+        try await progress.withReporting { try await store.pull(source, as: stored, options: copy) }
+    }
+    if !quiet { Console.err("Stored \(stored) (\(digest))\n") }
+    return stored
+}
+
+struct Pull: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Pull an image into Berth's local store (this machine's platform)")
+    @Argument(help: "IMAGE (a registry reference, or transport:details)") var image: String
+    @Flag(name: [.short, .customLong("quiet")], help: "Suppress progress output") var quiet = false
+    @OptionGroup var access: ImageAccess
+    @OptionGroup var storage: StoreFlags
+
+    func run() async throws {
+        let stored = try await ensurePulled(try localImageName(image), store: storage.store, access: access, always: true, quiet: quiet)
+        print(stored)
+    }
+}
+
+struct Images: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the images in Berth's local store")
+    @Flag(name: .customLong("digests"), help: "Show full digests") var fullDigests = false
+    @OptionGroup var storage: StoreFlags
+
+    func run() throws {
+        var rows = [["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"]]
+        for image in try storage.store.images().sorted(by: { $0.name < $1.name }) {
+            let (repository, tag) = Self.split(image.name)
+            let digest = fullDigests ? image.digest.description : String(image.digest.encoded.prefix(12))
+            rows.append([repository, tag, digest, ByteCount.format(image.size), image.created.map { String($0.prefix(19)) } ?? "-"])
+        }
+        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(row.enumerated().map { $1.padding(toLength: $0 == 4 ? $1.count : widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+    }
+
+    static func split(_ name: String) -> (String, String) {
+        if let at = name.firstIndex(of: "@") { return (String(name[..<at]), "<none>") }
+        if let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") { return (String(name[..<colon]), String(name[name.index(after: colon)...])) }
+        return (name, "latest")
+    }
+}
+
+struct Rmi: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove images from Berth's local store")
+    @Argument(help: "IMAGE") var images: [String]
+    @OptionGroup var storage: StoreFlags
+
+    func run() throws {
+        let store = storage.store
+        for image in images {
+            let stored = LocalStore.storedName(for: try localImageName(image))
+            let users = Containers(store: store).list().filter { $0.image == stored }
+            guard users.isEmpty else { throw CLIError("image \(stored) is used by container \(users[0].name) (berth rm it first)") }
+            do { try store.remove(stored) } catch let error as RuntimeError { throw CLIError(error.description, status: 2) }
+            print("Untagged: \(stored)")
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in a new container from an image (pulled when missing)",
+        discussion: """
+            The container's exit status is berth's. 125: berth itself failed (image, flags, runtime);
+            126: the command is not executable; 127: the command was not found in the image.
+            Examples:
+              berth run --rm 127.0.0.1:5000/team/app:v1 echo hello
+              berth run --rm -e KEY=v -w /work -u 1000:1000 --entrypoint /bin/sh app:v1 -c 'id; pwd'
+            """)
+
+    @Flag(name: .customLong("rm"), help: "Remove the container when it exits") var remove = false
+    @Option(name: [.short, .customLong("env")], help: "Set an environment variable (KEY=VALUE)") var env: [String] = []
+    @Option(name: [.short, .customLong("workdir")], help: "Working directory inside the container") var workdir: String?
+    @Option(name: [.short, .customLong("user")], help: "USER[:GROUP], names or numbers") var user: String?
+    @Option(name: .customLong("entrypoint"), help: "Override the image's entrypoint (\"\" for none)") var entrypoint: String?
+    @Flag(name: .customLong("read-only"), help: "Mount the root filesystem read-only") var readOnly = false
+    @Option(name: .customLong("cap-add"), help: "Add a Linux capability (or ALL)") var capAdd: [String] = []
+    @Option(name: .customLong("cap-drop"), help: "Drop a Linux capability (or ALL)") var capDrop: [String] = []
+    @Option(name: [.short, .customLong("memory")], help: "Memory limit (e.g. 256m, 1g)") var memory: String?
+    @Option(name: .customLong("cpus"), help: "Number of CPUs (e.g. 1.5)") var cpus: Double?
+    @Option(name: .customLong("pids-limit"), help: "Maximum number of processes") var pidsLimit: Int64?
+    @Option(name: [.short, .customLong("volume")], help: "Bind mount /host:/container[:ro]") var volumes: [String] = []
+    @Option(name: .customLong("network"), help: "none (loopback only, the default) or host") var network = "none"
+    @Option(name: [.customShort("h"), .customLong("hostname")], help: "Container host name") var hostname: String?
+    @Option(name: .customLong("name"), help: "Container name") var name: String?
+    @Option(name: .customLong("runtime"), help: "OCI runtime: a name on PATH or a path (default: crun, else runc)") var runtime: String?
+    @Flag(name: [.short, .customLong("tty")], help: "Allocate a terminal (when stdin is one)") var tty = false
+    @Flag(name: [.short, .customLong("interactive")], help: "Keep stdin open (it always is)") var interactive = false
+    @Option(name: .customLong("pull"), help: "missing (default), always or never") var pull = "missing"
+    @Flag(name: [.short, .customLong("quiet")], help: "Suppress pull progress") var quiet = false
+    @OptionGroup var access: ImageAccess
+    @OptionGroup var storage: StoreFlags
+    @Argument(parsing: .captureForPassthrough, help: "IMAGE [COMMAND [ARG...]]") var arguments: [String] = []
+
+    func run() async throws {
+        do {
+            let status = try await start()
+            throw ExitCode(status)
+        } catch let error as ExitStatusError {
+            throw CLIError(error.message, status: error.status)
+        } catch let error as ExitCode {
+            throw error
+        } catch let error as CLIError where error.status == 1 {
+            throw CLIError(error.description, status: 125)
+        } catch let error as RuntimeError {
+            throw CLIError(error.description, status: 125)
+        } catch let error as TransportError {
+            throw CLIError(error.description, status: 125)
+        }
+    }
+
+    private func start() async throws -> Int32 {
+        guard let image = arguments.first else { throw CLIError("run needs an IMAGE") }
+        var options = RunOptions()
+        options.command = Array(arguments.dropFirst())
+        options.entrypoint = entrypoint
+        options.environment = try env.map { variable in
+            guard variable.contains("=") else {
+                // docker's `-e NAME` passes the caller's value.
+                guard let value = ProcessInfo.processInfo.environment[variable] else { return nil }
+                return "\(variable)=\(value)"
+            }
+            guard !variable.hasPrefix("=") else { throw CLIError("invalid environment variable '\(variable)'") }
+            return variable
+        }.compactMap { $0 }
+        options.workingDirectory = workdir
+        if let workdir, !workdir.hasPrefix("/") { throw CLIError("--workdir must be an absolute path") }
+        options.user = user
+        options.hostname = hostname
+        guard let parsedNetwork = RunOptions.Network(rawValue: network) else { throw CLIError("unsupported --network '\(network)' (none, host)") }
+        options.network = parsedNetwork
+        options.readOnly = readOnly
+        options.capAdd = capAdd
+        options.capDrop = capDrop
+        if let memory {
+            guard let bytes = ByteCount.parse(memory), bytes >= 6 << 20 else { throw CLIError("invalid --memory '\(memory)' (at least 6m, e.g. 256m, 1g)") }
+            options.memoryLimit = bytes
+        }
+        if let cpus { guard cpus > 0, cpus <= Double(ProcessInfo.processInfo.activeProcessorCount) else { throw CLIError("--cpus must be between 0 and the number of CPUs") }; options.cpus = cpus }
+        if let pidsLimit { guard pidsLimit > 0 else { throw CLIError("--pids-limit must be positive") }; options.pidsLimit = pidsLimit }
+        options.volumes = volumes
+        options.terminal = tty && isatty(STDIN_FILENO) == 1
+        guard ["missing", "always", "never"].contains(pull) else { throw CLIError("invalid --pull '\(pull)' (missing, always, never)") }
+
+        let runtime = try OCIRuntime.find(self.runtime)
+        let store = storage.store
+        let name = try localImageName(image)
+        let stored = LocalStore.storedName(for: name)
+        if pull == "never" {
+            guard try store.contains(stored) else { throw CLIError("\(stored) is not in the local store (--pull never)") }
+        } else {
+            _ = try await ensurePulled(name, store: store, access: access, always: pull == "always", quiet: quiet)
+        }
+        return try await LocalRunner(store: store, runtime: runtime).run(image: stored, name: self.name, options: options, remove: remove)
+    }
+}
+
+struct Ps: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List containers run without --rm")
+    @Flag(name: [.short, .customLong("quiet")], help: "Only print container IDs") var quiet = false
+    @OptionGroup var storage: StoreFlags
+
+    func run() throws {
+        let records = Containers(store: storage.store).list()
+        if quiet {
+            for record in records { print(String(record.id.prefix(12))) }
+            return
+        }
+        var rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]]
+        let formatter = ISO8601DateFormatter()
+        for record in records {
+            let status = record.status == "exited" ? "Exited (\(record.exitCode ?? 0))" : record.status.capitalized
+            rows.append([String(record.id.prefix(12)), record.image, String(record.command.joined(separator: " ").prefix(30)), formatter.string(from: record.created), status, record.name])
+        }
+        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(row.enumerated().map { $1.padding(toLength: $0 == 5 ? $1.count : widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+    }
+}
+
+struct Rm: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove containers")
+    @Argument(help: "CONTAINER (name or ID)") var containers: [String]
+    @OptionGroup var storage: StoreFlags
+
+    func run() throws {
+        let all = Containers(store: storage.store)
+        for container in containers {
+            guard let record = all.find(container) else { throw CLIError("no such container: \(container)", status: 2) }
+            do { try all.remove(record) } catch let error as RuntimeError { throw CLIError(error.description) }
+            print(record.name)
+        }
+    }
+}
+
+/// Sizes as docker prints and takes them.
+enum ByteCount {
+    static func format(_ bytes: Int64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1000, unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    /// `256m`, `1g`, `512k`, `1048576` (bytes).
+    static func parse(_ text: String) -> Int64? {
+        let lower = text.lowercased().replacingOccurrences(of: "b", with: "")
+        let scale: Int64 = lower.hasSuffix("k") ? 1 << 10 : lower.hasSuffix("m") ? 1 << 20 : lower.hasSuffix("g") ? 1 << 30 : 1
+        let digits = scale == 1 ? lower : String(lower.dropLast())
+        return Int64(digits).map { $0 * scale }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// An OCI runtime binary (crun or runc) and how to invoke it: its state under Berth's root
+/// (`--root`), and on hosts with hybrid cgroups, crun inside a private mount namespace where
+/// the cgroup2 mount is hidden (crun 1.8 refuses hybrid hierarchies; runc copes with them).
+public struct OCIRuntime: Sendable {
+    public let path: String
+    public let name: String
+
+    /// `requested` is a name on PATH or a path; nil picks crun, then runc.
+    public static func find(_ requested: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(RuntimeError) -> OCIRuntime {
+        let candidates = requested.map { [$0] } ?? ["crun", "runc"]
+        let directories = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin") .split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
+        for candidate in candidates {
+            if candidate.contains("/") {
+                if FileManager.default.isExecutableFile(atPath: candidate) { return OCIRuntime(path: candidate, name: (candidate as NSString).lastPathComponent) }
+                continue
+            }
+            for directory in directories where FileManager.default.isExecutableFile(atPath: "\(directory)/\(candidate)") {
+                return OCIRuntime(path: "\(directory)/\(candidate)", name: candidate)
+            }
+        }
+        if let requested { throw .notFound("OCI runtime '\(requested)' not found") }
+        throw .notFound("no OCI runtime found: install one (apt-get install crun, or runc)")
+    }
+
+    /// Whether `/sys/fs/cgroup` mixes v1 controllers with a cgroup2 tree that holds controllers.
+    static var hybridCgroups: Bool {
+        guard let controllers = try? String(contentsOfFile: "/sys/fs/cgroup/unified/cgroup.controllers", encoding: .utf8) else { return false }
+        return !controllers.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+    }
+
+    /// The executable and arguments for `arguments` (after the global `--root`).
+    func invocation(_ arguments: [String], state: String) -> (String, [String]) {
+        let direct = ["--root", state] + arguments
+        guard name == "crun", Self.hybridCgroups, let unshare = ["/usr/bin/unshare", "/bin/unshare"].first(where: FileManager.default.isExecutableFile) else {
+            return (path, direct)
+        }
+        // `exec` replaces the shell, so signals sent to this process reach crun itself.
+        return (unshare, ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", "umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"", path] + direct)
+    }
+
+    /// Runs the container in the foreground with this process's stdio; SIGINT and SIGTERM are
+    /// passed on, and a container still running `stopTimeout` after one is killed. Returns its
+    /// exit status (128 + signal when it was killed).
+    public func run(bundle: String, id: String, state: String, stopTimeout: Duration = .seconds(10)) async throws -> Int32 {
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let (executable, arguments) = invocation(["run", "--bundle", bundle, id], state: state)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { [self] in
+                kill(process.processIdentifier, number)
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(stopTimeout.components.seconds * 1000))) {
+                    if process.isRunning { try? self.control(["kill", id, "KILL"], state: state) }
+                }
+            }
+            source.resume()
+            return source
+        }
+        defer {
+            for source in sources { source.cancel() }
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+        }
+        do { try process.run() } catch { throw RuntimeError.runtime("cannot start \(path): \(error.localizedDescription)") }
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+
+    /// `kill`, `delete --force`…: short runtime commands whose output is not the user's.
+    func control(_ arguments: [String], state: String) throws {
+        let (executable, full) = invocation(arguments, state: state)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = full
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+    }
+
+    public func delete(id: String, state: String) {
+        try? control(["delete", "--force", id], state: state)
+    }
+}
