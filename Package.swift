@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "TransportsTests", dependencies: ["Transports", "OCI"], swiftSettings: strict),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "OCI"], swiftSettings: strict),
         .testTarget(
-            name: "RuntimeTests", dependencies: ["Runtime", "OCI", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+            name: "RuntimeTests", dependencies: ["Runtime", "OCI", "CLinuxIO", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "RegistryStorageTests", dependencies: ["RegistryStorage"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",

@@ -25,8 +25,13 @@ int clinuxio_mknod(const char *path, unsigned int mode, unsigned int major, unsi
 int clinuxio_lsetxattr(const char *path, const char *name, const void *value, unsigned long size) {
     return lsetxattr(path, name, value, (size_t)size, 0);
 }
+
+long clinuxio_lgetxattr(const char *path, const char *name, void *value, unsigned long size) {
+    return (long)lgetxattr(path, name, value, (size_t)size);
+}
 #else
 #include <errno.h>
+long clinuxio_lgetxattr(const char *path, const char *name, void *value, unsigned long size) { errno = ENOSYS; return -1; }
 int clinuxio_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor) { errno = ENOSYS; return -1; }
 int clinuxio_lsetxattr(const char *path, const char *name, const void *value, unsigned long size) { errno = ENOSYS; return -1; }
 #endif

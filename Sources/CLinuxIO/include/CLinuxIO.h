@@ -11,4 +11,7 @@ int clinuxio_mknod(const char *path, unsigned int mode, unsigned int major, unsi
 /// lsetxattr(2): sets an extended attribute without following a symlink.
 int clinuxio_lsetxattr(const char *path, const char *name, const void *value, unsigned long size);
 
+/// lgetxattr(2): reads an extended attribute without following a symlink; its size, or -1.
+long clinuxio_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
+
 #endif

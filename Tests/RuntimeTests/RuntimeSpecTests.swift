@@ -1,0 +1,115 @@
+import Foundation
+import OCI
+import Testing
+
+@testable import Runtime
+
+@Suite struct RuntimeSpecTests {
+    /// A rootfs with only `/etc/passwd` and `/etc/group`.
+    @discardableResult
+    func withRootfs<T>(_ body: (String) throws -> T) throws -> T {
+        let rootfs = FileManager.default.temporaryDirectory.appendingPathComponent("berth-spec-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: "\(rootfs)/etc", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: rootfs) }
+        try Data("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n".utf8).write(to: URL(fileURLWithPath: "\(rootfs)/etc/passwd"))
+        try Data("root:x:0:\napp:x:1000:\nextra:x:2000:app\n".utf8).write(to: URL(fileURLWithPath: "\(rootfs)/etc/group"))
+        return try body(rootfs)
+    }
+
+    func image(_ execution: String) throws -> ImageConfig {
+        try JSONDecoder().decode(ImageConfig.self, from: Data(#"{"architecture":"amd64","os":"linux","config":\#(execution)}"#.utf8))
+    }
+
+    @Test(arguments: [
+        ("app", UserDatabase.Resolved(uid: 1000, gid: 1000, additionalGids: [2000], home: "/home/app")),
+        ("1000", UserDatabase.Resolved(uid: 1000, gid: 1000, additionalGids: [2000], home: "/home/app")),
+        ("app:extra", UserDatabase.Resolved(uid: 1000, gid: 2000, additionalGids: [], home: "/home/app")),
+        ("1234", UserDatabase.Resolved(uid: 1234, gid: 0, additionalGids: [], home: nil)),
+        ("1234:55", UserDatabase.Resolved(uid: 1234, gid: 55, additionalGids: [], home: nil)),
+        ("", UserDatabase.Resolved(uid: 0, gid: 0, additionalGids: [], home: "/root")),
+    ])
+    func usersResolveThroughTheImagesFiles(_ spec: String, _ expected: UserDatabase.Resolved) throws {
+        try withRootfs { rootfs in
+            let resolved = try UserDatabase(root: RootPath(root: rootfs)).resolve(spec)
+            #expect(resolved == expected)
+        }
+    }
+
+    @Test(arguments: ["nosuch", "app:nosuchgroup"])
+    func unknownNamesAreErrors(_ spec: String) throws {
+        try withRootfs { rootfs in
+            #expect(throws: RuntimeError.self) { try UserDatabase(root: RootPath(root: rootfs)).resolve(spec) }
+        }
+    }
+
+    @Test func argsEnvironmentAndWorkingDirectoryFollowPodman() throws {
+        try withRootfs { rootfs in
+            let config = try image(#"{"Entrypoint":["/entry"],"Cmd":["default"],"Env":["PATH=/bin","A=1"],"WorkingDir":"/srv","User":"app","Labels":{"org.opencontainers.image.os":"label-wins"}}"#)
+            var options = RunOptions()
+            let plain = try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "box")
+            #expect(plain.process.args == ["/entry", "default"] && plain.process.cwd == "/srv" && plain.hostname == "box")
+            #expect(plain.process.env == ["PATH=/bin", "A=1", "HOME=/home/app"])
+            #expect(plain.process.user == .init(uid: 1000, gid: 1000, additionalGids: [2000]))
+            #expect(plain.process.capabilities.bounding.isEmpty, "a non-root user starts without capabilities")
+            #expect(plain.annotations["org.opencontainers.image.os"] == "label-wins")
+            #expect(plain.linux.namespaces.map(\.type) == ["pid", "mount", "ipc", "uts", "network"])
+
+            options.command = ["override"]
+            #expect(try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b").process.args == ["/entry", "override"])
+            options.command = []
+            options.entrypoint = "/bin/sh"
+            #expect(try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b").process.args == ["/bin/sh"])
+            options.entrypoint = ""
+            #expect(throws: RuntimeError.self) { try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b") }
+
+            options = RunOptions()
+            options.environment = ["A=2", "B=3"]
+            options.user = "0"
+            options.workingDirectory = "/work"
+            options.network = .host
+            options.readOnly = true
+            options.memoryLimit = 256 << 20
+            options.cpus = 1.5
+            options.pidsLimit = 100
+            options.capDrop = ["ALL"]
+            options.capAdd = ["net_bind_service"]
+            let custom = try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b")
+            #expect(custom.process.env == ["PATH=/bin", "HOME=/root", "A=2", "B=3"])
+            #expect(custom.process.cwd == "/work" && custom.root.readonly)
+            #expect(!custom.linux.namespaces.contains { $0.type == "network" })
+            #expect(custom.linux.resources.memory?.limit == 256 << 20 && custom.linux.resources.cpu == .init(quota: 150_000, period: 100_000))
+            #expect(custom.linux.resources.pids?.limit == 100)
+            #expect(custom.process.capabilities.effective == ["CAP_NET_BIND_SERVICE"])
+        }
+    }
+
+    @Test func rootGetsDockersCapabilitiesAdjustedByFlags() throws {
+        try withRootfs { rootfs in
+            let config = try image(#"{"Cmd":["sh"]}"#)
+            var options = RunOptions()
+            options.capDrop = ["NET_RAW", "CAP_MKNOD"]
+            options.capAdd = ["SYS_ADMIN"]
+            let spec = try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b")
+            #expect(spec.process.capabilities.bounding.count == RuntimeSpec.defaultCapabilities.count - 1)
+            #expect(spec.process.capabilities.bounding.contains("CAP_SYS_ADMIN") && !spec.process.capabilities.bounding.contains("CAP_NET_RAW"))
+            #expect(spec.process.noNewPrivileges && spec.linux.maskedPaths.contains("/proc/kcore"))
+            options.capAdd = ["NOT_A_CAP"]
+            #expect(throws: RuntimeError.self) { try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b") }
+            options.capAdd = []
+            options.volumes = ["relative:/data"]
+            #expect(throws: RuntimeError.self) { try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b") }
+            options.volumes = ["\(rootfs):/data:ro"]
+            let mounted = try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b")
+            #expect(mounted.mounts.last == .init(destination: "/data", type: "bind", source: rootfs, options: ["rbind", "ro"]))
+        }
+    }
+
+    @Test func passwdSymlinkedOutsideTheRootfsIsReadInsideIt() throws {
+        try withRootfs { rootfs in
+            try FileManager.default.removeItem(atPath: "\(rootfs)/etc/passwd")
+            try FileManager.default.createSymbolicLink(atPath: "\(rootfs)/etc/passwd", withDestinationPath: "/etc/passwd")
+            // The host's /etc/passwd has root; inside this rootfs the link points at nothing.
+            #expect(throws: RuntimeError.self) { try UserDatabase(root: RootPath(root: rootfs)).resolve("root") }
+        }
+    }
+}
