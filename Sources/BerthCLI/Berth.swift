@@ -41,6 +41,9 @@ enum Entry {
         let status: Int32
         let message: String
         switch error {
+        case let code as ExitCode:
+            // A status passed through (a container's), with nothing to say.
+            Foundation.exit(code.rawValue)
         case let failure as CLIError:
             (status, message) = (failure.status, failure.description)
         case let error as TransportError:

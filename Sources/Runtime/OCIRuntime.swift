@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An OCI runtime binary (crun or runc) and how to invoke it: its state under Berth's root
 /// (`--root`), and on hosts with hybrid cgroups, crun inside a private mount namespace where
@@ -49,24 +50,36 @@ public struct OCIRuntime: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let sources = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number)
-            source.setEventHandler { [self] in
-                kill(process.processIdentifier, number)
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(stopTimeout.components.seconds * 1000))) {
-                    if process.isRunning { try? self.control(["kill", id, "KILL"], state: state) }
-                }
-            }
-            source.resume()
-            return source
-        }
+        // A plain signal handler rather than a dispatch source: a parent may have left SIGTERM
+        // ignored or blocked (test runners do), and a handler set here works either way.
+        SignalForwarding.received.store(0, ordering: .relaxed)
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        signal(SIGINT, SignalForwarding.handler)
+        signal(SIGTERM, SignalForwarding.handler)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        do { try process.run() } catch { throw RuntimeError.runtime("cannot start \(path): \(error.localizedDescription)") }
+        SignalForwarding.target.store(process.processIdentifier, ordering: .relaxed)
+        let early = SignalForwarding.received.load(ordering: .relaxed)
+        if early != 0 { kill(process.processIdentifier, early) }
         defer {
-            for source in sources { source.cancel() }
+            SignalForwarding.target.store(0, ordering: .relaxed)
             signal(SIGINT, SIG_DFL)
             signal(SIGTERM, SIG_DFL)
         }
-        do { try process.run() } catch { throw RuntimeError.runtime("cannot start \(path): \(error.localizedDescription)") }
+        let watchdog = Task {
+            // A PID 1 without a handler ignores SIGTERM: kill it once the timeout has passed.
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(100))
+                guard SignalForwarding.received.load(ordering: .relaxed) != 0 else { continue }
+                try await Task.sleep(for: stopTimeout)
+                if process.isRunning { try? control(["kill", id, "KILL"], state: state) }
+                return
+            }
+        }
+        defer { watchdog.cancel() }
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 process.waitUntilExit()
@@ -90,5 +103,18 @@ public struct OCIRuntime: Sendable {
 
     public func delete(id: String, state: String) {
         try? control(["delete", "--force", id], state: state)
+    }
+}
+
+/// Where SIGINT/SIGTERM go while a container runs: the runtime process, which passes them to
+/// the container's PID 1. Only async-signal-safe work happens in the handler.
+enum SignalForwarding {
+    static let target = Atomic<Int32>(0)
+    static let received = Atomic<Int32>(0)
+
+    static let handler: @convention(c) (Int32) -> Void = { number in
+        received.store(number, ordering: .relaxed)
+        let pid = target.load(ordering: .relaxed)
+        if pid > 0 { kill(pid, number) }
     }
 }
