@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OCI
 import RegistryClient
+import Runtime
 import Signing
 import Transports
 
@@ -178,7 +179,15 @@ struct PlatformFlags: ParsableArguments {
     }
 }
 
+/// A transport name, with `local:NAME` for an image in Berth's local store (the `oci:` layout
+/// under `$BERTH_ROOT/images`, entries named by full reference).
 func parseName(_ text: String) throws -> ImageName {
+    if text.hasPrefix("local:") {
+        let name = String(text.dropFirst("local:".count))
+        guard !name.isEmpty else { throw CLIError("invalid image name '\(text)': local: needs an image name") }
+        let stored = (try? ImageReference(parsing: name)).map { $0.description } ?? name
+        return LocalStore(root: LocalStore.defaultRoot()).image(stored)
+    }
     do { return try ImageName(parsing: text) } catch { throw CLIError(error.description) }
 }
 

@@ -15,7 +15,7 @@ struct Berth: AsyncParsableCommand {
         subcommands: [
             Copy.self, Sync.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self,
             StandaloneSign.self, StandaloneVerify.self, GenerateSigstoreKey.self, Serve.self,
-            Pull.self, Images.self, Rmi.self, Run.self, Ps.self, Rm.self,
+            Pull.self, Images.self, Rmi.self, Run.self, Ps.self, Rm.self, Unpack.self,
         ]
     )
 }

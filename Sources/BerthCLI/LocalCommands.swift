@@ -14,7 +14,7 @@ struct StoreFlags: ParsableArguments {
 
 /// An image argument as podman takes it: a transport name, or else a registry reference.
 func localImageName(_ text: String) throws -> ImageName {
-    if text.contains("://") || ["oci:", "oci-archive:", "dir:", "docker-archive:"].contains(where: text.hasPrefix) { return try parseName(text) }
+    if text.contains("://") || ["oci:", "oci-archive:", "dir:", "docker-archive:", "local:"].contains(where: text.hasPrefix) { return try parseName(text) }
     do { return .docker(try ImageReference(parsing: text)) } catch { throw CLIError("invalid image name '\(text.prefix(200))': \(error.description)") }
 }
 
@@ -184,6 +184,28 @@ struct Run: AsyncParsableCommand {
             _ = try await ensurePulled(name, store: store, access: access, always: pull == "always", quiet: quiet)
         }
         return try await LocalRunner(store: store, runtime: runtime).run(image: stored, name: self.name, options: options, remove: remove)
+    }
+}
+
+struct Unpack: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Unpack a stored image into an OCI runtime bundle (BUNDLE/rootfs and BUNDLE/config.json), as umoci unpack does")
+    @Argument(help: "IMAGE (pulled when missing)") var image: String
+    @Argument(help: "BUNDLE directory (must not exist)") var bundle: String
+    @Flag(name: [.short, .customLong("quiet")], help: "Suppress pull progress") var quiet = false
+    @OptionGroup var access: ImageAccess
+    @OptionGroup var storage: StoreFlags
+
+    func run() async throws {
+        guard !FileManager.default.fileExists(atPath: bundle) else { throw CLIError("\(bundle) already exists") }
+        let store = storage.store
+        let stored = try await ensurePulled(try localImageName(image), store: store, access: access, always: false, quiet: quiet)
+        do {
+            try await LocalRunner.unpack(store: store, image: stored, bundle: bundle)
+        } catch {
+            try? FileManager.default.removeItem(atPath: bundle)
+            throw error
+        }
     }
 }
 

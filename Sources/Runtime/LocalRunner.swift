@@ -40,7 +40,18 @@ public struct LocalRunner: Sendable {
         }
     }
 
+    /// A bundle (`rootfs/` and `config.json` with the image's defaults) for any OCI runtime.
+    public static func unpack(store: LocalStore, image: String, bundle: String) async throws {
+        try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+        let spec = try await prepare(store: store, image: image, rootfs: "\(bundle)/rootfs", options: RunOptions(), hostname: "berth")
+        try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(bundle)/config.json"))
+    }
+
     func prepare(image: String, rootfs: String, options: RunOptions, hostname: String) async throws -> RuntimeSpec {
+        try await Self.prepare(store: store, image: image, rootfs: rootfs, options: options, hostname: hostname)
+    }
+
+    static func prepare(store: LocalStore, image: String, rootfs: String, options: RunOptions, hostname: String) async throws -> RuntimeSpec {
         let source = try store.image(image).openSource(AccessOptions())
         let top = try await source.manifest(nil)
         guard let manifest = try? JSONDecoder().decode(ImageManifest.self, from: Data(top.bytes)) else {

@@ -7,45 +7,63 @@ import Testing
 @Suite(.enabled(if: geteuid() == 0 && Interop.enabled("busybox") && Interop.enabled("crun") && Interop.enabled("runc"),
     "running containers needs root, busybox, crun and runc (apt-get install busybox-static crun runc)"))
 struct RunCommandTests {
-    /// An OCI layout with a one-layer busybox image (`/bin/*` applets, `app` user 1000 in group
-    /// `extra` 2000) tagged `tag`; `badDiffID` writes a config whose diff_id lies.
-    static func busyboxLayout(at layout: String, tag: String = "v1", badDiffID: Bool = false) async throws {
-        let rootfs = layout + "-rootfs"
+    /// An OCI layout with a three-layer busybox image tagged `tag`: the base (`/bin/*` applets,
+    /// `app` user 1000 in group `extra` 2000, `/data/victim`, `/data/opq/{old,sub/old2}`), a layer
+    /// whiting out `victim` and making `opq` opaque (after adding `opq/new`), and a layer with a
+    /// hard link and a symlink; then `extraLayers` (tar bytes). `badDiffID` makes the config lie.
+    static func busyboxLayout(at layout: String, tag: String = "v1", badDiffID: Bool = false, extraLayers: [[UInt8]] = []) async throws {
         let manager = FileManager.default
-        for directory in ["bin", "etc", "tmp", "home/app"] { try manager.createDirectory(atPath: "\(rootfs)/\(directory)", withIntermediateDirectories: true) }
-        try manager.copyItem(atPath: try Interop.tool("busybox"), toPath: "\(rootfs)/bin/busybox")
-        for applet in ["sh", "echo", "id", "pwd", "cat", "ls", "touch", "ip", "true", "sleep", "grep"] {
-            try manager.createSymbolicLink(atPath: "\(rootfs)/bin/\(applet)", withDestinationPath: "busybox")
+        let base = layout + "-layers/base"
+        for directory in ["bin", "etc", "tmp", "home/app", "data/opq/sub"] { try manager.createDirectory(atPath: "\(base)/\(directory)", withIntermediateDirectories: true) }
+        try manager.copyItem(atPath: try Interop.tool("busybox"), toPath: "\(base)/bin/busybox")
+        for applet in ["sh", "echo", "id", "pwd", "cat", "ls", "touch", "ip", "true", "sleep", "grep", "test", "readlink"] {
+            try manager.createSymbolicLink(atPath: "\(base)/bin/\(applet)", withDestinationPath: "busybox")
         }
-        try Data("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n".utf8).write(to: URL(fileURLWithPath: "\(rootfs)/etc/passwd"))
-        try Data("root:x:0:\napp:x:1000:\nextra:x:2000:app\n".utf8).write(to: URL(fileURLWithPath: "\(rootfs)/etc/group"))
+        func write(_ text: String, _ path: String) throws { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) }
+        try write("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n", "\(base)/etc/passwd")
+        try write("root:x:0:\napp:x:1000:\nextra:x:2000:app\n", "\(base)/etc/group")
+        for file in ["data/victim", "data/opq/old", "data/opq/sub/old2"] { try write("lower", "\(base)/\(file)") }
+        let whiteouts = layout + "-layers/whiteouts"
+        try manager.createDirectory(atPath: "\(whiteouts)/data/opq", withIntermediateDirectories: true)
+        for file in ["data/.wh.victim", "data/opq/new", "data/opq/.wh..wh..opq"] { try write("", "\(whiteouts)/\(file)") }
+        let links = layout + "-layers/links"
+        try manager.createDirectory(atPath: "\(links)/data", withIntermediateDirectories: true)
+        try write("linked", "\(links)/data/orig")
+        try manager.linkItem(atPath: "\(links)/data/orig", toPath: "\(links)/data/hl")
+        try manager.createSymbolicLink(atPath: "\(links)/data/sl", withDestinationPath: "/etc/passwd")
+        var tars: [[UInt8]] = []
+        for directory in [base, whiteouts, links] {
+            // Sorted names: the opaque marker comes after opq/new, as the spec's rule requires handling.
+            try await Interop.shell("tar -C '\(directory)' --sort=name --numeric-owner -cf '\(directory).tar' .")
+            tars.append(Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory).tar"))))
+        }
+        try manager.removeItem(atPath: layout + "-layers")
+        tars += extraLayers
+
         try manager.createDirectory(atPath: "\(layout)/blobs/sha256", withIntermediateDirectories: true)
-        try await Interop.shell("tar -C '\(rootfs)' --numeric-owner -cf '\(layout)/layer.tar' .")
-        let tar = Array(try Data(contentsOf: URL(fileURLWithPath: "\(layout)/layer.tar")))
-        try manager.removeItem(atPath: "\(layout)/layer.tar")
         func put(_ bytes: [UInt8]) throws -> [String: Any] {
             let digest = Digest.of(bytes)
             try Data(bytes).write(to: URL(fileURLWithPath: "\(layout)/blobs/sha256/\(digest.encoded)"))
             return ["digest": digest.description, "size": bytes.count]
         }
-        let layer = try put(tar)
-        let diffID = badDiffID ? Digest.of(Array("not the layer".utf8)).description : layer["digest"] as! String
+        let layers = try tars.map(put)
+        var diffIDs = layers.map { $0["digest"] as! String }
+        if badDiffID { diffIDs[1] = Digest.of(Array("not the layer".utf8)).description }
         let config = try put(Fixtures.json([
             "architecture": Platform.current.architecture, "os": "linux", "created": "2026-11-29T00:00:00Z",
             "config": ["Env": ["PATH=/bin", "GREETING=hi"], "Cmd": ["sh", "-c", "echo $GREETING from busybox"], "WorkingDir": "/tmp"],
-            "rootfs": ["type": "layers", "diff_ids": [diffID]],
+            "rootfs": ["type": "layers", "diff_ids": diffIDs],
         ]))
         let manifestBytes = Fixtures.json([
             "schemaVersion": 2, "mediaType": MediaType.ociManifest,
             "config": config.merging(["mediaType": MediaType.ociConfig]) { $1 },
-            "layers": [layer.merging(["mediaType": MediaType.ociLayerTar]) { $1 }],
+            "layers": layers.map { $0.merging(["mediaType": MediaType.ociLayerTar]) { $1 } },
         ])
         let manifest = try put(manifestBytes)
-        try Data(#"{"imageLayoutVersion": "1.0.0"}"#.utf8).write(to: URL(fileURLWithPath: "\(layout)/oci-layout"))
+        try write(#"{"imageLayoutVersion": "1.0.0"}"#, "\(layout)/oci-layout")
         try Data(Fixtures.json(["schemaVersion": 2, "manifests": [
             manifest.merging(["mediaType": MediaType.ociManifest, "annotations": ["org.opencontainers.image.ref.name": tag]]) { $1 },
         ]])).write(to: URL(fileURLWithPath: "\(layout)/index.json"))
-        try manager.removeItem(atPath: rootfs)
     }
 
     @Test func pullRunAndManageContainersWithBothRuntimes() async throws {
@@ -62,6 +80,8 @@ struct RunCommandTests {
             // Pulled on first use; the image's Cmd, Env and WorkingDir apply.
             let first = try await run(["--rm", image])
             #expect(first.status == 0 && first.stdout == "hi from busybox\n", "\(first.stdout.debugDescription) \(first.stderr)")
+            let layered = try await run(["--rm", image, "sh", "-c", "ls /data; ls /data/opq; test /data/hl -ef /data/orig && echo hardlinked; readlink /data/sl"])
+            #expect(layered.stdout == "hl\nopq\norig\nsl\nnew\nhardlinked\n/etc/passwd\n", "\(layered.stdout.debugDescription) \(layered.stderr)")
             let listed = try await berth.succeed(["images"] + root)
             #expect(listed.stdout.contains("127.0.0.1:\(server.port)/team/bb") && listed.stdout.contains("v1"), "\(listed.stdout)")
 
@@ -152,6 +172,70 @@ extension RunCommandTests {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         #expect(process.terminationStatus == 143)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: berth.path("store/containers")).isEmpty)
+    }
+}
+
+extension RunCommandTests {
+    /// A tar layer written by Python's tarfile from (kind, name, target) triples.
+    static func maliciousLayer(_ entries: [(String, String, String)], scratch: BerthCommand) async throws -> [UInt8] {
+        let file = scratch.path("evil-\(UUID().uuidString.prefix(6)).tar")
+        let spec = entries.map { "(\"\($0.0)\", \"\($0.1)\", \"\($0.2)\")" }.joined(separator: ", ")
+        let script = """
+            import io, sys, tarfile
+            with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as tar:
+                for kind, name, target in [\(spec)]:
+                    info = tarfile.TarInfo(name)
+                    if kind == "file":
+                        data = b"escaped"
+                        info.size = len(data)
+                        tar.addfile(info, io.BytesIO(data))
+                        continue
+                    info.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+                    info.linkname = target
+                    tar.addfile(info)
+            """
+        let made = try await Interop.run("/usr/bin/env", ["python3", "-c", script, file])
+        guard made.status == 0 else { throw TestFailure("python tarfile: \(made.stderr)") }
+        return Array(try Data(contentsOf: URL(fileURLWithPath: file)))
+    }
+
+    @Test func maliciousLayersWriteNothingOutsideTheBundle() async throws {
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        let canary = berth.path("canary")
+        try FileManager.default.createDirectory(atPath: canary, withIntermediateDirectories: true)
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: "\(canary)/victim"))
+        let root = ["--root", berth.path("store")]
+        func untouched() -> Bool {
+            (try? FileManager.default.contentsOfDirectory(atPath: canary)) == ["victim"]
+                && (try? String(contentsOfFile: "\(canary)/victim", encoding: .utf8)) == "precious"
+        }
+
+        let confined = try await Self.maliciousLayer([
+            ("file", "../../../../../../../..\(canary)/dotdot", ""),
+            ("file", "\(canary)/absolute", ""),
+            ("symlink", "evil", canary),
+            ("file", "evil/through-symlink", ""),
+            ("symlink", "evil2", "../../../../../../../..\(canary)"),
+            ("file", "evil2/through-relative-symlink", ""),
+            ("file", "../../../../../../../..\(canary)/.wh.victim", ""),
+            ("symlink", "evil3", "\(canary)/victim"),
+            ("file", "evil3", ""),
+        ], scratch: berth)
+        try await Self.busyboxLayout(at: berth.path("confined"), extraLayers: [confined])
+        let ran = try await berth.run(["run", "-q", "--rm"] + root + ["oci:\(berth.path("confined")):v1", "sh", "-c", "cat \(canary)/dotdot \(canary)/through-symlink"])
+        #expect(ran.status == 0 && ran.stdout == "escapedescaped", "\(ran.stdout) \(ran.stderr)")
+        #expect(untouched())
+
+        for (label, entry) in [("hard link", ("hardlink", "hl", "\(canary)/victim")), ("relative hard link", ("hardlink", "hl2", "../../../../../../..\(canary)/victim"))] {
+            let layer = try await Self.maliciousLayer([entry], scratch: berth)
+            let layout = berth.path("refused-\(label.count)")
+            try await Self.busyboxLayout(at: layout, extraLayers: [layer])
+            let refused = try await berth.run(["run", "-q", "--rm"] + root + ["oci:\(layout):v1", "true"])
+            #expect(refused.status == 125 && refused.stderr.contains("not in the rootfs") && refused.stderr.split(separator: "\n").count == 1, "\(label): \(refused.stderr)")
+            #expect(untouched(), "\(label)")
+        }
         #expect(try FileManager.default.contentsOfDirectory(atPath: berth.path("store/containers")).isEmpty)
     }
 }
