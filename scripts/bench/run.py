@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Times `berth run` against bare `crun run`, and `berth unpack` against `umoci unpack`, on the
+same image in one run (called by scripts/bench/run.sh, which builds berth and installs the peers).
+
+The image: a busybox-static base layer and four layers of FILES small files each, gzip-compressed.
+Each measurement runs ROUNDS times, alternating which tool goes first; medians are printed.
+"""
+import sys
+
+# scripts/bench/copy.py would shadow the standard `copy` module that tarfile imports.
+HERE = sys.path.pop(0)
+import gzip, hashlib, io, json, os, shutil, statistics, subprocess, tarfile, time  # noqa: E402
+
+sys.path.insert(0, HERE)
+from benchlib import BERTH, ROUNDS, timed, work  # noqa: E402
+
+FILES = int(os.environ.get("FILES", "200"))
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+CRUN = shutil.which("crun")
+UMOCI = shutil.which("umoci")
+
+
+def layer(entries):
+    """A gzip tar layer from (name, bytes or None for a directory, mode) entries."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.mode = mode
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif isinstance(data, str):
+                info.type = tarfile.SYMTYPE
+                info.linkname = data
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    tar_bytes = raw.getvalue()
+    return gzip.compress(tar_bytes, 6, mtime=0), hashlib.sha256(tar_bytes).hexdigest()
+
+
+def make_layout(path):
+    blobs = os.path.join(path, "blobs", "sha256")
+    os.makedirs(blobs)
+
+    def put(data):
+        digest = hashlib.sha256(data).hexdigest()
+        with open(os.path.join(blobs, digest), "wb") as f:
+            f.write(data)
+        return {"digest": "sha256:" + digest, "size": len(data)}
+
+    base = [("bin", None, 0o755), ("etc", None, 0o755), ("tmp", None, 0o1777),
+            ("bin/busybox", open(BUSYBOX, "rb").read(), 0o755), ("bin/sh", "busybox", 0o777), ("bin/true", "busybox", 0o777),
+            ("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644), ("etc/group", b"root:x:0:\n", 0o644)]
+    layers = [layer(base)]
+    for n in range(4):
+        entries = [(f"data{n}", None, 0o755)] + [(f"data{n}/file{i}", os.urandom(4096), 0o644) for i in range(FILES)]
+        layers.append(layer(entries))
+    descriptors = [dict(put(blob), mediaType="application/vnd.oci.image.layer.v1.tar+gzip") for blob, _ in layers]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"], "Env": ["PATH=/bin"]},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + d for _, d in layers]}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": dict(put(config), mediaType="application/vnd.oci.image.config.v1+json"),
+                           "layers": descriptors}).encode()
+    entry = dict(put(manifest), mediaType="application/vnd.oci.image.manifest.v1+json",
+                 annotations={"org.opencontainers.image.ref.name": "bench"})
+    with open(os.path.join(path, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [entry]}, f)
+    with open(os.path.join(path, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion": "1.0.0"}')
+
+
+def hybrid_cgroups():
+    try:
+        return open("/sys/fs/cgroup/unified/cgroup.controllers").read().strip() != ""
+    except OSError:
+        return False
+
+
+def crun_argv(arguments):
+    """crun as berth starts it: on hybrid cgroup hosts crun 1.8 needs the cgroup2 mount hidden
+    in a private mount namespace, so the baseline pays for the same wrapper."""
+    if not hybrid_cgroups():
+        return [CRUN] + arguments
+    return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+            'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"', CRUN] + arguments
+
+
+def medians(name, ours, peer, peer_name):
+    o = statistics.median(ours)
+    p = statistics.median(peer)
+    print(f"{name:<44} berth {o * 1000:8.1f} ms  {peer_name} {p * 1000:8.1f} ms  "
+          f"difference {(o - p) * 1000:+8.1f} ms  ratio {p / o:5.2f}x", flush=True)
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("run as root: containers are run without a user namespace")
+    if not CRUN or not UMOCI:
+        sys.exit("crun and umoci are needed (apt-get install crun umoci)")
+    layout = os.path.join(work, "layout")
+    make_layout(layout)
+    root = os.path.join(work, "store")
+    env = dict(os.environ, BERTH_ROOT=root)
+    subprocess.run([BERTH, "pull", "-q", f"oci:{layout}:bench"], check=True, env=env, stdout=subprocess.DEVNULL)
+    bundle = os.path.join(work, "bundle")
+    subprocess.run([BERTH, "unpack", "-q", f"oci:{layout}:bench", bundle], check=True, env=env)
+    state = os.path.join(work, "crun-state")
+    print(f"image: busybox + 4 layers x {FILES} files of 4 KiB (gzip), {ROUNDS} rounds, medians"
+          f"{'; hybrid cgroups: crun in a private mount namespace for both' if hybrid_cgroups() else ''}", flush=True)
+
+    run_berth, run_crun = [], []
+    for i in range(ROUNDS):
+        pair = [("b", [BERTH, "run", "-q", "--rm", "--runtime", "crun", f"oci:{layout}:bench", "true"]),
+                ("c", crun_argv(["--root", state, "run", "--bundle", bundle, f"bench-{i}"]))]
+        for kind, argv in (pair if i % 2 == 0 else pair[::-1]):
+            start = time.monotonic()
+            subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
+            (run_berth if kind == "b" else run_crun).append(time.monotonic() - start)
+    medians("run --rm IMAGE true  vs  crun run BUNDLE", run_berth, run_crun, "crun")
+
+    unpack_berth, unpack_umoci = [], []
+    for i in range(ROUNDS):
+        targets = {"b": os.path.join(work, f"b-{i}"), "u": os.path.join(work, f"u-{i}")}
+        pair = [("b", [BERTH, "unpack", "-q", f"oci:{layout}:bench", targets["b"]]),
+                ("u", [UMOCI, "unpack", "--image", f"{layout}:bench", targets["u"]])]
+        for kind, argv in (pair if i % 2 == 0 else pair[::-1]):
+            elapsed, _ = timed(argv)
+            (unpack_berth if kind == "b" else unpack_umoci).append(elapsed)
+        for target in targets.values():
+            shutil.rmtree(target, ignore_errors=True)
+    medians("unpack 5 layers  vs  umoci unpack", unpack_berth, unpack_umoci, "umoci")
+
+
+main()

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Benchmarks `berth run` and `berth unpack` against the bare runtime and umoci on the same
+# generated 5-layer busybox image, in one run: `berth run --rm IMAGE true` vs `crun run` of a
+# prepared bundle (berth's overhead per run), and `berth unpack` vs `umoci unpack`. As root.
+#   scripts/bench/run.sh
+#   ROUNDS=20 FILES=400 scripts/bench/run.sh
+set -eu
+cd "$(dirname "$0")/../.."
+. scripts/lib/debian-packages.sh
+ensure_packages libsqlite3-dev zlib1g-dev libzstd-dev libgpgme-dev crun umoci busybox-static python3 time
+swift build -c release --static-swift-stdlib --product berth >&2
+exec python3 scripts/bench/run.py
