@@ -59,6 +59,8 @@ public struct Containers: Sendable {
             throw RuntimeError.invalidArgument("container \(record.name) is running")
         }
         if let runtime = try? OCIRuntime.find(record.runtime) { runtime.delete(id: record.id, state: store.runtimeState) }
+        // A berth killed mid-run leaves the overlay mounted; removing through it would whiteout, not delete.
+        OverlayMount.unmount("\(directory(record.id))/bundle/rootfs")
         try FileManager.default.removeItem(atPath: directory(record.id))
     }
 

@@ -9,12 +9,25 @@ import NIOCore
 /// Names are resolved inside the root (`RootPath`); a hard link to something outside it, or a
 /// root entry that is not a directory, is refused.
 struct LayerUnpacker {
+    /// `flatten` applies layers one over the other in one directory (whiteouts delete);
+    /// `overlay` unpacks one layer into its own directory in overlayfs's form (a whiteout is a
+    /// 0/0 character device, an opaque directory has `trusted.overlay.opaque=y`), for stacking.
+    enum Mode { case flatten, overlay }
+
     let root: RootPath
+    let mode: Mode
+    /// In overlay mode, the directories of the layers below (top first): a hard link to a file
+    /// of a lower layer becomes a copy of it.
+    let lower: [String]
     /// Owners and device nodes need root; without it files keep the caller's owner and device
     /// nodes are skipped.
     let privileged = geteuid() == 0
 
-    init(rootfs: String) { root = RootPath(root: rootfs) }
+    init(rootfs: String, mode: Mode = .flatten, lower: [String] = []) {
+        root = RootPath(root: rootfs)
+        self.mode = mode
+        self.lower = lower
+    }
 
     /// Applies one layer; `layer` names it in errors (its digest).
     func apply<S: AsyncSequence>(_ tar: S, layer: String) async throws where S.Element == ByteBuffer {
@@ -52,6 +65,18 @@ struct LayerUnpacker {
         let parent = try root.resolve(Array(components.dropLast()), followLast: true)
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         let key = components.joined(separator: "/")
+        if name == ".wh..wh..opq", mode == .overlay {
+            let value = Array("y".utf8)
+            try check(value.withUnsafeBytes { clinuxio_lsetxattr(parent, "trusted.overlay.opaque", $0.baseAddress, UInt($0.count)) }, parent)
+            return
+        }
+        if name.hasPrefix(".wh."), mode == .overlay {
+            let victim = String(name.dropFirst(4))
+            guard !victim.isEmpty, victim != ".", victim != "..", !victim.hasPrefix(".wh.") else { throw TarError("invalid whiteout") }
+            try removeTree("\(parent)/\(victim)")
+            try check(clinuxio_mknod("\(parent)/\(victim)", UInt32(S_IFCHR), 0, 0), "\(parent)/\(victim)")
+            return
+        }
         if name == ".wh..wh..opq" {
             let directory = components.dropLast().joined(separator: "/")
             for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
@@ -102,7 +127,16 @@ struct LayerUnpacker {
             // The target is another name in the rootfs; resolved inside it, it cannot be outside.
             let source = try root.resolve(RootPath.clean(entry.linkTarget))
             var info = stat()
-            guard lstat(source, &info) == 0 else { throw TarError("hard link to '\(entry.linkTarget)', which is not in the rootfs") }
+            guard lstat(source, &info) == 0 else {
+                // In overlay form the target may be in a lower layer: the link becomes a copy.
+                for layer in lower {
+                    let below = try RootPath(root: layer).resolve(RootPath.clean(entry.linkTarget))
+                    guard lstat(below, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
+                    try FileManager.default.copyItem(atPath: below, toPath: target)
+                    return
+                }
+                throw TarError("hard link to '\(entry.linkTarget)', which is not in the rootfs")
+            }
             guard info.st_mode & S_IFMT != S_IFDIR else { throw TarError("hard link to a directory") }
             try check(link(source, target), target)
             return

@@ -19,22 +19,28 @@ public struct LocalRunner: Sendable {
     public func run(image: String, name: String?, options: RunOptions, remove: Bool) async throws -> Int32 {
         let containers = Containers(store: store)
         var record = try containers.create(name: name, image: image, runtime: runtime.name)
-        let bundle = "\(containers.directory(record.id))/bundle"
+        let directory = containers.directory(record.id)
+        let rootfs = "\(directory)/bundle/rootfs"
+        var mounted = false
         do {
-            let spec = try await prepare(image: image, rootfs: "\(bundle)/rootfs", options: options, hostname: String(record.id.prefix(12)))
-            try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(bundle)/config.json"))
-            try Self.checkExecutable(spec, rootfs: "\(bundle)/rootfs")
+            let spec: RuntimeSpec
+            (spec, mounted) = try await Self.prepare(
+                store: store, image: image, rootfs: rootfs, container: directory, options: options, hostname: String(record.id.prefix(12)))
+            try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(directory)/bundle/config.json"))
+            try Self.checkExecutable(spec, rootfs: rootfs)
             record.command = spec.process.args
             record.status = "running"
             record.pid = getpid()
             try containers.save(record)
-            let status = try await runtime.run(bundle: bundle, id: record.id, state: store.runtimeState)
+            let status = try await runtime.run(bundle: "\(directory)/bundle", id: record.id, state: store.runtimeState)
+            if mounted { OverlayMount.unmount(rootfs) }
             record.status = "exited"
             record.exitCode = status
             record.pid = nil
             if remove { try? containers.remove(record) } else { try containers.save(record) }
             return status
         } catch {
+            if mounted { OverlayMount.unmount(rootfs) }
             if remove || record.status == "created" { try? containers.remove(record) }
             throw error
         }
@@ -43,15 +49,16 @@ public struct LocalRunner: Sendable {
     /// A bundle (`rootfs/` and `config.json` with the image's defaults) for any OCI runtime.
     public static func unpack(store: LocalStore, image: String, bundle: String) async throws {
         try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
-        let spec = try await prepare(store: store, image: image, rootfs: "\(bundle)/rootfs", options: RunOptions(), hostname: "berth")
+        let (spec, _) = try await prepare(store: store, image: image, rootfs: "\(bundle)/rootfs", container: nil, options: RunOptions(), hostname: "berth")
         try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(bundle)/config.json"))
     }
 
-    func prepare(image: String, rootfs: String, options: RunOptions, hostname: String) async throws -> RuntimeSpec {
-        try await Self.prepare(store: store, image: image, rootfs: rootfs, options: options, hostname: hostname)
-    }
-
-    static func prepare(store: LocalStore, image: String, rootfs: String, options: RunOptions, hostname: String) async throws -> RuntimeSpec {
+    /// The image's root filesystem at `rootfs` and its runtime spec. For a container (with its
+    /// directory) the cached layers are stacked with overlayfs where the machine allows it
+    /// (`mounted`), else every layer is unpacked into `rootfs`.
+    static func prepare(store: LocalStore, image: String, rootfs: String, container: String?, options: RunOptions, hostname: String) async throws
+        -> (RuntimeSpec, mounted: Bool)
+    {
         let source = try store.image(image).openSource(AccessOptions())
         let top = try await source.manifest(nil)
         guard let manifest = try? JSONDecoder().decode(ImageManifest.self, from: Data(top.bytes)) else {
@@ -64,18 +71,33 @@ public struct LocalRunner: Sendable {
         }
         try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
         chmod(rootfs, 0o755)
-        let unpacker = LayerUnpacker(rootfs: rootfs)
-        for (layer, diffID) in zip(manifest.layers, diffIDs) {
-            let tar = DigestingSequence(AnyBlobStream(decompressedLayer(try await source.blob(layer), mediaType: layer.mediaType)), expected: diffID)
-            do {
-                try await unpacker.apply(tar, layer: layer.digest.description)
-            } catch let error as ClientError {
-                throw RuntimeError.badLayer(layer: layer.digest.description, entry: "", "its content does not match its diff_id \(diffID) (\(error))")
-            }
+        var mounted = false
+        if let container, LayerCache.overlayAvailable(in: store.layersPath) {
+            let layers = try await LayerCache(directory: store.layersPath).prepare(manifest.layers, diffIDs: diffIDs, source: source)
+            try OverlayMount.mount(layers: layers, container: container, rootfs: rootfs)
+            mounted = true
+        } else {
+            let unpacker = LayerUnpacker(rootfs: rootfs)
+            for (layer, diffID) in zip(manifest.layers, diffIDs) { try await apply(layer, diffID: diffID, from: source, with: unpacker) }
         }
-        var named = options
-        if named.hostname == nil { named.hostname = hostname }
-        return try RuntimeSpec(image: config, options: named, rootfs: rootfs, name: hostname)
+        do {
+            var named = options
+            if named.hostname == nil { named.hostname = hostname }
+            return (try RuntimeSpec(image: config, options: named, rootfs: rootfs, name: hostname), mounted)
+        } catch {
+            if mounted { OverlayMount.unmount(rootfs) }
+            throw error
+        }
+    }
+
+    /// Applies one layer, its uncompressed bytes checked against `diffID` as they stream.
+    static func apply(_ layer: Descriptor, diffID: Digest, from source: any ImageSource, with unpacker: LayerUnpacker) async throws {
+        let tar = DigestingSequence(AnyBlobStream(decompressedLayer(try await source.blob(layer), mediaType: layer.mediaType)), expected: diffID)
+        do {
+            try await unpacker.apply(tar, layer: layer.digest.description)
+        } catch let error as ClientError {
+            throw RuntimeError.badLayer(layer: layer.digest.description, entry: "", "its content does not match its diff_id \(diffID) (\(error))")
+        }
     }
 
     /// Finds the command in the rootfs first, so a missing or non-executable program is a clear

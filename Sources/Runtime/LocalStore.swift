@@ -6,7 +6,8 @@ import Transports
 /// Berth's local images and containers under one root (`$BERTH_ROOT`, else `/var/lib/berth` for
 /// root and `$XDG_DATA_HOME/berth` otherwise): `images/` is an OCI image layout whose entries
 /// are named by image reference (so `copy` reads and writes it as `oci:<root>/images:<name>`),
-/// `containers/<id>/` holds each container's bundle and record, `runtime/` the OCI runtime's state.
+/// `containers/<id>/` holds each container's bundle and record, `layers/` the unpacked layer
+/// cache, `runtime/` the OCI runtime's state.
 public struct LocalStore: Sendable {
     public let root: String
 
@@ -22,6 +23,7 @@ public struct LocalStore: Sendable {
     public var imagesPath: String { "\(root)/images" }
     public var containersPath: String { "\(root)/containers" }
     public var runtimeState: String { "\(root)/runtime" }
+    var layersPath: String { "\(root)/layers" }
 
     public func image(_ name: String) -> ImageName { .oci(path: imagesPath, reference: name) }
 
@@ -107,6 +109,14 @@ public struct LocalStore: Sendable {
             keep.insert(manifest.config.digest)
             for layer in manifest.layers { keep.insert(layer.digest) }
         }
+        var chains: Set<Digest> = []
+        for entry in index.manifests {
+            guard let manifest = try? JSONDecoder().decode(ImageManifest.self, from: Data(blob(entry.digest))),
+                let config = try? JSONDecoder().decode(ImageConfig.self, from: Data(blob(manifest.config.digest)))
+            else { continue }
+            chains.formUnion(LayerCache.chainIDs(config.rootfs?.diffIDs ?? []))
+        }
+        LayerCache(directory: layersPath).prune(keeping: chains)
         let directory = "\(imagesPath)/blobs/sha256"
         for file in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             guard let digest = try? Digest(parsing: "sha256:\(file)"), !keep.contains(digest) else { continue }

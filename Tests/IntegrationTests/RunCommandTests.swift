@@ -82,6 +82,14 @@ struct RunCommandTests {
             #expect(first.status == 0 && first.stdout == "hi from busybox\n", "\(first.stdout.debugDescription) \(first.stderr)")
             let layered = try await run(["--rm", image, "sh", "-c", "ls /data; ls /data/opq; test /data/hl -ef /data/orig && echo hardlinked; readlink /data/sl"])
             #expect(layered.stdout == "hl\nopq\norig\nsl\nnew\nhardlinked\n/etc/passwd\n", "\(layered.stdout.debugDescription) \(layered.stderr)")
+            // The layers are unpacked once (overlayfs stacks them where the machine allows) and a
+            // container's writes stay in the container.
+            let cached = (try? FileManager.default.contentsOfDirectory(atPath: berth.path("store/layers")))?.filter { !$0.hasPrefix(".") } ?? []
+            #expect(cached.isEmpty || cached.count == 3, "\(cached)")
+            let wrote = try await run(["--rm", image, "sh", "-c", "echo x > /data/new; rm /data/orig"])
+            #expect(wrote.status == 0, "\(wrote.stderr)")
+            let fresh = try await run(["--rm", image, "ls", "/data"])
+            #expect(fresh.stdout == "hl\nopq\norig\nsl\n", "\(fresh.stdout)")
             let listed = try await berth.succeed(["images"] + root)
             #expect(listed.stdout.contains("127.0.0.1:\(server.port)/team/bb") && listed.stdout.contains("v1"), "\(listed.stdout)")
 
@@ -133,6 +141,8 @@ struct RunCommandTests {
             let again = try await berth.run(["rmi"] + root + [image])
             #expect(again.status == 2, "\(again.stderr)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: berth.path("store/images/blobs/sha256")).isEmpty)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: berth.path("store/layers"))) ?? []).isEmpty)
+            #expect(!((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").contains(berth.path("store")))
         }
     }
 

@@ -162,3 +162,28 @@ import Testing
         }
     }
 }
+
+extension LayerUnpackerTests {
+    /// Overlay form (as root): whiteouts become 0/0 character devices, opaque directories get
+    /// `trusted.overlay.opaque=y`, and a hard link to a lower layer's file becomes a copy.
+    @Test(.enabled(if: geteuid() == 0, "whiteout devices and trusted.* xattrs need root"))
+    func overlayFormKeepsWhiteoutsForStacking() async throws {
+        let scratch = try Scratch()
+        defer { scratch.cleanup() }
+        let lower = "\(scratch.base)/lower"
+        try FileManager.default.createDirectory(atPath: "\(lower)/data", withIntermediateDirectories: true)
+        try Data("below".utf8).write(to: URL(fileURLWithPath: "\(lower)/data/orig"))
+        var layer = TarBuilder()
+        layer.file("data/.wh.victim")
+        layer.file("opq/new", "n")
+        layer.file("opq/.wh..wh..opq")
+        layer.hardLink("data/link", to: "data/orig")
+        try await LayerUnpacker(rootfs: scratch.rootfs, mode: .overlay, lower: [lower]).apply(layer.stream(), layer: "sha256:test")
+        let whiteout = scratch.info("data/victim")
+        #expect(whiteout.st_mode & S_IFMT == S_IFCHR && whiteout.st_rdev == 0)
+        var value = [UInt8](repeating: 0, count: 4)
+        #expect(clinuxio_lgetxattr("\(scratch.rootfs)/opq", "trusted.overlay.opaque", &value, 4) == 1 && value[0] == UInt8(ascii: "y"))
+        #expect(scratch.exists("opq/new"))
+        #expect(try String(contentsOfFile: "\(scratch.rootfs)/data/link", encoding: .utf8) == "below")
+    }
+}

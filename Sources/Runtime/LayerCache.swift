@@ -1,0 +1,87 @@
+import CLinuxIO
+import Foundation
+import OCI
+import RegistryClient
+import Transports
+
+/// Unpacked layers kept under `layers/<chain-id>` in overlayfs's form, so images that share
+/// base layers unpack them once and every container stacks them read-only under its own upper
+/// directory. A layer is unpacked into a temporary directory and renamed into place whole, so a
+/// killed pull leaves nothing that looks done, and two concurrent pulls of it keep one copy.
+struct LayerCache {
+    let directory: String
+
+    /// The image spec's ChainIDs: each layer's identity together with everything below it.
+    static func chainIDs(_ diffIDs: [Digest]) -> [Digest] {
+        var chains: [Digest] = []
+        for diffID in diffIDs {
+            chains.append(chains.last.map { Digest.of(Array("\($0) \(diffID)".utf8)) } ?? diffID)
+        }
+        return chains
+    }
+
+    func path(_ chain: Digest) -> String { "\(directory)/\(chain.encoded)" }
+
+    /// The layer directories of an image, bottom first, unpacking the ones not cached yet.
+    func prepare(_ layers: [Descriptor], diffIDs: [Digest], source: any ImageSource) async throws -> [String] {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var ready: [String] = []
+        for ((layer, diffID), chain) in zip(zip(layers, diffIDs), Self.chainIDs(diffIDs)) {
+            let final = path(chain)
+            if !FileManager.default.fileExists(atPath: final) {
+                let temporary = "\(directory)/.tmp-\(UUID().uuidString)"
+                try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+                chmod(temporary, 0o755)
+                do {
+                    let unpacker = LayerUnpacker(rootfs: temporary, mode: .overlay, lower: ready.reversed())
+                    try await LocalRunner.apply(layer, diffID: diffID, from: source, with: unpacker)
+                    if rename(temporary, final) != 0 { try? FileManager.default.removeItem(atPath: temporary) }
+                } catch {
+                    try? FileManager.default.removeItem(atPath: temporary)
+                    throw error
+                }
+            }
+            ready.append(final)
+        }
+        return ready
+    }
+
+    /// Deletes cached layers no image in `keep` uses, and what interrupted unpacks left.
+    func prune(keeping keep: Set<Digest>) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            if name.hasPrefix(".tmp-") || (try? Digest(parsing: "sha256:\(name)")).map({ !keep.contains($0) }) == true {
+                try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
+            }
+        }
+    }
+
+    /// Whether this machine can stack cached layers: root, overlayfs in the kernel, and a store
+    /// filesystem that takes `trusted.*` xattrs and whiteout devices.
+    static func overlayAvailable(in directory: String) -> Bool {
+        guard geteuid() == 0, (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8))?.contains("\toverlay") == true,
+            !directory.contains(":"), !directory.contains(",")
+        else { return false }
+        let probe = "\(directory)/.probe-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: probe) }
+        guard (try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)) != nil else { return false }
+        let value = Array("y".utf8)
+        let xattr = value.withUnsafeBytes { clinuxio_lsetxattr(probe, "trusted.overlay.opaque", $0.baseAddress, UInt($0.count)) }
+        return xattr == 0 && clinuxio_mknod("\(probe)/whiteout", UInt32(S_IFCHR), 0, 0) == 0
+    }
+}
+
+/// The overlay mount of a container's rootfs: cached layers below, the container's own upper
+/// and work directories above.
+enum OverlayMount {
+    static func mount(layers: [String], container: String, rootfs: String) throws {
+        for directory in ["upper", "work"] { try FileManager.default.createDirectory(atPath: "\(container)/\(directory)", withIntermediateDirectories: true) }
+        let options = "lowerdir=\(layers.reversed().joined(separator: ":")),upperdir=\(container)/upper,workdir=\(container)/work"
+        guard Glibc.mount("overlay", rootfs, "overlay", 0, options) == 0 else {
+            throw RuntimeError.io(rootfs, "cannot mount the overlay: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func unmount(_ rootfs: String) {
+        _ = umount2(rootfs, Int32(MNT_DETACH))
+    }
+}
