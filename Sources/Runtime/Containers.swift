@@ -58,7 +58,11 @@ public struct Containers: Sendable {
         if record.status == "running", let pid = record.pid, kill(pid, 0) == 0 {
             throw RuntimeError.invalidArgument("container \(record.name) is running")
         }
-        if let runtime = try? OCIRuntime.find(record.runtime) { runtime.delete(id: record.id, state: store.runtimeState) }
+        // `run` in the foreground deletes its state when the container exits; only a berth that
+        // died mid-run leaves some behind.
+        if FileManager.default.fileExists(atPath: "\(store.runtimeState)/\(record.id)"), let runtime = try? OCIRuntime.find(record.runtime) {
+            runtime.delete(id: record.id, state: store.runtimeState)
+        }
         // A berth killed mid-run leaves the overlay mounted; removing through it would whiteout, not delete.
         OverlayMount.unmount("\(directory(record.id))/bundle/rootfs")
         try FileManager.default.removeItem(atPath: directory(record.id))
