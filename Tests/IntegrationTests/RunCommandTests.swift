@@ -157,6 +157,17 @@ struct RunCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: berth.path("store/containers")).isEmpty)
         let noRuntime = try await berth.run(["run", "-q", "--runtime", "no-such-runtime"] + root + ["oci:\(layout):v1", "true"])
         #expect(noRuntime.status == 125 && noRuntime.stderr.contains("not found"), "\(noRuntime.stderr)")
+
+        // The store is an OCI layout that copy reaches as local:NAME ($BERTH_ROOT).
+        let good = berth.path("good")
+        try await Self.busyboxLayout(at: good)
+        let env = berth.environment.merging(["BERTH_ROOT": berth.path("store")]) { $1 }
+        let pulled = try await Interop.run(Interop.berthBinary, ["pull", "-q", "oci:\(good):v1"], environment: env)
+        #expect(pulled.status == 0 && pulled.stdout == "localhost/good:v1\n", "\(pulled.stdout) \(pulled.stderr)")
+        let out = try await Interop.run(Interop.berthBinary, ["copy", "-q", "local:localhost/good:v1", "oci:\(berth.path("out")):v1"], environment: env)
+        #expect(out.status == 0 && FileManager.default.fileExists(atPath: berth.path("out/index.json")), "\(out.stderr)")
+        let missing = try await Interop.run(Interop.berthBinary, ["copy", "-q", "local:localhost/nothing:v1", "oci:\(berth.path("out2")):v1"], environment: env)
+        #expect(missing.status == 2, "\(missing.stderr)")
     }
 }
 
