@@ -260,3 +260,25 @@ extension RunCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: berth.path("store/containers")).isEmpty)
     }
 }
+
+extension RunCommandTests {
+    /// Two runs of an image not yet pulled, at once: both pull, unpack and run; one copy of each
+    /// layer stays, nothing half-written.
+    @Test func concurrentRunsOfANewImageShareOneCopyOfItsLayers() async throws {
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        let layout = berth.path("layout")
+        try await Self.busyboxLayout(at: layout)
+        let arguments = ["run", "-q", "--rm", "--root", berth.path("store"), "oci:\(layout):v1", "sh", "-c", "ls /data"]
+        async let first = berth.run(arguments)
+        async let second = berth.run(arguments)
+        for result in try await [first, second] {
+            #expect(result.status == 0 && result.stdout == "hl\nopq\norig\nsl\n", "\(result.stdout) \(result.stderr)")
+        }
+        let layers = (try? FileManager.default.contentsOfDirectory(atPath: berth.path("store/layers"))) ?? []
+        #expect(!layers.contains { $0.hasPrefix(".tmp-") } && (layers.isEmpty || layers.count == 3), "\(layers)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: berth.path("store/containers")).isEmpty)
+        let images = try await berth.succeed(["images", "--root", berth.path("store")])
+        #expect(images.stdout.split(separator: "\n").count == 2, "\(images.stdout)")
+    }
+}
