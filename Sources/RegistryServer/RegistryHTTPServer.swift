@@ -32,7 +32,10 @@ public struct RegistryHTTPServer: Sendable {
     /// Serves until the surrounding task is cancelled (or, with `handleSignals`, SIGINT/SIGTERM).
     /// `onListening` receives the bound port, which matters when the configured port is 0.
     public func run(handleSignals: Bool = false, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let responder = RegistryResponder(registry: registry, config: config, logger: logger)
+        let authenticator = try config.htpasswd.map { htpasswd in
+            try HtpasswdAuthenticator(realm: htpasswd.realm, path: htpasswd.path, failureDelay: config.authFailureDelay, logger: logger)
+        }
+        let responder = RegistryResponder(registry: registry, config: config, logger: logger, authenticator: authenticator)
         var serverBuilder: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(300)))
         if let certificate = config.tlsCertificate, let key = config.tlsKey {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }

@@ -12,6 +12,8 @@ struct RegistryResponder: HTTPResponder {
     let registry: Registry
     let config: ServerConfig
     let logger: Logger
+    /// Checks every request when `auth.htpasswd` is configured.
+    let authenticator: HtpasswdAuthenticator?
 
     /// Blob bytes are read from disk in slices of this size while streaming to the client.
     static let readChunk = 1 << 20
@@ -22,6 +24,7 @@ struct RegistryResponder: HTTPResponder {
         let started = ContinuousClock.now
         var response: Response
         do {
+            if let authenticator { _ = try await authenticator.authenticate(request.headers[.authorization]) }
             response = try await route(request, context)
         } catch {
             let spec = SpecError(from: error)

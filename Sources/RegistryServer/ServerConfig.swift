@@ -25,6 +25,10 @@ public struct ServerConfig: Sendable {
     /// `berth.signatures.deletewithimage`: deleting an image deletes its cosign `.sig` tag too.
     public var deleteSignatureTags = true
     public var catalogMaxEntries = 1000
+    /// `auth.htpasswd`: Basic authentication against an htpasswd file of bcrypt hashes.
+    public var htpasswd: (realm: String, path: String)?
+    /// `berth.auth.failuredelay` (milliseconds): how long every failed login waits before its 401.
+    public var authFailureDelay: Duration = .milliseconds(500)
     /// Keys that were present but are unknown or not supported; startup logs them.
     public var warnings: [String] = []
 
@@ -110,8 +114,26 @@ public struct ServerConfig: Sendable {
             guard entries > 0 else { throw ConfigError(key: "catalog.maxentries", problem: "must be positive") }
             config.catalogMaxEntries = entries
         }
+        try loadAuth(reader, tree, into: &config)
         config.warnings = unrecognisedKeys(tree)
         return config
+    }
+
+    /// Only htpasswd is implemented: any other `auth` section stops the server rather than
+    /// leaving a registry its operator meant to protect open to everyone.
+    private static func loadAuth(_ reader: TreeReader, _ tree: [String: Any], into config: inout ServerConfig) throws(ConfigError) {
+        guard let auth = tree["auth"] as? [String: Any] else { return }
+        for method in auth.keys.sorted() where method != "htpasswd" {
+            throw ConfigError(key: "auth.\(method)", problem: "not supported by berth yet (only auth.htpasswd); refusing to serve without the authentication configured")
+        }
+        guard let path = try reader.string("auth.htpasswd.path"), !path.isEmpty else {
+            throw ConfigError(key: "auth.htpasswd.path", problem: "required: the htpasswd file (bcrypt entries, htpasswd -B)")
+        }
+        config.htpasswd = (try reader.string("auth.htpasswd.realm") ?? "berth", path)
+        if let delay = try reader.int("berth.auth.failuredelay") {
+            guard (0...10_000).contains(delay) else { throw ConfigError(key: "berth.auth.failuredelay", problem: "must be 0-10000 (milliseconds)") }
+            config.authFailureDelay = .milliseconds(delay)
+        }
     }
 
     public static func load(file: String, environment: [String: String]) throws(ConfigError) -> ServerConfig {
@@ -149,13 +171,14 @@ public struct ServerConfig: Sendable {
         "version", "log.level", "storage.filesystem.rootdirectory", "storage.delete.enabled",
         "storage.maintenance.readonly.enabled", "http.addr", "http.tls.certificate", "http.tls.key", "http.host",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
+        "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay",
     ]
 
     /// distribution keys Berth accepts without acting on them (yet).
     static let ignoredDistributionSections = [
         "log.formatter", "log.fields", "log.accesslog", "loglevel", "storage.cache", "storage.redirect", "storage.maintenance",
         "storage.tag", "http.secret", "http.prefix", "http.headers", "http.debug", "http.http2", "http.relativeurls",
-        "http.draintimeout", "http.net", "http.tls", "auth", "notifications", "redis", "health", "proxy", "validation",
+        "http.draintimeout", "http.net", "http.tls", "notifications", "redis", "health", "proxy", "validation",
         "compatibility", "reporting", "middleware",
     ]
 

@@ -37,6 +37,9 @@ import Testing
         ("version: 0.1\nberth:\n  manifests:\n    maxsize: 1000", "berth.manifests.maxsize"),
         ("version: 0.1\nhttp:\n  tls:\n    certificate: /x.pem", "http.tls"),
         ("version: 0.1\nhttp:\n  host: not a url", "http.host"),
+        ("version: 0.1\nauth:\n  token:\n    realm: https://auth.example.com/token", "auth.token"),
+        ("version: 0.1\nauth:\n  htpasswd:\n    realm: x", "auth.htpasswd.path"),
+        ("version: 0.1\nauth:\n  htpasswd:\n    path: /x\nberth:\n  auth:\n    failuredelay: -1", "berth.auth.failuredelay"),
         ("- just\n- a list", ""),
         ("key: [unclosed", ""),
     ])

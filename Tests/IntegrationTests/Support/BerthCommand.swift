@@ -32,8 +32,8 @@ struct BerthCommand {
 
     /// Runs berth and fails the test with its stderr unless it succeeds.
     @discardableResult
-    func succeed(_ arguments: [String]) async throws -> Interop.Output {
-        let result = try await run(arguments)
+    func succeed(_ arguments: [String], stdin: String? = nil) async throws -> Interop.Output {
+        let result = try await run(arguments, stdin: stdin)
         guard result.status == 0 else { throw TestFailure("berth \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.stderr)") }
         return result
     }

@@ -1,0 +1,2 @@
+// CCrypt: the system's libcrypt (libxcrypt), for htpasswd bcrypt hashes.
+#include <crypt.h>
