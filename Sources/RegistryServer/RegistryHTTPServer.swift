@@ -59,6 +59,8 @@ public struct RegistryHTTPServer: Sendable {
         // The group runs in its own task so that cancelling ours asks for a graceful stop instead of
         // tearing the server down mid-request.
         let running = Task { try await group.run() }
+        let purger = config.uploadPurging.map { settings in Task { await purgeUploads(settings) } }
+        defer { purger?.cancel() }
         do {
             try await withTaskCancellationHandler {
                 try await running.value
@@ -67,6 +69,24 @@ public struct RegistryHTTPServer: Sendable {
             }
         } catch let error as IOError {
             throw ServerError.cannotListen(address: "\(config.host):\(config.port)", reason: String(cString: strerror(error.errnoCode)))
+        }
+    }
+}
+
+extension RegistryHTTPServer {
+    /// Deletes abandoned uploads at startup and then every `interval`.
+    func purgeUploads(_ settings: (age: Duration, interval: Duration, dryRun: Bool)) async {
+        let age = Double(settings.age.components.seconds) + Double(settings.age.components.attoseconds) / 1e18
+        while !Task.isCancelled {
+            do {
+                let purged = try await registry.purgeUploads(olderThan: age, dryRun: settings.dryRun)
+                if !purged.isEmpty {
+                    logger.info("upload purging: \(settings.dryRun ? "would delete" : "deleted") \(purged.count) abandoned upload(s)")
+                }
+            } catch {
+                logger.error("upload purging failed: \(error)")
+            }
+            do { try await Task.sleep(for: settings.interval) } catch { return }
         }
     }
 }

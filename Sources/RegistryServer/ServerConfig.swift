@@ -25,6 +25,9 @@ public struct ServerConfig: Sendable {
     /// `berth.signatures.deletewithimage`: deleting an image deletes its cosign `.sig` tag too.
     public var deleteSignatureTags = true
     public var catalogMaxEntries = 1000
+    /// `storage.maintenance.uploadpurging`: abandoned upload sessions are deleted once `age` old,
+    /// checked every `interval` (nil when disabled).
+    public var uploadPurging: (age: Duration, interval: Duration, dryRun: Bool)? = (.seconds(24 * 3600), .seconds(24 * 3600), false)
     /// `auth.htpasswd`: Basic authentication against an htpasswd file of bcrypt hashes.
     public var htpasswd: (realm: String, path: String)?
     /// `berth.auth.failuredelay` (milliseconds): how long every failed login waits before its 401.
@@ -115,6 +118,23 @@ public struct ServerConfig: Sendable {
             config.catalogMaxEntries = entries
         }
         try loadAuth(reader, tree, into: &config)
+        if try reader.bool("storage.maintenance.uploadpurging.enabled") == false {
+            config.uploadPurging = nil
+        } else {
+            func duration(_ key: String, _ fallback: Duration) throws(ConfigError) -> Duration {
+                let path = "storage.maintenance.uploadpurging.\(key)"
+                guard let text = try reader.string(path) else { return fallback }
+                guard let parsed = goDuration(text), parsed > .zero else {
+                    throw ConfigError(key: path, problem: "must be a duration such as 24h, 90m or 30s, got '\(text)'")
+                }
+                return parsed
+            }
+            let defaults = config.uploadPurging!
+            config.uploadPurging = (
+                try duration("age", defaults.age), try duration("interval", defaults.interval),
+                try reader.bool("storage.maintenance.uploadpurging.dryrun") ?? false
+            )
+        }
         config.warnings = unrecognisedKeys(tree)
         return config
     }
@@ -134,6 +154,23 @@ public struct ServerConfig: Sendable {
             guard (0...10_000).contains(delay) else { throw ConfigError(key: "berth.auth.failuredelay", problem: "must be 0-10000 (milliseconds)") }
             config.authFailureDelay = .milliseconds(delay)
         }
+    }
+
+    /// Go's duration syntax as distribution's config takes it: `168h`, `1h30m`, `90s`, `500ms`.
+    static func goDuration(_ text: String) -> Duration? {
+        var total = Duration.zero
+        var rest = Substring(text)
+        let units: [(String, Duration)] = [("ms", .milliseconds(1)), ("h", .seconds(3600)), ("m", .seconds(60)), ("s", .seconds(1))]
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let digits = rest.prefix { $0.isNumber || $0 == "." }
+            guard let value = Double(digits) else { return nil }
+            rest = rest.dropFirst(digits.count)
+            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(unit.count)
+            total += value == value.rounded() ? scale * Int(value) : scale * value
+        }
+        return total
     }
 
     public static func load(file: String, environment: [String: String]) throws(ConfigError) -> ServerConfig {
@@ -172,6 +209,8 @@ public struct ServerConfig: Sendable {
         "storage.maintenance.readonly.enabled", "http.addr", "http.tls.certificate", "http.tls.key", "http.host",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
         "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay",
+        "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
+        "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",
     ]
 
     /// distribution keys Berth accepts without acting on them (yet).

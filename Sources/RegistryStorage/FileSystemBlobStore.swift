@@ -103,6 +103,16 @@ public struct FileSystemBlobStore: BlobStore {
         if unlink(path) != 0, errno != ENOENT { throw StorageIOError.system("unlink", path, errno) }
     }
 
+    public func uploadFiles() throws -> [(id: UUID, modified: Date)] {
+        let directory = "\(root.path)/uploads"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap { name in
+            guard let id = UUID(uuidString: name) else { return nil }
+            var info = stat()
+            guard stat("\(directory)/\(name)", &info) == 0 else { return nil }
+            return (id, Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec)))
+        }
+    }
+
     public func deleteBlob(_ digest: Digest) throws {
         let path = blobPath(digest)
         if unlink(path) != 0, errno != ENOENT { throw StorageIOError.system("unlink", path, errno) }

@@ -94,6 +94,31 @@ public final class Registry: Sendable {
         try await metadata.deleteUpload(id)
     }
 
+    /// Deletes upload sessions started more than `age` ago, and upload files no session owns
+    /// that have not changed for as long (`storage.maintenance.uploadpurging`, as distribution).
+    /// A session a request is using right now is left for the next round. Returns what was
+    /// (or, with `dryRun`, would be) deleted.
+    public func purgeUploads(olderThan age: TimeInterval, dryRun: Bool = false, now: Date = Date()) async throws -> [UUID] {
+        let cutoff = now.addingTimeInterval(-age)
+        var purged: [UUID] = []
+        for record in try await metadata.uploads(startedBefore: cutoff) {
+            if dryRun {
+                purged.append(record.id)
+                continue
+            }
+            do { try await sessions.discard(record.id) } catch { continue }
+            try blobs.deleteUpload(record.id)
+            try await metadata.deleteUpload(record.id)
+            purged.append(record.id)
+        }
+        for (id, modified) in try blobs.uploadFiles() where modified < cutoff && !purged.contains(id) {
+            guard try await metadata.upload(id) == nil else { continue }
+            if !dryRun { try blobs.deleteUpload(id) }
+            purged.append(id)
+        }
+        return purged
+    }
+
     /// Appends a chunk. `start` is the chunk's first byte when the client sent `Content-Range`;
     /// `length` the byte count it declared. Returns the new size of the upload.
     public func appendChunk(

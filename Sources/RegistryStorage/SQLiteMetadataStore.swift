@@ -330,14 +330,24 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func upload(_ id: UUID) async throws -> UploadRecord? {
-        let found = try await pool.read { db -> (String, String, Int64, Double)? in
-            try Row.fetchOne(db, sql: "SELECT * FROM uploads WHERE id = ?", arguments: [id.uuidString.lowercased()])
-                .map { ($0["repository"], $0["algorithm"], $0["byte_offset"], $0["started_at"]) }
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM uploads WHERE id = ?", arguments: [id.uuidString.lowercased()]).flatMap(Self.uploadRecord)
         }
-        guard let (repository, algorithmName, offset, started) = found, let algorithm = Digest.Algorithm(rawValue: algorithmName)
-        else { return nil }
+    }
+
+    public func uploads(startedBefore date: Date) async throws -> [UploadRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE started_at < ? ORDER BY started_at", arguments: [date.timeIntervalSince1970])
+                .compactMap(Self.uploadRecord)
+        }
+    }
+
+    private static func uploadRecord(_ row: Row) throws -> UploadRecord? {
+        let (id, repository, algorithmName, offset, started): (String, String, String, Int64, Double) =
+            (row["id"], row["repository"], row["algorithm"], row["byte_offset"], row["started_at"])
+        guard let uuid = UUID(uuidString: id), let algorithm = Digest.Algorithm(rawValue: algorithmName) else { return nil }
         return UploadRecord(
-            id: id, repository: try RepositoryName(parsing: repository), algorithm: algorithm, offset: offset,
+            id: uuid, repository: try RepositoryName(parsing: repository), algorithm: algorithm, offset: offset,
             startedAt: Date(timeIntervalSince1970: started))
     }
 

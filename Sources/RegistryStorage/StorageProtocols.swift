@@ -20,6 +20,8 @@ public protocol BlobStore: Sendable {
     /// Makes a finished upload the blob `digest`; if that blob is already stored, drops the upload.
     func commitUpload(_ id: UUID, as digest: Digest) throws
     func deleteUpload(_ id: UUID) throws
+    /// Every upload file with its last modification, including ones no session knows about.
+    func uploadFiles() throws -> [(id: UUID, modified: Date)]
     func deleteBlob(_ digest: Digest) throws
 }
 
@@ -114,6 +116,8 @@ public protocol MetadataStore: Sendable {
     func upload(_ id: UUID) async throws -> UploadRecord?
     func setUploadOffset(_ id: UUID, _ offset: Int64) async throws
     func deleteUpload(_ id: UUID) async throws
+    /// Upload sessions started before `date`, oldest first.
+    func uploads(startedBefore date: Date) async throws -> [UploadRecord]
     /// Ends an upload and records its blob as visible in the upload's repository, in one transaction.
     func finishUpload(_ id: UUID, repository: RepositoryName, digest: Digest, size: Int64) async throws
 }

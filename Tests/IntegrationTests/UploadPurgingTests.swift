@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+@testable import RegistryServer
+
+/// `storage.maintenance.uploadpurging`: abandoned upload sessions (and upload files no session
+/// owns) are deleted once older than `age`; fresh ones and dry runs keep theirs.
+@Suite struct UploadPurgingTests {
+    /// An upload file with no session, last changed an hour ago.
+    func orphan(in root: URL) throws -> String {
+        let path = root.appendingPathComponent("uploads/\(UUID().uuidString.lowercased())").path
+        try Data("left behind".utf8).write(to: URL(fileURLWithPath: path))
+        var times = [timespec(tv_sec: Int(Date().timeIntervalSince1970) - 3600, tv_nsec: 0), timespec(tv_sec: Int(Date().timeIntervalSince1970) - 3600, tv_nsec: 0)]
+        utimensat(AT_FDCWD, path, &times, 0)
+        return path
+    }
+
+    @Test(arguments: [false, true])
+    func abandonedUploadsAreDeletedAfterTheirAge(dryRun: Bool) async throws {
+        try await withServer({ $0.uploadPurging = (.seconds(1), .milliseconds(200), dryRun) }) { server, http in
+            let started = try await http.send(.POST, "/v2/team/app/blobs/uploads/")
+            #expect(started.status == 202)
+            let location = try #require(started.header("Location"))
+            #expect(try await http.send(.PATCH, location, headers: [("Content-Type", "application/octet-stream")], body: Array("partial".utf8)).status == 202)
+            let leftover = try orphan(in: server.root)
+            if dryRun {
+                // Past the age and several purge rounds: a dry run only reports.
+                try await Task.sleep(for: .milliseconds(1800))
+                #expect(try await http.get(location).status == 204)
+                #expect(FileManager.default.fileExists(atPath: leftover))
+                return
+            }
+            // Bounded wait: the purge runs every 200 ms, and the session is past its age after a second.
+            var status = 204
+            for _ in 0..<40 where status != 404 {
+                try await Task.sleep(for: .milliseconds(100))
+                status = try await http.get(location).status
+            }
+            #expect(status == 404)
+            let body = try await http.get(location).json
+            #expect((body["errors"] as? [[String: Any]])?.first?["code"] as? String == "BLOB_UPLOAD_UNKNOWN")
+            #expect(!FileManager.default.fileExists(atPath: leftover))
+            let fresh = try await http.send(.POST, "/v2/team/app/blobs/uploads/")
+            #expect(try await http.get(try #require(fresh.header("Location"))).status == 204, "a new session is not purged")
+        }
+    }
+
+    @Test func durationsAreGoSyntax() throws {
+        #expect(ServerConfig.goDuration("168h") == .seconds(168 * 3600))
+        #expect(ServerConfig.goDuration("1h30m") == .seconds(5400))
+        #expect(ServerConfig.goDuration("500ms") == .milliseconds(500))
+        #expect(ServerConfig.goDuration("") == nil && ServerConfig.goDuration("10") == nil && ServerConfig.goDuration("1d") == nil)
+        let config = try ServerConfig.load(yaml: "version: 0.1\nstorage:\n  maintenance:\n    uploadpurging:\n      age: 2h\n      interval: 10m\n      dryrun: true\n")
+        #expect(config.uploadPurging?.age == .seconds(7200) && config.uploadPurging?.interval == .seconds(600) && config.uploadPurging?.dryRun == true)
+        #expect(config.warnings.isEmpty, "\(config.warnings)")
+        let disabled = try ServerConfig.load(yaml: "version: 0.1\nstorage:\n  maintenance:\n    uploadpurging:\n      enabled: false\n")
+        #expect(disabled.uploadPurging == nil)
+        #expect(throws: ConfigError.self) { try ServerConfig.load(yaml: "version: 0.1\nstorage:\n  maintenance:\n    uploadpurging:\n      age: soon\n") }
+    }
+}
