@@ -31,11 +31,16 @@ public struct RegistryHTTPServer: Sendable {
 
     /// Serves until the surrounding task is cancelled (or, with `handleSignals`, SIGINT/SIGTERM).
     /// `onListening` receives the bound port, which matters when the configured port is 0.
-    public func run(handleSignals: Bool = false, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// `onDebugListening` receives the debug listener's port (`http.debug.addr`).
+    public func run(
+        handleSignals: Bool = false, onListening: @escaping @Sendable (Int) async -> Void = { _ in },
+        onDebugListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
         let authenticator = try config.htpasswd.map { htpasswd in
             try HtpasswdAuthenticator(realm: htpasswd.realm, path: htpasswd.path, failureDelay: config.authFailureDelay, logger: logger)
         }
-        let responder = RegistryResponder(registry: registry, config: config, logger: logger, authenticator: authenticator)
+        let metrics = RegistryMetrics()
+        let responder = RegistryResponder(registry: registry, config: config, logger: logger, authenticator: authenticator, metrics: metrics)
         var serverBuilder: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(300)))
         if let certificate = config.tlsCertificate, let key = config.tlsKey {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
@@ -52,14 +57,18 @@ public struct RegistryHTTPServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: quiet
         )
+        var services: [any Service] = [app]
+        if let debug = config.debugAddress {
+            services.append(debugApplication(debug, metrics: metrics, logger: quiet, onListening: onDebugListening))
+        }
         // Cancellation and signals both end in a graceful shutdown: in-flight requests finish.
         let group = ServiceGroup(
             configuration: .init(
-                services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: quiet))
+                services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: quiet))
         // The group runs in its own task so that cancelling ours asks for a graceful stop instead of
         // tearing the server down mid-request.
         let running = Task { try await group.run() }
-        let purger = config.uploadPurging.map { settings in Task { await purgeUploads(settings) } }
+        let purger = config.uploadPurging.map { settings in Task { await purgeUploads(settings, metrics: metrics) } }
         defer { purger?.cancel() }
         do {
             try await withTaskCancellationHandler {
@@ -75,11 +84,12 @@ public struct RegistryHTTPServer: Sendable {
 
 extension RegistryHTTPServer {
     /// Deletes abandoned uploads at startup and then every `interval`.
-    func purgeUploads(_ settings: (age: Duration, interval: Duration, dryRun: Bool)) async {
+    func purgeUploads(_ settings: (age: Duration, interval: Duration, dryRun: Bool), metrics: RegistryMetrics) async {
         let age = Double(settings.age.components.seconds) + Double(settings.age.components.attoseconds) / 1e18
         while !Task.isCancelled {
             do {
                 let purged = try await registry.purgeUploads(olderThan: age, dryRun: settings.dryRun)
+                if !purged.isEmpty, !settings.dryRun { metrics.uploadsPurged(purged.count) }
                 if !purged.isEmpty {
                     logger.info("upload purging: \(settings.dryRun ? "would delete" : "deleted") \(purged.count) abandoned upload(s)")
                 }
@@ -88,6 +98,34 @@ extension RegistryHTTPServer {
             }
             do { try await Task.sleep(for: settings.interval) } catch { return }
         }
+    }
+}
+
+extension RegistryHTTPServer {
+    /// `http.debug.addr`: `/healthz` (the process answers), `/readyz` (storage writable and the
+    /// database answering, else 503 saying which), `/metrics` (Prometheus).
+    func debugApplication(
+        _ address: (host: String, port: Int), metrics: RegistryMetrics, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void
+    ) -> some Service {
+        let router = Router()
+        let registry = self.registry
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            var problems: [String] = []
+            do { try registry.probeStorage() } catch { problems.append("storage not writable: \(error)") }
+            do { _ = try await registry.statistics() } catch { problems.append("database not answering: \(error)") }
+            let text = problems.isEmpty ? "ok\n" : problems.joined(separator: "\n") + "\n"
+            return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/metrics") { _, _ -> Response in
+            let statistics = try? await registry.statistics()
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render(statistics))))
+        }
+        return Application(
+            router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) }, logger: logger)
     }
 }
 

@@ -14,6 +14,7 @@ struct RegistryResponder: HTTPResponder {
     let logger: Logger
     /// Checks every request when `auth.htpasswd` is configured.
     let authenticator: HtpasswdAuthenticator?
+    let metrics: RegistryMetrics
 
     /// Blob bytes are read from disk in slices of this size while streaming to the client.
     static let readChunk = 1 << 20
@@ -24,7 +25,12 @@ struct RegistryResponder: HTTPResponder {
         let started = ContinuousClock.now
         var response: Response
         do {
-            if let authenticator { _ = try await authenticator.authenticate(request.headers[.authorization]) }
+            if let authenticator {
+                do { _ = try await authenticator.authenticate(request.headers[.authorization]) } catch {
+                    if request.headers[.authorization] != nil { metrics.authenticationFailed() }
+                    throw error
+                }
+            }
             response = try await route(request, context)
         } catch {
             let spec = SpecError(from: error)
@@ -32,11 +38,30 @@ struct RegistryResponder: HTTPResponder {
             response = spec.response(includeBody: request.method != .head)
         }
         response.headers[.dockerAPIVersion] = "registry/2.0"
+        metrics.request(
+            route: Self.routeLabel(request.uri.path), method: request.method.rawValue, status: response.status.code,
+            elapsed: ContinuousClock.now - started, bytesIn: request.headers[.contentLength].flatMap(Int64.init) ?? 0,
+            bytesOut: response.headers[.contentLength].flatMap(Int64.init) ?? 0)
         // The message is an autoclosure: nothing below is computed when info is off.
         logger.info(
             "\(request.method) \(request.uri.path) \(response.status.code) \(response.headers[.contentLength] ?? "-") \(Self.milliseconds(since: started))ms"
         )
         return response
+    }
+
+    /// The kind of endpoint, never the repository (which would make one series per name).
+    static func routeLabel(_ path: String) -> String {
+        switch try? Route.parse(path: path) {
+        case .base: "base"
+        case .catalog: "catalog"
+        case .tags: "tags"
+        case .manifest: "manifest"
+        case .blob: "blob"
+        case .uploads, .upload: "upload"
+        case .referrers: "referrers"
+        case .signatures: "signatures"
+        case nil: "other"
+        }
     }
 
     private static func milliseconds(since start: ContinuousClock.Instant) -> String {

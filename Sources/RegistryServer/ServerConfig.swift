@@ -25,6 +25,8 @@ public struct ServerConfig: Sendable {
     /// `berth.signatures.deletewithimage`: deleting an image deletes its cosign `.sig` tag too.
     public var deleteSignatureTags = true
     public var catalogMaxEntries = 1000
+    /// `http.debug.addr`: where `/metrics`, `/healthz` and `/readyz` are served (off when nil).
+    public var debugAddress: (host: String, port: Int)?
     /// `storage.maintenance.uploadpurging`: abandoned upload sessions are deleted once `age` old,
     /// checked every `interval` (nil when disabled).
     public var uploadPurging: (age: Duration, interval: Duration, dryRun: Bool)? = (.seconds(24 * 3600), .seconds(24 * 3600), false)
@@ -92,6 +94,9 @@ public struct ServerConfig: Sendable {
         config.readOnly = try reader.bool("storage.maintenance.readonly.enabled") ?? config.readOnly
         if let addr = try reader.string("http.addr") {
             (config.host, config.port) = try parseAddress(addr)
+        }
+        if let debug = try reader.string("http.debug.addr") {
+            do { config.debugAddress = try parseAddress(debug) } catch { throw ConfigError(key: "http.debug.addr", problem: "must be HOST:PORT, got '\(debug)'") }
         }
         config.tlsCertificate = try reader.string("http.tls.certificate")
         config.tlsKey = try reader.string("http.tls.key")
@@ -208,7 +213,7 @@ public struct ServerConfig: Sendable {
         "version", "log.level", "storage.filesystem.rootdirectory", "storage.delete.enabled",
         "storage.maintenance.readonly.enabled", "http.addr", "http.tls.certificate", "http.tls.key", "http.host",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
-        "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay",
+        "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "http.debug.addr",
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
         "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",
     ]

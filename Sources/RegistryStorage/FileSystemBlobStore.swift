@@ -103,6 +103,14 @@ public struct FileSystemBlobStore: BlobStore {
         if unlink(path) != 0, errno != ENOENT { throw StorageIOError.system("unlink", path, errno) }
     }
 
+    public func probeWritable() throws {
+        let path = "\(root.path)/uploads/.probe-\(UUID().uuidString)"
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StorageIOError.system("open", path, errno) }
+        _ = Glibc.close(fd)
+        unlink(path)
+    }
+
     public func uploadFiles() throws -> [(id: UUID, modified: Date)] {
         let directory = "\(root.path)/uploads"
         return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap { name in

@@ -94,6 +94,11 @@ public final class Registry: Sendable {
         try await metadata.deleteUpload(id)
     }
 
+    public func statistics() async throws -> StorageStatistics { try await metadata.statistics() }
+
+    /// Whether blobs can be written: a file is created and removed in the upload area.
+    public func probeStorage() throws { try blobs.probeWritable() }
+
     /// Deletes upload sessions started more than `age` ago, and upload files no session owns
     /// that have not changed for as long (`storage.maintenance.uploadpurging`, as distribution).
     /// A session a request is using right now is left for the next round. Returns what was

@@ -335,6 +335,14 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func statistics() async throws -> StorageStatistics {
+        try await pool.read { db in
+            let blobs = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blobs")
+            let uploads = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM uploads") ?? 0
+            return StorageStatistics(blobs: blobs?["n"] ?? 0, bytes: blobs?["bytes"] ?? 0, uploads: uploads)
+        }
+    }
+
     public func uploads(startedBefore date: Date) async throws -> [UploadRecord] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE started_at < ? ORDER BY started_at", arguments: [date.timeIntervalSince1970])

@@ -20,6 +20,8 @@ public protocol BlobStore: Sendable {
     /// Makes a finished upload the blob `digest`; if that blob is already stored, drops the upload.
     func commitUpload(_ id: UUID, as digest: Digest) throws
     func deleteUpload(_ id: UUID) throws
+    /// Creates and removes a file where uploads go; throws when that fails.
+    func probeWritable() throws
     /// Every upload file with its last modification, including ones no session knows about.
     func uploadFiles() throws -> [(id: UUID, modified: Date)]
     func deleteBlob(_ digest: Digest) throws
@@ -62,6 +64,12 @@ public struct ManifestRecord: Sendable {
     public let requiredBlobs: [Digest]
     /// Manifests that must exist in the repository (an index's children).
     public let requiredManifests: [Digest]
+}
+
+public struct StorageStatistics: Sendable, Equatable {
+    public let blobs: Int
+    public let bytes: Int64
+    public let uploads: Int
 }
 
 /// An upload session as persisted, so it survives a restart.
@@ -116,6 +124,9 @@ public protocol MetadataStore: Sendable {
     func upload(_ id: UUID) async throws -> UploadRecord?
     func setUploadOffset(_ id: UUID, _ offset: Int64) async throws
     func deleteUpload(_ id: UUID) async throws
+    /// What the store holds: blobs, their bytes, and upload sessions open; also proves the
+    /// database answers.
+    func statistics() async throws -> StorageStatistics
     /// Upload sessions started before `date`, oldest first.
     func uploads(startedBefore date: Date) async throws -> [UploadRecord]
     /// Ends an upload and records its blob as visible in the upload's repository, in one transaction.

@@ -9,6 +9,8 @@ import RegistryServer
 final class TestServer: Sendable {
     let root: URL
     let port: Int
+    /// The `http.debug.addr` listener's port, when configured.
+    let debugPort: Int?
     private let task: Task<Void, any Error>
 
     var base: String { "http://127.0.0.1:\(port)" }
@@ -28,15 +30,24 @@ final class TestServer: Sendable {
         if custom == nil { logger.logLevel = .warning }
         let server = try RegistryHTTPServer(config: config, logger: logger)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let task = Task { try await server.run { port in continuation.yield(port) } }
+        let (debugPorts, debugContinuation) = AsyncStream.makeStream(of: Int.self)
+        let task = Task {
+            try await server.run(onListening: { port in continuation.yield(port) }, onDebugListening: { port in debugContinuation.yield(port) })
+        }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("server did not start") }
-        return TestServer(root: root, port: port, task: task)
+        var debugPort: Int?
+        if config.debugAddress != nil {
+            var debugIterator = debugPorts.makeAsyncIterator()
+            debugPort = await debugIterator.next()
+        }
+        return TestServer(root: root, port: port, debugPort: debugPort, task: task)
     }
 
-    private init(root: URL, port: Int, task: Task<Void, any Error>) {
+    private init(root: URL, port: Int, debugPort: Int?, task: Task<Void, any Error>) {
         self.root = root
         self.port = port
+        self.debugPort = debugPort
         self.task = task
     }
 
