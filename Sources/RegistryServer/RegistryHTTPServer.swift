@@ -43,10 +43,7 @@ public struct RegistryHTTPServer: Sendable {
         let responder = RegistryResponder(registry: registry, config: config, logger: logger, authenticator: authenticator, metrics: metrics)
         var serverBuilder: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(300)))
         if let certificate = config.tlsCertificate, let key = config.tlsKey {
-            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-            let tls = TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            serverBuilder = try .tls(serverBuilder, tlsConfiguration: tls)
+            serverBuilder = try .tls(serverBuilder, tlsConfiguration: try tlsConfiguration(certificate: certificate, key: key))
         }
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .notice)
@@ -129,13 +126,39 @@ extension RegistryHTTPServer {
     }
 }
 
+extension RegistryHTTPServer {
+    /// `http.tls`: the certificate (reloaded when its files change), the minimum version, and
+    /// with `clientcas` mutual TLS: clients must present a certificate those CAs signed.
+    func tlsConfiguration(certificate: String, key: String) throws -> TLSConfiguration {
+        let reloader: CertificateReloader
+        do { reloader = try CertificateReloader(certificate: certificate, key: key, logger: logger) } catch {
+            throw ServerError.tls("cannot load \(certificate) / \(key): \(error)")
+        }
+        let pair = reloader.current
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: pair.chain, privateKey: pair.key)
+        tls.minimumTLSVersion = config.minimumTLS
+        tls.sslContextCallback = reloader.callback
+        if !config.clientCAs.isEmpty {
+            var roots: [NIOSSLCertificate] = []
+            for file in config.clientCAs {
+                do { roots += try NIOSSLCertificate.fromPEMFile(file) } catch { throw ServerError.tls("cannot load client CA \(file): \(error)") }
+            }
+            tls.trustRoots = .certificates(roots)
+            tls.certificateVerification = .noHostnameVerification
+        }
+        return tls
+    }
+}
+
 /// Why the server could not serve.
 public enum ServerError: Error, CustomStringConvertible {
     case cannotListen(address: String, reason: String)
+    case tls(String)
 
     public var description: String {
         switch self {
         case .cannotListen(let address, let reason): "cannot listen on \(address): \(reason)"
+        case .tls(let why): "TLS: \(why)"
         }
     }
 }

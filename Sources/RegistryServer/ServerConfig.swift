@@ -4,6 +4,7 @@
 
 import Foundation
 import Logging
+import NIOSSL
 import Yams
 
 /// The server's settings, read from a distribution-style `config.yml` plus `REGISTRY_*` overrides.
@@ -18,6 +19,10 @@ public struct ServerConfig: Sendable {
     public var port = 5000
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// `http.tls.clientcas`: CA files whose client certificates are required (mutual TLS).
+    public var clientCAs: [String] = []
+    /// `http.tls.minimumtls`: `tls1.2` unless set.
+    public var minimumTLS: TLSVersion = .tlsv12
     /// `http.host`: scheme and authority for absolute `Location` headers.
     public var externalURL: String?
     public var maxManifestBytes = 4 * 1024 * 1024
@@ -100,6 +105,22 @@ public struct ServerConfig: Sendable {
         }
         config.tlsCertificate = try reader.string("http.tls.certificate")
         config.tlsKey = try reader.string("http.tls.key")
+        if let cas = reader.value("http.tls.clientcas") {
+            guard let list = cas as? [Any], list.allSatisfy({ $0 is String }) else {
+                throw ConfigError(key: "http.tls.clientcas", problem: "must be a list of CA certificate files")
+            }
+            config.clientCAs = list.compactMap { $0 as? String }
+        }
+        if let minimum = try reader.string("http.tls.minimumtls") {
+            let versions: [String: TLSVersion] = ["tls1.0": .tlsv1, "tls1.1": .tlsv11, "tls1.2": .tlsv12, "tls1.3": .tlsv13]
+            guard let version = versions[minimum.lowercased()] else {
+                throw ConfigError(key: "http.tls.minimumtls", problem: "must be tls1.0, tls1.1, tls1.2 or tls1.3, got '\(minimum)'")
+            }
+            config.minimumTLS = version
+        }
+        if config.tlsCertificate == nil, !config.clientCAs.isEmpty {
+            throw ConfigError(key: "http.tls.clientcas", problem: "needs http.tls.certificate and key")
+        }
         if (config.tlsCertificate == nil) != (config.tlsKey == nil) {
             throw ConfigError(key: "http.tls", problem: "certificate and key must be given together")
         }
@@ -212,6 +233,7 @@ public struct ServerConfig: Sendable {
     static let supportedKeys: Set<String> = [
         "version", "log.level", "storage.filesystem.rootdirectory", "storage.delete.enabled",
         "storage.maintenance.readonly.enabled", "http.addr", "http.tls.certificate", "http.tls.key", "http.host",
+        "http.tls.clientcas", "http.tls.minimumtls",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
         "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "http.debug.addr",
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",

@@ -40,6 +40,10 @@ import Testing
         ("version: 0.1\nauth:\n  token:\n    realm: https://auth.example.com/token", "auth.token"),
         ("version: 0.1\nauth:\n  htpasswd:\n    realm: x", "auth.htpasswd.path"),
         ("version: 0.1\nauth:\n  htpasswd:\n    path: /x\nberth:\n  auth:\n    failuredelay: -1", "berth.auth.failuredelay"),
+        ("version: 0.1\nhttp:\n  tls:\n    minimumtls: ssl3", "http.tls.minimumtls"),
+        ("version: 0.1\nhttp:\n  tls:\n    clientcas: /ca.pem", "http.tls.clientcas"),
+        ("version: 0.1\nhttp:\n  tls:\n    clientcas: [/ca.pem]", "http.tls.clientcas"),
+        ("version: 0.1\nhttp:\n  debug:\n    addr: nowhere", "http.debug.addr"),
         ("- just\n- a list", ""),
         ("key: [unclosed", ""),
     ])

@@ -87,3 +87,88 @@ struct TLSTests {
         }
     }
 }
+
+extension TLSTests {
+    /// A private CA in `dir` that signs `names` (each gets `<name>.pem` and `<name>.key`; the
+    /// server names carry the 127.0.0.1 address).
+    static func certificates(in dir: String, _ names: [String]) async throws {
+        var script = """
+            set -e; cd '\(dir)'
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=berth-test-ca -keyout ca.key -out ca.pem 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
+
+            """
+        for name in names {
+            script += """
+                openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=\(name) -keyout \(name).key -out \(name).csr 2>/dev/null
+                openssl x509 -req -in \(name).csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile san.ext -out \(name).pem 2>/dev/null
+
+                """
+        }
+        try await Interop.shell(script)
+    }
+
+    @Test func clientCertificatesMinimumVersionAndReloadedCertificates() async throws {
+        _ = try Interop.tool("openssl")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-mtls-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await Self.certificates(in: dir, ["server", "renewed", "client"])
+        try await withServer({
+            $0.tlsCertificate = "\(dir)/server.pem"
+            $0.tlsKey = "\(dir)/server.key"
+            $0.clientCAs = ["\(dir)/ca.pem"]
+            $0.minimumTLS = .tlsv13
+        }) { server, _ in
+            let url = "https://127.0.0.1:\(server.port)/v2/"
+            func status(clientCertificate: Bool, maximum: TLSVersion? = nil) async -> Int? {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.trustRoots = .file("\(dir)/ca.pem")
+                if clientCertificate {
+                    tls.certificateChain = (try? NIOSSLCertificate.fromPEMFile("\(dir)/client.pem"))?.map { .certificate($0) } ?? []
+                    tls.privateKey = (try? NIOSSLPrivateKey(file: "\(dir)/client.key", format: .pem)).map { .privateKey($0) }
+                }
+                if let maximum { tls.maximumTLSVersion = maximum }
+                let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+                let code = try? await Int(client.execute(HTTPClientRequest(url: url), timeout: .seconds(10)).status.code)
+                try? await client.shutdown()
+                return code
+            }
+            #expect(await status(clientCertificate: true) == 200)
+            #expect(await status(clientCertificate: false) == nil, "no client certificate, no handshake")
+            #expect(await status(clientCertificate: true, maximum: .tlsv12) == nil, "below http.tls.minimumtls")
+
+            // berth's --cert-dir: the CA as *.crt, the client pair as *.cert/*.key.
+            let certs = "\(dir)/certs.d"
+            try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: "\(dir)/ca.pem", toPath: "\(certs)/ca.crt")
+            let berth = try BerthCommand()
+            defer { berth.cleanup() }
+            let anonymous = try await berth.run(["list-tags", "--cert-dir", certs, "docker://127.0.0.1:\(server.port)/team/app"])
+            #expect(anonymous.status == 1 && anonymous.stderr.split(separator: "\n").count == 1, "\(anonymous.stderr)")
+            try FileManager.default.copyItem(atPath: "\(dir)/client.pem", toPath: "\(certs)/client.cert")
+            try FileManager.default.copyItem(atPath: "\(dir)/client.key", toPath: "\(certs)/client.key")
+            let layout = berth.home.appendingPathComponent("layout")
+            _ = try await OCILayoutFixture.standard(at: layout)
+            try await berth.succeed(["copy", "-q", "--dest-cert-dir", certs, "oci:\(layout.path):v1", "docker://127.0.0.1:\(server.port)/team/app:v1"])
+
+            // A renewed certificate is served from the next handshake, without a restart.
+            func served() async throws -> String {
+                try await Interop.run("/bin/sh", ["-c", """
+                    openssl s_client -connect 127.0.0.1:\(server.port) -cert '\(dir)/client.pem' -key '\(dir)/client.key' -CAfile '\(dir)/ca.pem' </dev/null 2>/dev/null \
+                    | openssl x509 -noout -fingerprint -sha256
+                    """]).stdout
+            }
+            func fingerprint(_ name: String) async throws -> String {
+                try await Interop.run("/bin/sh", ["-c", "openssl x509 -in '\(dir)/\(name).pem' -noout -fingerprint -sha256"]).stdout
+            }
+            #expect(try await served() == (try await fingerprint("server")))
+            try FileManager.default.copyItem(atPath: "\(dir)/renewed.key", toPath: "\(dir)/server.key.new")
+            try FileManager.default.copyItem(atPath: "\(dir)/renewed.pem", toPath: "\(dir)/server.pem.new")
+            rename("\(dir)/server.key.new", "\(dir)/server.key")
+            rename("\(dir)/server.pem.new", "\(dir)/server.pem")
+            #expect(try await served() == (try await fingerprint("renewed")))
+            #expect(await status(clientCertificate: true) == 200)
+        }
+    }
+}
