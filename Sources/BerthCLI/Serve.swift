@@ -16,20 +16,20 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Path to config.yml.")
     var config: String?
 
-    func run() async throws {
+    /// The configuration file in use (nil: the embedded default).
+    var configFile: String? {
+        config ?? (FileManager.default.fileExists(atPath: "registry-config/config.yml") ? "registry-config/config.yml" : nil)
+    }
+
+    func loadConfig() throws(ConfigError) -> ServerConfig {
         let environment = ProcessInfo.processInfo.environment
+        guard let file = configFile else { return try ServerConfig.load(yaml: ServerConfig.embeddedDefault, environment: environment) }
+        return try ServerConfig.load(file: file, environment: environment)
+    }
+
+    func run() async throws {
         let serverConfig: ServerConfig
-        do {
-            if let config {
-                serverConfig = try ServerConfig.load(file: config, environment: environment)
-            } else if FileManager.default.fileExists(atPath: "registry-config/config.yml") {
-                serverConfig = try ServerConfig.load(file: "registry-config/config.yml", environment: environment)
-            } else {
-                serverConfig = try ServerConfig.load(yaml: ServerConfig.embeddedDefault, environment: environment)
-            }
-        } catch {
-            throw CLIError(error.description)
-        }
+        do { serverConfig = try loadConfig() } catch { throw CLIError(error.description) }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = serverConfig.logLevel
@@ -43,6 +43,21 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw CLIError("cannot open storage under \(serverConfig.rootDirectory): \(error)")
         }
+        // SIGHUP reloads the file: read-only mode switches without a restart.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangup.setEventHandler { [self] in
+            do {
+                let reloaded = try loadConfig()
+                let ignored = server.apply(reloaded: reloaded)
+                logger.notice("configuration reloaded: read-only \(reloaded.readOnly ? "on" : "off")")
+                if !ignored.isEmpty { logger.warning("configuration reload: \(ignored.joined(separator: ", ")) changed and needs a restart") }
+            } catch {
+                logger.error("configuration reload failed, keeping the current one: \(error)")
+            }
+        }
+        hangup.resume()
+        defer { hangup.cancel() }
         try await server.run(handleSignals: true) { port in
             logger.notice("berth serve listening on \(serverConfig.host):\(port), storing under \(serverConfig.rootDirectory)")
         }

@@ -80,6 +80,17 @@ public struct RegistryHTTPServer: Sendable {
 }
 
 extension RegistryHTTPServer {
+    /// Applies what a configuration reload (SIGHUP) may change while serving: read-only mode.
+    /// Everything else needs a restart, and is reported when it differs.
+    public func apply(reloaded: ServerConfig) -> [String] {
+        registry.setReadOnly(reloaded.readOnly)
+        var ignored: [String] = []
+        if reloaded.host != config.host || reloaded.port != config.port { ignored.append("http.addr") }
+        if reloaded.rootDirectory != config.rootDirectory { ignored.append("storage.filesystem.rootdirectory") }
+        if reloaded.htpasswd?.path != config.htpasswd?.path { ignored.append("auth.htpasswd") }
+        return ignored
+    }
+
     /// Deletes abandoned uploads at startup and then every `interval`.
     func purgeUploads(_ settings: (age: Duration, interval: Duration, dryRun: Bool), metrics: RegistryMetrics) async {
         let age = Double(settings.age.components.seconds) + Double(settings.age.components.attoseconds) / 1e18

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import OCI
+import Synchronization
 
 /// The distribution spec's operations over a `BlobStore` and a `MetadataStore`.
 /// The HTTP layer translates requests into these calls and `RegistryError`s into spec errors.
@@ -19,6 +20,12 @@ public final class Registry: Sendable {
     public let blobs: any BlobStore
     public let metadata: any MetadataStore
     public let options: Options
+    /// `options.readOnly`, switchable while serving (a configuration reload).
+    private let readOnly: Atomic<Bool>
+
+    /// Turns read-only mode on or off for the requests that follow.
+    public func setReadOnly(_ on: Bool) { readOnly.store(on, ordering: .relaxed) }
+    public var isReadOnly: Bool { readOnly.load(ordering: .relaxed) }
     private let sessions = UploadSessions()
     private let cache = ReadCache()
 
@@ -26,6 +33,7 @@ public final class Registry: Sendable {
         self.blobs = blobs
         self.metadata = metadata
         self.options = options
+        readOnly = Atomic(options.readOnly)
     }
 
     // MARK: blobs
@@ -397,7 +405,7 @@ public final class Registry: Sendable {
     // MARK: policy
 
     private func checkWritable() throws {
-        if options.readOnly { throw RegistryError.unsupported("the registry is in read-only mode") }
+        if readOnly.load(ordering: .relaxed) { throw RegistryError.unsupported("the registry is in read-only mode") }
     }
 
     private func checkDeletable() throws {

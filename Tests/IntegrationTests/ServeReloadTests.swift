@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// The real `berth serve` process: SIGHUP re-reads the config file (read-only mode switches
+/// without a restart) and SIGTERM shuts it down cleanly.
+@Suite struct ServeReloadTests {
+    @Test func sighupSwitchesReadOnlyAndSigtermStopsCleanly() async throws {
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        let port = try freePort()
+        let configFile = berth.path("config.yml")
+        func writeConfig(readOnly: Bool) throws {
+            try Data("""
+                version: 0.1
+                log:
+                  level: warn
+                storage:
+                  filesystem:
+                    rootdirectory: \(berth.path("data"))
+                  maintenance:
+                    readonly:
+                      enabled: \(readOnly)
+                http:
+                  addr: 127.0.0.1:\(port)
+                """.utf8).write(to: URL(fileURLWithPath: configFile))
+        }
+        try writeConfig(readOnly: false)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
+        process.arguments = ["serve", "--config", configFile]
+        process.environment = berth.environment
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let http = HTTP(base: "http://127.0.0.1:\(port)")
+        for _ in 0..<100 where (try? await http.get("/v2/"))?.status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+
+        func push(_ text: String) async throws -> Int {
+            let blob = Array(text.utf8)
+            return try await http.send(.POST, "/v2/team/app/blobs/uploads/?digest=\(Fixtures.digest(blob))", body: blob).status
+        }
+        /// Polls until a push answers `status` (the reload is asynchronous), bounded.
+        func pushUntil(_ status: Int, _ text: String) async throws -> Int {
+            var last = 0
+            for attempt in 0..<50 {
+                last = try await push("\(text) \(attempt)")
+                if last == status { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return last
+        }
+        #expect(try await push("before") == 201)
+        try writeConfig(readOnly: true)
+        kill(process.processIdentifier, SIGHUP)
+        #expect(try await pushUntil(405, "during") == 405)
+        let refused = try await http.send(.POST, "/v2/team/app/blobs/uploads/")
+        #expect((refused.json["errors"] as? [[String: Any]])?.first?["code"] as? String == "UNSUPPORTED")
+        #expect(try await http.get("/v2/team/app/blobs/\(Fixtures.digest(Array("before".utf8)))").status == 200, "pulls go on")
+        try writeConfig(readOnly: false)
+        kill(process.processIdentifier, SIGHUP)
+        #expect(try await pushUntil(201, "after") == 201)
+
+        // A broken file on reload keeps the running configuration.
+        try Data("version: [".utf8).write(to: URL(fileURLWithPath: configFile))
+        kill(process.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .milliseconds(300))
+        let still = try await push("still")
+        #expect(process.isRunning && still == 201)
+
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning && process.terminationStatus == 0)
+    }
+}
