@@ -47,9 +47,6 @@ public struct OCIRuntime: Sendable {
     public func run(bundle: String, id: String, state: String, stopTimeout: Duration = .seconds(10)) async throws -> Int32 {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let (executable, arguments) = invocation(["run", "--bundle", bundle, id], state: state)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         // A plain signal handler rather than a dispatch source: a parent may have left SIGTERM
         // ignored or blocked (test runners do), and a handler set here works either way.
         SignalForwarding.received.store(0, ordering: .relaxed)
@@ -60,33 +57,27 @@ public struct OCIRuntime: Sendable {
         signal(SIGINT, SignalForwarding.handler)
         signal(SIGTERM, SignalForwarding.handler)
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
-        do { try process.run() } catch { throw RuntimeError.runtime("cannot start \(path): \(error.localizedDescription)") }
-        SignalForwarding.target.store(process.processIdentifier, ordering: .relaxed)
-        let early = SignalForwarding.received.load(ordering: .relaxed)
-        if early != 0 { kill(process.processIdentifier, early) }
         defer {
             SignalForwarding.target.store(0, ordering: .relaxed)
             signal(SIGINT, SIG_DFL)
             signal(SIGTERM, SIG_DFL)
         }
+        let child = try ChildProcess.spawn(executable, arguments)
+        SignalForwarding.target.store(child.pid, ordering: .relaxed)
+        let early = SignalForwarding.received.load(ordering: .relaxed)
+        if early != 0 { kill(child.pid, early) }
         let watchdog = Task {
             // A PID 1 without a handler ignores SIGTERM: kill it once the timeout has passed.
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(100))
                 guard SignalForwarding.received.load(ordering: .relaxed) != 0 else { continue }
                 try await Task.sleep(for: stopTimeout)
-                if process.isRunning { try? control(["kill", id, "KILL"], state: state) }
+                try? control(["kill", id, "KILL"], state: state)
                 return
             }
         }
         defer { watchdog.cancel() }
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                process.waitUntilExit()
-                continuation.resume()
-            }
-        }
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return await child.wait()
     }
 
     /// `kill`, `delete --force`…: short runtime commands whose output is not the user's.

@@ -11,6 +11,12 @@ int clinuxio_mknod(const char *path, unsigned int mode, unsigned int major, unsi
 /// lsetxattr(2): sets an extended attribute without following a symlink.
 int clinuxio_lsetxattr(const char *path, const char *name, const void *value, unsigned long size);
 
+/// posix_spawn of `path` with `argv` and this process's environment and stdio, every other
+/// descriptor closed in the child, and the child's signal mask and dispositions reset (a parent
+/// that ignores or blocks SIGINT/SIGTERM must not pass that on). Returns 0 with `*pid` set, or an
+/// errno value.
+int clinuxio_spawn(const char *path, char *const argv[], int *pid);
+
 /// lgetxattr(2): reads an extended attribute without following a symlink; its size, or -1.
 long clinuxio_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
 
