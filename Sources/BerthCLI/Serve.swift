@@ -13,19 +13,9 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Path to config.yml.")
-    var config: String?
+    @OptionGroup var configuration: ServerConfigFlags
 
-    /// The configuration file in use (nil: the embedded default).
-    var configFile: String? {
-        config ?? (FileManager.default.fileExists(atPath: "registry-config/config.yml") ? "registry-config/config.yml" : nil)
-    }
-
-    func loadConfig() throws(ConfigError) -> ServerConfig {
-        let environment = ProcessInfo.processInfo.environment
-        guard let file = configFile else { return try ServerConfig.load(yaml: ServerConfig.embeddedDefault, environment: environment) }
-        return try ServerConfig.load(file: file, environment: environment)
-    }
+    func loadConfig() throws(ConfigError) -> ServerConfig { try configuration.load() }
 
     func run() async throws {
         let serverConfig: ServerConfig
@@ -64,3 +54,21 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
+
+/// `--config`, else `registry-config/config.yml` here, else the embedded default; `REGISTRY_*`
+/// variables override keys.
+struct ServerConfigFlags: ParsableArguments {
+    @Option(name: .long, help: "Path to config.yml.")
+    var config: String?
+
+    /// The configuration file in use (nil: the embedded default).
+    var file: String? {
+        config ?? (FileManager.default.fileExists(atPath: "registry-config/config.yml") ? "registry-config/config.yml" : nil)
+    }
+
+    func load() throws(ConfigError) -> ServerConfig {
+        let environment = ProcessInfo.processInfo.environment
+        guard let file else { return try ServerConfig.load(yaml: ServerConfig.embeddedDefault, environment: environment) }
+        return try ServerConfig.load(file: file, environment: environment)
+    }
+}

@@ -67,6 +67,8 @@ public struct RegistryHTTPServer: Sendable {
         let running = Task { try await group.run() }
         let purger = config.uploadPurging.map { settings in Task { await purgeUploads(settings, metrics: metrics) } }
         defer { purger?.cancel() }
+        let collector = config.garbageCollection.map { settings in Task { await collectGarbage(settings, metrics: metrics) } }
+        defer { collector?.cancel() }
         do {
             try await withTaskCancellationHandler {
                 try await running.value
@@ -170,6 +172,25 @@ public enum ServerError: Error, CustomStringConvertible {
         switch self {
         case .cannotListen(let address, let reason): "cannot listen on \(address): \(reason)"
         case .tls(let why): "TLS: \(why)"
+        }
+    }
+}
+
+extension RegistryHTTPServer {
+    /// Online garbage collection every `interval`, while the registry serves.
+    func collectGarbage(_ settings: (grace: Duration, interval: Duration, untagged: Bool), metrics: RegistryMetrics) async {
+        let grace = Double(settings.grace.components.seconds) + Double(settings.grace.components.attoseconds) / 1e18
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: settings.interval) } catch { return }
+            do {
+                let report = try await registry.collectGarbage(grace: grace, untaggedManifests: settings.untagged)
+                metrics.garbageCollected(report)
+                if report.manifests > 0 || !report.blobs.isEmpty {
+                    logger.info("garbage collection: \(report.manifests) manifest(s), \(report.blobs.count) blob(s), \(report.bytesFreed) bytes freed")
+                }
+            } catch {
+                logger.error("garbage collection failed: \(error)")
+            }
         }
     }
 }

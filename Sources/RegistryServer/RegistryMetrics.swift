@@ -33,6 +33,13 @@ final class RegistryMetrics: Sendable {
         collectors.makeCounter(descriptor: Self.name("uploads_purged", "total", "Abandoned upload sessions deleted")).increment(by: Int64(count))
     }
 
+    func garbageCollected(_ report: GarbageReport) {
+        collectors.makeCounter(descriptor: Self.name("gc_runs", "total", "Online garbage collections run")).increment()
+        collectors.makeCounter(descriptor: Self.name("gc_freed", "bytes", "Bytes of blobs deleted by garbage collection")).increment(by: report.bytesFreed)
+        collectors.makeCounter(descriptor: Self.name("gc_manifests_deleted", "total", "Manifests deleted by garbage collection")).increment(by: Int64(report.manifests))
+        collectors.makeCounter(descriptor: Self.name("gc_blobs_deleted", "total", "Blobs deleted by garbage collection")).increment(by: Int64(report.blobs.count))
+    }
+
     /// The exposition, with the storage gauges read now.
     func render(_ statistics: StorageStatistics?) -> [UInt8] {
         if let statistics {

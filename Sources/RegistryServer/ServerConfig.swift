@@ -35,6 +35,9 @@ public struct ServerConfig: Sendable {
     /// `storage.maintenance.uploadpurging`: abandoned upload sessions are deleted once `age` old,
     /// checked every `interval` (nil when disabled).
     public var uploadPurging: (age: Duration, interval: Duration, dryRun: Bool)? = (.seconds(24 * 3600), .seconds(24 * 3600), false)
+    /// `berth.gc`: online garbage collection every `interval` of what nothing has kept for
+    /// `grace` (nil when disabled); `untagged` also collects untagged, unreferenced manifests.
+    public var garbageCollection: (grace: Duration, interval: Duration, untagged: Bool)? = (.seconds(24 * 3600), .seconds(3600), true)
     /// `auth.htpasswd`: Basic authentication against an htpasswd file of bcrypt hashes.
     public var htpasswd: (realm: String, path: String)?
     /// `berth.auth.failuredelay` (milliseconds): how long every failed login waits before its 401.
@@ -161,6 +164,21 @@ public struct ServerConfig: Sendable {
                 try reader.bool("storage.maintenance.uploadpurging.dryrun") ?? false
             )
         }
+        if try reader.bool("berth.gc.enabled") == false {
+            config.garbageCollection = nil
+        } else {
+            func duration(_ key: String, _ fallback: Duration) throws(ConfigError) -> Duration {
+                guard let text = try reader.string("berth.gc.\(key)") else { return fallback }
+                guard let parsed = goDuration(text), parsed > .zero else {
+                    throw ConfigError(key: "berth.gc.\(key)", problem: "must be a duration such as 24h, 90m or 30s, got '\(text)'")
+                }
+                return parsed
+            }
+            let defaults = config.garbageCollection!
+            config.garbageCollection = (
+                try duration("grace", defaults.grace), try duration("interval", defaults.interval), try reader.bool("berth.gc.untagged") ?? true
+            )
+        }
         config.warnings = unrecognisedKeys(tree)
         return config
     }
@@ -236,6 +254,7 @@ public struct ServerConfig: Sendable {
         "http.tls.clientcas", "http.tls.minimumtls",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
         "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "http.debug.addr",
+        "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged",
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
         "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",
     ]

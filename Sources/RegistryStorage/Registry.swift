@@ -28,6 +28,9 @@ public final class Registry: Sendable {
     public var isReadOnly: Bool { readOnly.load(ordering: .relaxed) }
     private let sessions = UploadSessions()
     private let cache = ReadCache()
+    /// Held while a blob file and its row come into being (upload commit, mount) and while the
+    /// collector deletes rows and then files, so a blob is never re-linked between the two.
+    private let blobGate = AsyncGate()
 
     public init(blobs: any BlobStore, metadata: any MetadataStore, options: Options) {
         self.blobs = blobs
@@ -67,14 +70,17 @@ public final class Registry: Sendable {
     public func mount(_ digest: Digest, into repository: RepositoryName, from source: RepositoryName?) async throws -> Bool {
         try checkWritable()
         if try await metadata.linkedBlobSize(repository, digest) != nil { return true }
-        let origin: RepositoryName?
-        if let source { origin = source } else { origin = try await metadata.anyRepositoryHolding(digest, excluding: repository) }
-        guard let origin, let size = try await metadata.linkedBlobSize(origin, digest),
-            try blobs.size(of: digest) != nil
-        else { return false }
-        try await metadata.linkBlob(repository, digest, size: size)
-        cache.invalidate(repository.value)
-        return true
+        let linked = try await blobGate.holding { () async throws -> Bool in
+            let origin: RepositoryName?
+            if let source { origin = source } else { origin = try await metadata.anyRepositoryHolding(digest, excluding: repository) }
+            guard let origin, let size = try await metadata.linkedBlobSize(origin, digest),
+                try blobs.size(of: digest) != nil
+            else { return false }
+            try await metadata.linkBlob(repository, digest, size: size)
+            return true
+        }
+        if linked { cache.invalidate(repository.value) }
+        return linked
     }
 
     // MARK: uploads
@@ -100,6 +106,45 @@ public final class Registry: Sendable {
         try await sessions.discard(id)
         try blobs.deleteUpload(id)
         try await metadata.deleteUpload(id)
+    }
+
+    /// Online garbage collection: what nothing keeps and was last pushed more than `grace`
+    /// ago goes, rows first (one transaction, serialised with pushes by SQLite) and then files,
+    /// under the gate that uploads and mounts take. Nothing happens in read-only mode.
+    public func collectGarbage(grace: TimeInterval, untaggedManifests: Bool = true, dryRun: Bool = false, now: Date = Date()) async throws
+        -> GarbageReport
+    {
+        guard !isReadOnly else { return GarbageReport(manifests: 0, blobs: [], repositories: []) }
+        let report = try await blobGate.holding {
+            let report = try await metadata.collectGarbage(
+                before: now.addingTimeInterval(-grace), untaggedManifests: untaggedManifests, dryRun: dryRun)
+            if !dryRun { for blob in report.blobs { try blobs.deleteBlob(blob.digest) } }
+            return report
+        }
+        for repository in report.repositories { cache.invalidate(repository) }
+        return report
+    }
+
+    /// Every stored blob whose bytes no longer hash to its digest (or whose file is missing).
+    public func verifyBlobs() async throws -> [Digest] {
+        var corrupt: [Digest] = []
+        for blob in try await metadata.allBlobs() {
+            var hasher = blob.digest.algorithm.hasher()
+            do {
+                let reader = try blobs.openBlob(blob.digest)
+                var offset: Int64 = 0
+                while true {
+                    let chunk = try reader.read(at: offset, length: 1 << 20, allocator: ByteBufferAllocator())
+                    if chunk.readableBytes == 0 { break }
+                    chunk.withUnsafeReadableBytes { hasher.update($0) }
+                    offset += Int64(chunk.readableBytes)
+                }
+                if hasher.finalize() != blob.digest || offset != blob.size { corrupt.append(blob.digest) }
+            } catch {
+                corrupt.append(blob.digest)
+            }
+        }
+        return corrupt
     }
 
     public func statistics() async throws -> StorageStatistics { try await metadata.statistics() }
@@ -263,8 +308,10 @@ public final class Registry: Sendable {
         guard actual == digest else {
             throw RegistryError.digestInvalid("content digest is \(actual), not \(digest)")
         }
-        try blobs.commitUpload(id, as: digest)
-        try await metadata.finishUpload(id, repository: repository, digest: digest, size: state.offset)
+        try await blobGate.holding {
+            try blobs.commitUpload(id, as: digest)
+            try await metadata.finishUpload(id, repository: repository, digest: digest, size: state.offset)
+        }
         cache.invalidate(repository.value)
         return state.offset
     }
@@ -464,5 +511,23 @@ actor UploadSessions {
         state.writer.close()
         busy.remove(id)
         idle[id] = nil
+    }
+}
+
+/// A mutual-exclusion lock for async code: one holder at a time, waiters in arrival order.
+actor AsyncGate {
+    private var held = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func holding<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+        if held {
+            await withCheckedContinuation { waiters.append($0) }
+        } else {
+            held = true
+        }
+        defer {
+            if waiters.isEmpty { held = false } else { waiters.removeFirst().resume() }
+        }
+        return try await body()
     }
 }

@@ -80,6 +80,11 @@ public final class SQLiteMetadataStore: MetadataStore {
                         PRIMARY KEY(manifest_id, name)) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v3 garbage collection") { db in
+            // When a blob was last uploaded or mounted: a fresh upload waits out the grace period
+            // before it needs a manifest, even when its bytes were stored long before.
+            try db.execute(sql: "ALTER TABLE blobs ADD COLUMN linked_at REAL NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -182,7 +187,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                 sql: """
                     INSERT INTO manifests(repository_id, digest, media_type, artifact_type, subject, annotations, payload, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(repository_id, digest) DO NOTHING
+                    ON CONFLICT(repository_id, digest) DO UPDATE SET created_at = excluded.created_at
                     """,
                 arguments: [
                     repo, record.digest.description, record.summary.mediaType, record.summary.effectiveArtifactType,
@@ -316,6 +321,66 @@ public final class SQLiteMetadataStore: MetadataStore {
         let size: Int64
     }
 
+    // MARK: garbage collection
+
+    public func collectGarbage(before cutoff: Date, untaggedManifests: Bool, dryRun: Bool) async throws -> GarbageReport {
+        try await pool.write { db in
+            var report = GarbageReport(manifests: 0, blobs: [], repositories: [])
+            // A dry run does the same work in a savepoint it then rolls back.
+            try db.inSavepoint {
+                report = try Self.collect(db, before: cutoff, untaggedManifests: untaggedManifests)
+                return dryRun ? .rollback : .commit
+            }
+            return report
+        }
+    }
+
+    private static func collect(_ db: Database, before cutoff: Date, untaggedManifests: Bool) throws -> GarbageReport {
+        let time = cutoff.timeIntervalSince1970
+        var manifests = 0
+        var repositories: Set<String> = []
+        // Untagged, unreferenced manifests; an index going frees its children for the next round.
+        for _ in 0..<64 where untaggedManifests {
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT m.id AS id, r.name AS name FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                    WHERE m.created_at < ?
+                      AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
+                      AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN manifests p ON p.id = mr.manifest_id
+                                      WHERE mr.digest = m.digest AND mr.is_manifest = 1 AND p.repository_id = m.repository_id)
+                      AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s
+                                                            WHERE s.repository_id = m.repository_id AND s.digest = m.subject))
+                    """, arguments: [time])
+            guard !rows.isEmpty else { break }
+            for row in rows {
+                try db.execute(sql: "DELETE FROM manifests WHERE id = ?", arguments: [row["id"] as Int64])
+                repositories.insert(row["name"])
+            }
+            manifests += rows.count
+        }
+        let blobRows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT b.digest AS digest, b.size AS size FROM blobs b
+                WHERE MAX(b.created_at, b.linked_at) < ?
+                  AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.digest = b.digest AND mr.is_manifest = 0)
+                """, arguments: [time])
+        var blobs: [StorageBlob] = []
+        for row in blobRows {
+            let digest: String = row["digest"]
+            for name in try String.fetchAll(
+                db, sql: "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id WHERE rb.digest = ?",
+                arguments: [digest])
+            {
+                repositories.insert(name)
+            }
+            try db.execute(sql: "DELETE FROM blobs WHERE digest = ?", arguments: [digest])
+            if let parsed = try? Digest(parsing: digest) { blobs.append(StorageBlob(digest: parsed, size: row["size"])) }
+        }
+        return GarbageReport(manifests: manifests, blobs: blobs, repositories: repositories.sorted())
+    }
+
     // MARK: uploads
 
     public func createUpload(_ upload: UploadRecord) async throws {
@@ -332,6 +397,14 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func upload(_ id: UUID) async throws -> UploadRecord? {
         try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM uploads WHERE id = ?", arguments: [id.uuidString.lowercased()]).flatMap(Self.uploadRecord)
+        }
+    }
+
+    public func allBlobs() async throws -> [StorageBlob] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT digest, size FROM blobs ORDER BY digest").compactMap { row in
+                (try? Digest(parsing: row["digest"] as String)).map { StorageBlob(digest: $0, size: row["size"]) }
+            }
         }
     }
 
@@ -395,9 +468,10 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     private static func link(_ db: Database, _ repository: RepositoryName, _ digest: Digest, _ size: Int64) throws {
         let repo = try ensureRepository(db, repository)
+        let now = Date().timeIntervalSince1970
         try db.execute(
-            sql: "INSERT OR IGNORE INTO blobs(digest, size, created_at) VALUES (?, ?, ?)",
-            arguments: [digest.description, size, Date().timeIntervalSince1970])
+            sql: "INSERT INTO blobs(digest, size, created_at, linked_at) VALUES (?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET linked_at = excluded.linked_at",
+            arguments: [digest.description, size, now, now])
         try db.execute(
             sql: "INSERT OR IGNORE INTO repository_blobs(repository_id, digest) VALUES (?, ?)",
             arguments: [repo, digest.description])

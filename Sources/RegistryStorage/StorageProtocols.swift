@@ -66,6 +66,21 @@ public struct ManifestRecord: Sendable {
     public let requiredManifests: [Digest]
 }
 
+public struct StorageBlob: Sendable, Equatable {
+    public let digest: Digest
+    public let size: Int64
+}
+
+/// What a garbage collection deleted.
+public struct GarbageReport: Sendable, Equatable {
+    public var manifests: Int
+    public var blobs: [StorageBlob]
+    /// Repositories whose content changed.
+    public var repositories: [String]
+
+    public var bytesFreed: Int64 { blobs.reduce(0) { $0 + $1.size } }
+}
+
 public struct StorageStatistics: Sendable, Equatable {
     public let blobs: Int
     public let bytes: Int64
@@ -124,6 +139,13 @@ public protocol MetadataStore: Sendable {
     func upload(_ id: UUID) async throws -> UploadRecord?
     func setUploadOffset(_ id: UUID, _ offset: Int64) async throws
     func deleteUpload(_ id: UUID) async throws
+    /// Deletes, in one transaction, manifests last pushed before `cutoff` that no tag, index or
+    /// present subject keeps (when `untaggedManifests`), then blobs last linked before `cutoff`
+    /// that no manifest references. The caller removes the blob files. A dry run reports and
+    /// changes nothing.
+    func collectGarbage(before cutoff: Date, untaggedManifests: Bool, dryRun: Bool) async throws -> GarbageReport
+    /// Every blob row (for `garbage-collect --verify`).
+    func allBlobs() async throws -> [StorageBlob]
     /// What the store holds: blobs, their bytes, and upload sessions open; also proves the
     /// database answers.
     func statistics() async throws -> StorageStatistics

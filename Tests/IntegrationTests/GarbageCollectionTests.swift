@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+
+@testable import RegistryServer
+
+/// Online garbage collection (`berth.gc`): what nothing keeps goes after the grace period, while
+/// the registry serves; what is tagged, referenced, attached or freshly uploaded stays.
+@Suite struct GarbageCollectionTests {
+    static let grace = Duration.seconds(1)
+
+    func blobFile(_ server: TestServer, _ digest: String) -> String {
+        let hex = String(digest.dropFirst("sha256:".count))
+        return server.root.appendingPathComponent("blobs/sha256/\(hex.prefix(2))/\(hex)").path
+    }
+
+    /// Waits (bounded) until `condition` holds, the collector running every 100 ms.
+    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
+        for _ in 0..<60 {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    @Test func unreferencedContentGoesAndEverythingKeptStays() async throws {
+        try await withServer({ $0.garbageCollection = (Self.grace, .milliseconds(100), true) }) { server, http in
+            let kept = Fixtures.image(layers: 2)
+            try await http.push(kept, to: "team/app", as: "v1")
+            let shared = kept.layers[0]
+            var dropped = Fixtures.image(layers: 1)
+            dropped.layers.append(shared)
+            dropped = Fixtures.Image(config: dropped.config, layers: dropped.layers, manifest: Fixtures.json([
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": Fixtures.descriptor("application/vnd.oci.image.config.v1+json", dropped.config),
+                "layers": dropped.layers.map { Fixtures.descriptor("application/vnd.oci.image.layer.v1.tar+gzip", $0) },
+            ]))
+            try await http.push(dropped, to: "team/app", as: dropped.digest)
+            let stray = try await http.pushBlob("team/app", Fixtures.random(100))
+            let child = Fixtures.image(layers: 1)
+            try await http.push(child, to: "team/app", as: child.digest)
+            try await http.pushManifest("team/app", "multi", Fixtures.index([child.manifest]), type: "application/vnd.oci.image.index.v1+json")
+            let referrer = Fixtures.image(layers: 1, subject: Fixtures.descriptor("application/vnd.oci.image.manifest.v1+json", kept.manifest), artifactType: "application/example")
+            try await http.push(referrer, to: "team/app", as: referrer.digest)
+
+            #expect(try await eventually { try await http.get("/v2/team/app/manifests/\(dropped.digest)").status == 404 })
+            #expect(try await eventually { try await http.send(.HEAD, "/v2/team/app/blobs/\(stray)").status == 404 })
+            #expect(!FileManager.default.fileExists(atPath: blobFile(server, stray)))
+            #expect(try await http.send(.HEAD, "/v2/team/app/blobs/\(Fixtures.digest(dropped.layers[0]))").status == 404)
+            for blob in [kept.config] + kept.layers + [child.config] + child.layers + [referrer.config] + referrer.layers {
+                #expect(try await http.send(.HEAD, "/v2/team/app/blobs/\(Fixtures.digest(blob))").status == 200, "kept blobs stay")
+            }
+            for digest in [kept.digest, child.digest, referrer.digest] {
+                #expect(try await http.get("/v2/team/app/manifests/\(digest)").status == 200, "tagged, indexed and attached manifests stay")
+            }
+
+            // A blob uploaded now survives collections until its grace period is over.
+            let fresh = try await http.pushBlob("team/app", Fixtures.random(100))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await http.send(.HEAD, "/v2/team/app/blobs/\(fresh)").status == 200)
+
+            // Untagging the image frees it, its unique blobs, and then what was attached to it.
+            #expect(try await http.send(.DELETE, "/v2/team/app/manifests/v1").status == 202)
+            #expect(try await eventually { try await http.get("/v2/team/app/manifests/\(referrer.digest)").status == 404 })
+            #expect(try await http.get("/v2/team/app/manifests/\(kept.digest)").status == 404)
+            #expect(try await eventually { try await http.send(.HEAD, "/v2/team/app/blobs/\(Fixtures.digest(kept.layers[1]))").status == 404 })
+            #expect(try await http.get("/v2/team/app/manifests/multi").status == 200)
+        }
+    }
+
+    /// Clients push, tag, untag and delete in parallel while collections run every 50 ms with a
+    /// one-second grace, for a bounded time; afterwards every tagged manifest is complete (each
+    /// blob it needs is served and hashes right) and nothing unreferenced older than the grace is left.
+    @Test func collectionsDuringParallelPushesNeverBreakATaggedImage() async throws {
+        try await withServer({ $0.garbageCollection = (Self.grace, .milliseconds(50), true) }) { server, http in
+            let base = Fixtures.image(layers: 2)
+            try await http.push(base, to: "stress/base", as: "base")
+            let deadline = ContinuousClock.now + .seconds(4)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<4 {
+                    group.addTask {
+                        var round = 0
+                        while ContinuousClock.now < deadline, round < 500 {
+                            round += 1
+                            let repo = "stress/r\(client % 2)"
+                            // Images share a layer with the base image, across repositories.
+                            var image = Fixtures.image(layers: 1, layerSize: 512)
+                            image.layers.append(base.layers[0])
+                            image = Fixtures.Image(config: image.config, layers: image.layers, manifest: Fixtures.json([
+                                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                "config": Fixtures.descriptor("application/vnd.oci.image.config.v1+json", image.config),
+                                "layers": image.layers.map { Fixtures.descriptor("application/vnd.oci.image.layer.v1.tar+gzip", $0) },
+                            ]))
+                            let tag = "t\(client)-\(round % 5)"
+                            do {
+                                // A manifest may be refused when the collector took a blob between
+                                // its upload and the manifest (past the grace): that is the contract.
+                                try await http.push(image, to: repo, as: tag)
+                            } catch {}
+                            switch round % 4 {
+                            case 0: _ = try await http.send(.DELETE, "/v2/\(repo)/manifests/\(tag)")
+                            case 1: _ = try await http.send(.DELETE, "/v2/\(repo)/manifests/\(image.digest)")
+                            default: break
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            // Every tagged manifest is whole.
+            var checked = 0
+            for repo in ["stress/base", "stress/r0", "stress/r1"] {
+                let tags = try await http.get("/v2/\(repo)/tags/list").json["tags"] as? [String] ?? []
+                for tag in tags {
+                    let manifest = try await http.get("/v2/\(repo)/manifests/\(tag)").json
+                    let descriptors = [manifest["config"] as? [String: Any]].compactMap { $0 } + (manifest["layers"] as? [[String: Any]] ?? [])
+                    for descriptor in descriptors {
+                        let digest = descriptor["digest"] as? String ?? ""
+                        let blob = try await http.get("/v2/\(repo)/blobs/\(digest)")
+                        #expect(blob.status == 200 && Fixtures.digest(blob.body) == digest, "\(repo):\(tag) lost \(digest)")
+                    }
+                    checked += 1
+                }
+            }
+            #expect(checked > 1)
+            // After the grace period and a few more rounds, only what is referenced is on disk.
+            try await Task.sleep(for: .milliseconds(1600))
+            let statistics = try await http.get("/v2/_catalog")
+            #expect(statistics.status == 200)
+            let files = (FileManager.default.enumerator(atPath: server.root.appendingPathComponent("blobs").path)?.allObjects as? [String] ?? [])
+                .filter { $0.count > 64 && !$0.contains(".") }
+            var referenced: Set<String> = []
+            for repo in ["stress/base", "stress/r0", "stress/r1"] {
+                for tag in try await http.get("/v2/\(repo)/tags/list").json["tags"] as? [String] ?? [] {
+                    let manifest = try await http.get("/v2/\(repo)/manifests/\(tag)").json
+                    for descriptor in [manifest["config"] as? [String: Any]].compactMap({ $0 }) + (manifest["layers"] as? [[String: Any]] ?? []) {
+                        referenced.insert(String((descriptor["digest"] as? String ?? "").dropFirst("sha256:".count)))
+                    }
+                }
+            }
+            let onDisk = Set(files.map { ($0 as NSString).lastPathComponent })
+            #expect(onDisk == referenced, "on disk but unreferenced: \(onDisk.subtracting(referenced).count), referenced but missing: \(referenced.subtracting(onDisk).count)")
+        }
+    }
+
+    @Test func configurationKeys() throws {
+        let config = try ServerConfig.load(yaml: "version: 0.1\nberth:\n  gc:\n    grace: 2h\n    interval: 10m\n    untagged: false\n")
+        #expect(config.garbageCollection?.grace == .seconds(7200) && config.garbageCollection?.interval == .seconds(600))
+        #expect(config.garbageCollection?.untagged == false && config.warnings.isEmpty)
+        #expect(try ServerConfig.load(yaml: "version: 0.1\nberth:\n  gc:\n    enabled: false\n").garbageCollection == nil)
+        #expect(throws: ConfigError.self) { try ServerConfig.load(yaml: "version: 0.1\nberth:\n  gc:\n    grace: later\n") }
+    }
+}
+
+extension GarbageCollectionTests {
+    /// `berth garbage-collect` on a stopped registry: dry run, --delete-untagged, --verify.
+    @Test func offlineCommandCollectsAndVerifies() async throws {
+        let server = try await TestServer.start { $0.garbageCollection = nil }
+        let http = HTTP(server)
+        let kept = Fixtures.image(layers: 1)
+        try await http.push(kept, to: "team/app", as: "v1")
+        let untagged = Fixtures.image(layers: 1)
+        try await http.push(untagged, to: "team/app", as: untagged.digest)
+        let stray = try await http.pushBlob("team/app", Fixtures.random(64))
+        await server.stop()
+        defer { try? FileManager.default.removeItem(at: server.root) }
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        let config = berth.path("config.yml")
+        try Data("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: \(server.root.path)\n".utf8).write(to: URL(fileURLWithPath: config))
+
+        let dry = try await berth.succeed(["garbage-collect", "--config", config, "--dry-run"])
+        #expect(dry.stdout.contains("blob eligible for deletion: \(stray)") && dry.stdout.contains("would delete 0 manifest(s) and 1 blob(s)"), "\(dry.stdout)")
+        #expect(FileManager.default.fileExists(atPath: blobFile(server, stray)))
+        let collected = try await berth.succeed(["garbage-collect", "--config", config, "--delete-untagged"])
+        #expect(collected.stdout.contains("deleted 1 manifest(s) and 3 blob(s)"), "\(collected.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: blobFile(server, stray)))
+        #expect(!FileManager.default.fileExists(atPath: blobFile(server, Fixtures.digest(untagged.layers[0]))))
+        #expect(FileManager.default.fileExists(atPath: blobFile(server, Fixtures.digest(kept.layers[0]))))
+
+        #expect(try await berth.succeed(["garbage-collect", "--config", config, "--verify"]).stdout.contains("every blob matches"))
+        try Data("tampered".utf8).write(to: URL(fileURLWithPath: blobFile(server, Fixtures.digest(kept.layers[0]))))
+        let verified = try await berth.run(["garbage-collect", "--config", config, "--verify"])
+        #expect(verified.status == 1 && verified.stderr.contains("corrupt blob \(Fixtures.digest(kept.layers[0]))"), "\(verified.stderr)")
+    }
+}
