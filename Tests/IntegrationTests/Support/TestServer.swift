@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import RegistryServer
+import RegistryStorage
 
 /// `berth serve` in this process on a free loopback port with a temporary root; `stop()` ends it.
 final class TestServer: Sendable {
@@ -11,6 +12,8 @@ final class TestServer: Sendable {
     let port: Int
     /// The `http.debug.addr` listener's port, when configured.
     let debugPort: Int?
+    /// The server's registry, for tests that drive maintenance directly.
+    let registry: Registry
     private let task: Task<Void, any Error>
 
     var base: String { "http://127.0.0.1:\(port)" }
@@ -41,13 +44,14 @@ final class TestServer: Sendable {
             var debugIterator = debugPorts.makeAsyncIterator()
             debugPort = await debugIterator.next()
         }
-        return TestServer(root: root, port: port, debugPort: debugPort, task: task)
+        return TestServer(root: root, port: port, debugPort: debugPort, registry: server.registry, task: task)
     }
 
-    private init(root: URL, port: Int, debugPort: Int?, task: Task<Void, any Error>) {
+    private init(root: URL, port: Int, debugPort: Int?, registry: Registry, task: Task<Void, any Error>) {
         self.root = root
         self.port = port
         self.debugPort = debugPort
+        self.registry = registry
         self.task = task
     }
 
