@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -40,7 +41,10 @@ public struct RegistryHTTPServer: Sendable {
             try HtpasswdAuthenticator(realm: htpasswd.realm, path: htpasswd.path, failureDelay: config.authFailureDelay, logger: logger)
         }
         let metrics = RegistryMetrics()
-        let responder = RegistryResponder(registry: registry, config: config, logger: logger, authenticator: authenticator, metrics: metrics)
+        let notifier = config.webhooks.isEmpty
+            ? nil : Notifier(endpoints: config.webhooks, metadata: registry.metadata, sourceAddress: "\(config.host):\(config.port)", logger: logger)
+        let responder = RegistryResponder(
+            registry: registry, config: config, logger: logger, authenticator: authenticator, metrics: metrics, notifier: notifier)
         var serverBuilder: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(300)))
         if let certificate = config.tlsCertificate, let key = config.tlsKey {
             serverBuilder = try .tls(serverBuilder, tlsConfiguration: try tlsConfiguration(certificate: certificate, key: key))
@@ -69,6 +73,14 @@ public struct RegistryHTTPServer: Sendable {
         defer { purger?.cancel() }
         let collector = config.garbageCollection.map { settings in Task { await collectGarbage(settings, metrics: metrics) } }
         defer { collector?.cancel() }
+        let webhookClient = notifier.map { _ in HTTPClient(eventLoopGroupProvider: .singleton) }
+        let deliveries = notifier.map { notifier in
+            notifier.endpoints.map { endpoint in Task { await notifier.deliver(endpoint, client: webhookClient!) } }
+        } ?? []
+        defer {
+            for delivery in deliveries { delivery.cancel() }
+            if let webhookClient { Task { try? await webhookClient.shutdown() } }
+        }
         do {
             try await withTaskCancellationHandler {
                 try await running.value

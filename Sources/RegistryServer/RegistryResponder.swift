@@ -15,6 +15,8 @@ struct RegistryResponder: HTTPResponder {
     /// Checks every request when `auth.htpasswd` is configured.
     let authenticator: HtpasswdAuthenticator?
     let metrics: RegistryMetrics
+    /// Queues webhook events when `notifications.endpoints` are configured.
+    let notifier: Notifier?
 
     /// Blob bytes are read from disk in slices of this size while streaming to the client.
     static let readChunk = 1 << 20
@@ -24,9 +26,10 @@ struct RegistryResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
         var response: Response
+        var user: String?
         do {
             if let authenticator {
-                do { _ = try await authenticator.authenticate(request.headers[.authorization]) } catch {
+                do { user = try await authenticator.authenticate(request.headers[.authorization]) } catch {
                     if request.headers[.authorization] != nil { metrics.authenticationFailed() }
                     throw error
                 }
@@ -38,6 +41,7 @@ struct RegistryResponder: HTTPResponder {
             response = spec.response(includeBody: request.method != .head)
         }
         response.headers[.dockerAPIVersion] = "registry/2.0"
+        if let notifier, (200..<300).contains(response.status.code) { await notify(notifier, request, response, user: user) }
         metrics.request(
             route: Self.routeLabel(request.uri.path), method: request.method.rawValue, status: response.status.code,
             elapsed: ContinuousClock.now - started, bytesIn: request.headers[.contentLength].flatMap(Int64.init) ?? 0,
@@ -47,6 +51,44 @@ struct RegistryResponder: HTTPResponder {
             "\(request.method) \(request.uri.path) \(response.status.code) \(response.headers[.contentLength] ?? "-") \(Self.milliseconds(since: started))ms"
         )
         return response
+    }
+
+    /// The webhook event a successful request makes, if any (distribution's: manifest and blob
+    /// pushes, pulls and deletes).
+    private func notify(_ notifier: Notifier, _ request: Request, _ response: Response, user: String?) async {
+        guard let route = try? Route.parse(path: request.uri.path) else { return }
+        let digest = response.headers[.dockerContentDigest] ?? ""
+        let base = config.externalURL ?? "http://\(request.head.authority ?? "\(config.host):\(config.port)")"
+        func target(_ name: RepositoryName, kind: String, mediaType: String, digest: String, size: Int64, tag: String?) -> Notifier.Target {
+            Notifier.Target(mediaType: mediaType, digest: digest, size: size, repository: name.value, tag: tag, url: "\(base)/v2/\(name)/\(kind)/\(digest)")
+        }
+        let requestSize = request.headers[.contentLength].flatMap(Int64.init) ?? 0
+        let responseSize = response.headers[.contentLength].flatMap(Int64.init) ?? 0
+        let event: (String, Notifier.Target)
+        switch (route, request.method) {
+        case (.manifest(let name, let reference), .put):
+            event = ("push", target(name, kind: "manifests", mediaType: request.headers[.contentType] ?? "", digest: digest, size: requestSize, tag: Self.tag(reference)))
+        case (.manifest(let name, let reference), .get):
+            event = ("pull", target(name, kind: "manifests", mediaType: response.headers[.contentType] ?? "", digest: digest, size: responseSize, tag: Self.tag(reference)))
+        case (.manifest(let name, let reference), .delete):
+            event = ("delete", target(name, kind: "manifests", mediaType: "", digest: Self.tag(reference) == nil ? "\(reference)" : "", size: 0, tag: Self.tag(reference)))
+        case (.blob(let name, let blob), .get):
+            event = ("pull", target(name, kind: "blobs", mediaType: "application/octet-stream", digest: blob.description, size: responseSize, tag: nil))
+        case (.blob(let name, let blob), .delete):
+            event = ("delete", target(name, kind: "blobs", mediaType: "", digest: blob.description, size: 0, tag: nil))
+        case (.uploads(let name), .post) where response.status.code == 201, (.upload(let name, _), .put):
+            event = ("push", target(name, kind: "blobs", mediaType: "application/octet-stream", digest: digest, size: requestSize, tag: nil))
+        default:
+            return
+        }
+        await notifier.record(
+            action: event.0, target: event.1, method: request.method.rawValue, host: request.head.authority ?? "",
+            userAgent: request.headers[.userAgent] ?? "", actor: user)
+    }
+
+    private static func tag(_ reference: ManifestReference) -> String? {
+        if case .tag(let tag) = reference { return tag.value }
+        return nil
     }
 
     /// The kind of endpoint, never the repository (which would make one series per name).

@@ -38,6 +38,8 @@ public struct ServerConfig: Sendable {
     /// `berth.gc`: online garbage collection every `interval` of what nothing has kept for
     /// `grace` (nil when disabled); `untagged` also collects untagged, unreferenced manifests.
     public var garbageCollection: (grace: Duration, interval: Duration, untagged: Bool)? = (.seconds(24 * 3600), .seconds(3600), true)
+    /// `notifications.endpoints`: webhooks.
+    public var webhooks: [WebhookEndpoint] = []
     /// `auth.htpasswd`: Basic authentication against an htpasswd file of bcrypt hashes.
     public var htpasswd: (realm: String, path: String)?
     /// `berth.auth.failuredelay` (milliseconds): how long every failed login waits before its 401.
@@ -164,6 +166,7 @@ public struct ServerConfig: Sendable {
                 try reader.bool("storage.maintenance.uploadpurging.dryrun") ?? false
             )
         }
+        try loadNotifications(tree, into: &config)
         if try reader.bool("berth.gc.enabled") == false {
             config.garbageCollection = nil
         } else {
@@ -181,6 +184,46 @@ public struct ServerConfig: Sendable {
         }
         config.warnings = unrecognisedKeys(tree)
         return config
+    }
+
+    /// `notifications.endpoints`: name and url required; durations in Go syntax.
+    private static func loadNotifications(_ tree: [String: Any], into config: inout ServerConfig) throws(ConfigError) {
+        guard let notifications = tree["notifications"] as? [String: Any], let list = notifications["endpoints"] else { return }
+        guard let entries = list as? [[String: Any]] else { throw ConfigError(key: "notifications.endpoints", problem: "must be a list of endpoints") }
+        for (index, entry) in entries.enumerated() {
+            let key = "notifications.endpoints[\(index)]"
+            if entry["disabled"] as? Bool == true { continue }
+            guard let name = entry["name"] as? String, !name.isEmpty else { throw ConfigError(key: "\(key).name", problem: "required") }
+            guard let url = entry["url"] as? String, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
+                throw ConfigError(key: "\(key).url", problem: "must be an http(s) URL")
+            }
+            var endpoint = WebhookEndpoint(name: name, url: url)
+            if let headers = entry["headers"] {
+                guard let map = headers as? [String: Any] else { throw ConfigError(key: "\(key).headers", problem: "must map names to lists of values") }
+                for (header, values) in map {
+                    guard let list = (values as? [Any])?.compactMap({ $0 as? String }) ?? (values as? String).map({ [$0] }) else {
+                        throw ConfigError(key: "\(key).headers.\(header)", problem: "must be a list of strings")
+                    }
+                    endpoint.headers[header] = list
+                }
+            }
+            for (field, apply) in [("timeout", { (d: Duration) in endpoint.timeout = d }), ("backoff", { (d: Duration) in endpoint.backoff = d })] {
+                guard let text = entry[field] else { continue }
+                guard let duration = goDuration("\(text)"), duration > .zero else { throw ConfigError(key: "\(key).\(field)", problem: "must be a duration such as 1s or 500ms") }
+                apply(duration)
+            }
+            if let threshold = entry["threshold"] {
+                guard let value = threshold as? Int, value >= 0 else { throw ConfigError(key: "\(key).threshold", problem: "must be a non-negative integer") }
+                endpoint.threshold = value
+            }
+            endpoint.ignoredMediaTypes = (entry["ignoredmediatypes"] as? [Any])?.compactMap { $0 as? String } ?? []
+            if let ignore = entry["ignore"] as? [String: Any] {
+                endpoint.ignoredMediaTypes += (ignore["mediatypes"] as? [Any])?.compactMap { $0 as? String } ?? []
+                endpoint.ignoredActions = (ignore["actions"] as? [Any])?.compactMap { $0 as? String } ?? []
+            }
+            guard !config.webhooks.contains(where: { $0.name == name }) else { throw ConfigError(key: "\(key).name", problem: "'\(name)' is used twice") }
+            config.webhooks.append(endpoint)
+        }
     }
 
     /// Only htpasswd is implemented: any other `auth` section stops the server rather than
@@ -254,7 +297,7 @@ public struct ServerConfig: Sendable {
         "http.tls.clientcas", "http.tls.minimumtls",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
         "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "http.debug.addr",
-        "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged",
+        "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged", "notifications.endpoints",
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
         "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",
     ]
@@ -263,7 +306,7 @@ public struct ServerConfig: Sendable {
     static let ignoredDistributionSections = [
         "log.formatter", "log.fields", "log.accesslog", "loglevel", "storage.cache", "storage.redirect", "storage.maintenance",
         "storage.tag", "http.secret", "http.prefix", "http.headers", "http.debug", "http.http2", "http.relativeurls",
-        "http.draintimeout", "http.net", "http.tls", "notifications", "redis", "health", "proxy", "validation",
+        "http.draintimeout", "http.net", "http.tls", "notifications.events", "redis", "health", "proxy", "validation",
         "compatibility", "reporting", "middleware",
     ]
 

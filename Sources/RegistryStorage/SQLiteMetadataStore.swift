@@ -85,6 +85,19 @@ public final class SQLiteMetadataStore: MetadataStore {
             // before it needs a manifest, even when its bytes were stored long before.
             try db.execute(sql: "ALTER TABLE blobs ADD COLUMN linked_at REAL NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v4 notifications") { db in
+            // Webhook events waiting for delivery, so they survive a restart.
+            try db.execute(
+                sql: """
+                    CREATE TABLE notifications(
+                        id INTEGER PRIMARY KEY,
+                        endpoint TEXT NOT NULL,
+                        event BLOB NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt REAL NOT NULL);
+                    CREATE INDEX notifications_due ON notifications(endpoint, next_attempt);
+                    """)
+        }
         return migrator
     }
 
@@ -319,6 +332,45 @@ public final class SQLiteMetadataStore: MetadataStore {
         let artifactType: String?
         let annotations: String?
         let size: Int64
+    }
+
+    // MARK: notifications
+
+    public func enqueueNotifications(_ events: [QueuedNotification]) async throws {
+        guard !events.isEmpty else { return }
+        try await pool.write { db in
+            for event in events {
+                try db.execute(
+                    sql: "INSERT INTO notifications(endpoint, event, next_attempt) VALUES (?, ?, ?)",
+                    arguments: [event.endpoint, Data(event.event), Date().timeIntervalSince1970])
+            }
+        }
+    }
+
+    public func dueNotifications(endpoint: String, now: Date, limit: Int) async throws -> [QueuedNotification] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT id, event, attempts FROM notifications WHERE endpoint = ? AND next_attempt <= ? ORDER BY id LIMIT ?",
+                arguments: [endpoint, now.timeIntervalSince1970, limit]
+            ).map { row in
+                QueuedNotification(id: row["id"], endpoint: endpoint, event: Array(row["event"] as Data), attempts: row["attempts"])
+            }
+        }
+    }
+
+    public func finishNotifications(_ ids: [Int64], retryAt: Date?) async throws {
+        guard !ids.isEmpty else { return }
+        try await pool.write { db in
+            for id in ids {
+                if let retryAt {
+                    try db.execute(
+                        sql: "UPDATE notifications SET attempts = attempts + 1, next_attempt = ? WHERE id = ?",
+                        arguments: [retryAt.timeIntervalSince1970, id])
+                } else {
+                    try db.execute(sql: "DELETE FROM notifications WHERE id = ?", arguments: [id])
+                }
+            }
+        }
     }
 
     // MARK: garbage collection

@@ -66,6 +66,21 @@ public struct ManifestRecord: Sendable {
     public let requiredManifests: [Digest]
 }
 
+/// A webhook event waiting for its endpoint.
+public struct QueuedNotification: Sendable, Equatable {
+    public let id: Int64
+    public let endpoint: String
+    public let event: [UInt8]
+    public let attempts: Int
+
+    public init(id: Int64 = 0, endpoint: String, event: [UInt8], attempts: Int = 0) {
+        self.id = id
+        self.endpoint = endpoint
+        self.event = event
+        self.attempts = attempts
+    }
+}
+
 public struct StorageBlob: Sendable, Equatable {
     public let digest: Digest
     public let size: Int64
@@ -144,6 +159,12 @@ public protocol MetadataStore: Sendable {
     /// that no manifest references. The caller removes the blob files. A dry run reports and
     /// changes nothing.
     func collectGarbage(before cutoff: Date, untaggedManifests: Bool, dryRun: Bool) async throws -> GarbageReport
+    /// Queues webhook events (`id` and `attempts` are ignored).
+    func enqueueNotifications(_ events: [QueuedNotification]) async throws
+    /// Events for `endpoint` whose next attempt is due, oldest first.
+    func dueNotifications(endpoint: String, now: Date, limit: Int) async throws -> [QueuedNotification]
+    /// Deletes delivered events, or (with `retryAt`) counts a failed attempt and defers them.
+    func finishNotifications(_ ids: [Int64], retryAt: Date?) async throws
     /// Every blob row (for `garbage-collect --verify`).
     func allBlobs() async throws -> [StorageBlob]
     /// What the store holds: blobs, their bytes, and upload sessions open; also proves the
