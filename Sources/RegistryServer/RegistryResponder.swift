@@ -34,7 +34,7 @@ struct RegistryResponder: HTTPResponder {
                     throw error
                 }
             }
-            response = try await route(request, context)
+            response = try await Self.$forwardedBase.withValue(forwardedBase(request)) { try await route(request, context) }
         } catch {
             let spec = SpecError(from: error)
             if spec.code == .unknown { logger.error("\(request.method) \(request.uri.path): \(error)") }
@@ -443,7 +443,20 @@ struct RegistryResponder: HTTPResponder {
         return n
     }
 
-    private func url(_ path: String) -> String { (config.externalURL ?? "") + path }
+    /// Absolute with `http.host`; from a trusted proxy's `X-Forwarded-*` headers; else relative.
+    private func url(_ path: String) -> String { (config.externalURL ?? Self.forwardedBase ?? "") + path }
+
+    /// The scheme and host a trusted proxy says the client used, for this request.
+    @TaskLocal static var forwardedBase: String?
+
+    func forwardedBase(_ request: Request) -> String? {
+        guard config.trustForwardedHeaders, config.externalURL == nil,
+            let host = request.headers[HTTPField.Name("X-Forwarded-Host")!]?.split(separator: ",").first.map({ $0.trimmingCharacters(in: .whitespaces) }),
+            !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || ".-:[]".contains($0) })
+        else { return nil }
+        let proto = request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return "\(proto == "https" ? "https" : "http")://\(host)"
+    }
 
     /// RFC 3986 unreserved characters: everything else in a query value is percent-encoded.
     private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")

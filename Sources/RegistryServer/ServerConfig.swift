@@ -25,6 +25,9 @@ public struct ServerConfig: Sendable {
     public var minimumTLS: TLSVersion = .tlsv12
     /// `http.host`: scheme and authority for absolute `Location` headers.
     public var externalURL: String?
+    /// `berth.http.forwardedheaders`: without `http.host`, build absolute URLs from a proxy's
+    /// `X-Forwarded-Proto`/`X-Forwarded-Host` (off: clients could otherwise steer redirects).
+    public var trustForwardedHeaders = false
     public var maxManifestBytes = 4 * 1024 * 1024
     public var requireManifestReferences = true
     /// `berth.signatures.deletewithimage`: deleting an image deletes its cosign `.sig` tag too.
@@ -135,6 +138,7 @@ public struct ServerConfig: Sendable {
             }
             config.externalURL = host.hasSuffix("/") ? String(host.dropLast()) : host
         }
+        config.trustForwardedHeaders = try reader.bool("berth.http.forwardedheaders") ?? false
         config.databasePath = try reader.string("berth.database.path")
         if let size = try reader.int("berth.manifests.maxsize") {
             guard size >= 4 * 1024 * 1024 else {
@@ -297,7 +301,7 @@ public struct ServerConfig: Sendable {
         "http.tls.clientcas", "http.tls.minimumtls",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
         "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "http.debug.addr",
-        "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged", "notifications.endpoints",
+        "berth.http.forwardedheaders", "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged", "notifications.endpoints",
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
         "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",
     ]
