@@ -116,6 +116,7 @@ let package = Package(
             dependencies: [
                 "OCI", "RegistryClient", "RegistryServer", "RegistryStorage", "Transports",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -14,6 +14,8 @@ struct RegistryResponder: HTTPResponder {
     let logger: Logger
     /// Checks every request when `auth.htpasswd` is configured.
     let authenticator: HtpasswdAuthenticator?
+    /// Checks every request's Bearer token and scope when `auth.token` is configured.
+    let tokens: TokenAuthenticator?
     let metrics: RegistryMetrics
     /// Queues webhook events when `notifications.endpoints` are configured.
     let notifier: Notifier?
@@ -30,6 +32,14 @@ struct RegistryResponder: HTTPResponder {
         do {
             if let authenticator {
                 do { user = try await authenticator.authenticate(request.headers[.authorization]) } catch {
+                    if request.headers[.authorization] != nil { metrics.authenticationFailed() }
+                    throw error
+                }
+            }
+            if let tokens {
+                let route = try Route.parse(path: request.uri.path)
+                let needs = TokenAuthenticator.scopes(for: route, method: request.method, query: Self.query(request))
+                do { user = try tokens.authorize(request.headers[.authorization], needs: needs) } catch {
                     if request.headers[.authorization] != nil { metrics.authenticationFailed() }
                     throw error
                 }
@@ -84,6 +94,12 @@ struct RegistryResponder: HTTPResponder {
         await notifier.record(
             action: event.0, target: event.1, method: request.method.rawValue, host: request.head.authority ?? "",
             userAgent: request.headers[.userAgent] ?? "", actor: user)
+    }
+
+    static func query(_ request: Request) -> [String: String] {
+        var values: [String: String] = [:]
+        for item in URLComponents(string: "http://x\(request.uri.description)")?.queryItems ?? [] { values[item.name] = item.value ?? "" }
+        return values
     }
 
     private static func tag(_ reference: ManifestReference) -> String? {

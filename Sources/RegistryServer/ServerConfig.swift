@@ -45,6 +45,8 @@ public struct ServerConfig: Sendable {
     public var webhooks: [WebhookEndpoint] = []
     /// `auth.htpasswd`: Basic authentication against an htpasswd file of bcrypt hashes.
     public var htpasswd: (realm: String, path: String)?
+    /// `auth.token`: Bearer JWTs from a token server.
+    public var token: (realm: String, service: String, issuer: String, rootCertBundle: String)?
     /// `berth.auth.failuredelay` (milliseconds): how long every failed login waits before its 401.
     public var authFailureDelay: Duration = .milliseconds(500)
     /// Keys that were present but are unknown or not supported; startup logs them.
@@ -234,8 +236,18 @@ public struct ServerConfig: Sendable {
     /// leaving a registry its operator meant to protect open to everyone.
     private static func loadAuth(_ reader: TreeReader, _ tree: [String: Any], into config: inout ServerConfig) throws(ConfigError) {
         guard let auth = tree["auth"] as? [String: Any] else { return }
-        for method in auth.keys.sorted() where method != "htpasswd" {
-            throw ConfigError(key: "auth.\(method)", problem: "not supported by berth yet (only auth.htpasswd); refusing to serve without the authentication configured")
+        for method in auth.keys.sorted() where !["htpasswd", "token"].contains(method) {
+            throw ConfigError(key: "auth.\(method)", problem: "not supported by berth (auth.htpasswd or auth.token); refusing to serve without the authentication configured")
+        }
+        guard auth.count == 1 else { throw ConfigError(key: "auth", problem: "configure one of htpasswd and token, not both") }
+        if auth["token"] != nil {
+            var values: [String] = []
+            for key in ["realm", "service", "issuer", "rootcertbundle"] {
+                guard let value = try reader.string("auth.token.\(key)"), !value.isEmpty else { throw ConfigError(key: "auth.token.\(key)", problem: "required") }
+                values.append(value)
+            }
+            config.token = (values[0], values[1], values[2], values[3])
+            return
         }
         guard let path = try reader.string("auth.htpasswd.path"), !path.isEmpty else {
             throw ConfigError(key: "auth.htpasswd.path", problem: "required: the htpasswd file (bcrypt entries, htpasswd -B)")
@@ -300,7 +312,8 @@ public struct ServerConfig: Sendable {
         "storage.maintenance.readonly.enabled", "http.addr", "http.tls.certificate", "http.tls.key", "http.host",
         "http.tls.clientcas", "http.tls.minimumtls",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
-        "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "http.debug.addr",
+        "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "auth.token.realm", "auth.token.service",
+        "auth.token.issuer", "auth.token.rootcertbundle", "http.debug.addr",
         "berth.http.forwardedheaders", "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged", "notifications.endpoints",
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
         "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",

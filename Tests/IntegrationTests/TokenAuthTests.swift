@@ -1,0 +1,116 @@
+import Crypto
+import Foundation
+import Hummingbird
+import Testing
+
+/// `auth.token`: ES256 JWTs from a token server, checked for signature, issuer, audience,
+/// expiry and the scope each request needs; followed end to end by berth and skopeo.
+@Suite(.enabled(if: Interop.enabled("openssl"), "openssl is not installed"))
+struct TokenAuthTests {
+    /// A token signing key with its certificate (the root bundle), and an untrusted key.
+    struct Keys {
+        let directory: String
+        let signer: P256.Signing.PrivateKey
+        let stranger = P256.Signing.PrivateKey()
+        var bundle: String { "\(directory)/token.pem" }
+
+        init() async throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("berth-token-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try await Interop.shell("""
+                cd '\(directory)' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+                  -subj /CN=berth-token-signer -keyout token.key -out token.pem 2>/dev/null
+                """)
+            signer = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: "\(directory)/token.key", encoding: .utf8))
+        }
+
+        func cleanup() { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    static func jwt(_ claims: [String: Any], key: P256.Signing.PrivateKey) throws -> String {
+        func encode(_ data: Data) -> String {
+            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let header = encode(try JSONSerialization.data(withJSONObject: ["alg": "ES256", "typ": "JWT"]))
+        let payload = encode(try JSONSerialization.data(withJSONObject: claims))
+        let signature = try key.signature(for: Data("\(header).\(payload)".utf8))
+        return "\(header).\(payload).\(encode(signature.rawRepresentation))"
+    }
+
+    static func claims(_ access: [[String: Any]], issuer: String = "test-issuer", audience: String = "berth-test", expiresIn: Double = 300) -> [String: Any] {
+        let now = Date().timeIntervalSince1970
+        return ["iss": issuer, "sub": "alice", "aud": audience, "exp": Int(now + expiresIn), "nbf": Int(now - 10), "iat": Int(now), "access": access]
+    }
+
+    static func access(_ name: String, _ actions: [String]) -> [String: Any] { ["type": "repository", "name": name, "actions": actions] }
+
+    @Test func tokensAreCheckedForSignatureClaimsAndScope() async throws {
+        let keys = try await Keys()
+        defer { keys.cleanup() }
+        try await withServer({ $0.token = ("http://127.0.0.1:1/token", "berth-test", "test-issuer", keys.bundle) }) { _, http in
+            func bearer(_ claims: [String: Any], key: P256.Signing.PrivateKey? = nil) throws -> [(String, String)] {
+                [("Authorization", "Bearer " + (try Self.jwt(claims, key: key ?? keys.signer)))]
+            }
+            let anonymous = try await http.get("/v2/team/app/tags/list")
+            #expect(anonymous.status == 401)
+            #expect(anonymous.header("WWW-Authenticate") == #"Bearer realm="http://127.0.0.1:1/token",service="berth-test",scope="repository:team/app:pull""#)
+            let pull = try bearer(Self.claims([Self.access("team/app", ["pull"])]))
+            #expect(try await http.get("/v2/team/app/tags/list", headers: pull).status == 404, "authorised: the repository does not exist")
+            #expect(try await http.get("/v2/", headers: pull).status == 200)
+            let push = try await http.send(.POST, "/v2/team/app/blobs/uploads/", headers: pull)
+            #expect(push.status == 401 && push.header("WWW-Authenticate")?.contains(#"error="insufficient_scope""#) == true)
+            #expect(try await http.get("/v2/other/app/tags/list", headers: pull).status == 401, "another repository")
+            for (label, headers) in [
+                ("expired", try bearer(Self.claims([Self.access("team/app", ["pull"])], expiresIn: -120))),
+                ("issuer", try bearer(Self.claims([Self.access("team/app", ["pull"])], issuer: "someone-else"))),
+                ("audience", try bearer(Self.claims([Self.access("team/app", ["pull"])], audience: "other-service"))),
+                ("untrusted key", try bearer(Self.claims([Self.access("team/app", ["pull"])]), key: keys.stranger)),
+                ("garbage", [("Authorization", "Bearer not.a.token")]),
+            ] {
+                let refused = try await http.get("/v2/team/app/tags/list", headers: headers)
+                #expect(refused.status == 401 && refused.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) == true, "\(label)")
+            }
+            let catalog = try bearer(Self.claims([["type": "registry", "name": "catalog", "actions": ["*"]]]))
+            #expect(try await http.get("/v2/_catalog", headers: catalog).status == 200)
+            #expect(try await http.get("/v2/_catalog", headers: pull).status == 401)
+        }
+    }
+
+    @Test func berthAndSkopeoFollowTheChallengeToATokenServer() async throws {
+        let keys = try await Keys()
+        defer { keys.cleanup() }
+        // A token server granting alice what she asks for.
+        try await withScriptedServer({ request, _ in
+            let basic = "Basic " + Data("alice:secret".utf8).base64EncodedString()
+            guard request.headers[.authorization] == basic else { return Response(status: .unauthorized) }
+            let items = URLComponents(string: "http://x\(request.uri.description)")?.queryItems ?? []
+            let access: [[String: Any]] = items.filter { $0.name == "scope" }.compactMap { item in
+                let parts = (item.value ?? "").split(separator: ":").map(String.init)
+                guard parts.count == 3 else { return nil }
+                return ["type": parts[0], "name": parts[1], "actions": parts[2].split(separator: ",").map(String.init)]
+            }
+            let token = try Self.jwt(Self.claims(access), key: keys.signer)
+            let body = try JSONSerialization.data(withJSONObject: ["token": token, "access_token": token, "expires_in": 300])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: Array(body))))
+        }) { tokenPort in
+            try await withServer({ $0.token = ("http://127.0.0.1:\(tokenPort)/token", "berth-test", "test-issuer", keys.bundle) }) { server, _ in
+                let berth = try BerthCommand()
+                defer { berth.cleanup() }
+                let layout = berth.home.appendingPathComponent("layout")
+                _ = try await OCILayoutFixture.standard(at: layout)
+                let host = "127.0.0.1:\(server.port)"
+                let wrong = try await berth.run(["copy", "-q", "--dest-tls-verify=false", "--dest-creds", "alice:nope", "oci:\(layout.path):v1", "docker://\(host)/team/app:v1"])
+                #expect(wrong.status == 1 && wrong.stderr.split(separator: "\n").count == 1, "\(wrong.stderr)")
+                try await berth.succeed(["copy", "-q", "--dest-tls-verify=false", "--dest-creds", "alice:secret", "oci:\(layout.path):v1", "docker://\(host)/team/app:v1"])
+                let tags = try await berth.succeed(["list-tags", "--tls-verify=false", "--creds", "alice:secret", "docker://\(host)/team/app"])
+                #expect(tags.stdout.contains("\"v1\""), "\(tags.stdout)")
+                if Interop.enabled("skopeo") {
+                    let skopeo = try await Interop.run(try Interop.tool("skopeo"), [
+                        "copy", "--src-tls-verify=false", "--src-creds", "alice:secret", "docker://\(host)/team/app:v1", "dir:\(berth.path("pulled"))",
+                    ])
+                    #expect(skopeo.status == 0, "\(skopeo.stderr)")
+                }
+            }
+        }
+    }
+}
