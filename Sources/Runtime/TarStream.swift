@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Transports
 
 /// One member of a tar stream, its header fields decoded (ustar, PAX and GNU long names).
 struct TarEntry: Sendable {
@@ -159,40 +160,16 @@ final class TarStream<Base: AsyncSequence> where Base.Element == ByteBuffer {
         }
     }
 
-    static func string(_ bytes: [UInt8]) -> String { String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self) }
+    static func string(_ bytes: [UInt8]) -> String { TarFields.string(bytes) }
 
-    /// Octal, or GNU base-256 for large values.
     static func number(_ field: ArraySlice<UInt8>) throws -> Int64 {
-        if let first = field.first, first & 0x80 != 0 {
-            return field.dropFirst().reduce(Int64(first & 0x7f)) { $0 << 8 | Int64($1) }
-        }
-        let text = string(Array(field)).trimmingCharacters(in: .whitespaces)
-        guard let value = Int64(text.isEmpty ? "0" : text, radix: 8), value >= 0 else { throw TarError("invalid numeric field") }
+        guard let value = TarFields.number(field) else { throw TarError("invalid numeric field") }
         return value
     }
 
-    static func checksumMatches(_ header: [UInt8]) -> Bool {
-        guard let stored = Int(string(Array(header[148..<156])).trimmingCharacters(in: .whitespaces), radix: 8) else { return false }
-        let sum = header.enumerated().reduce(0) { $0 + ((148..<156).contains($1.offset) ? 32 : Int($1.element)) }
-        return sum == stored
-    }
+    static func checksumMatches(_ header: [UInt8]) -> Bool { TarFields.checksumMatches(header) }
 
-    /// PAX records: `<length> <key>=<value>\n`, values kept as bytes (xattrs are binary).
-    static func pax(_ body: [UInt8]) -> [String: [UInt8]] {
-        var records: [String: [UInt8]] = [:]
-        var offset = 0
-        while offset < body.count {
-            guard let space = body[offset...].firstIndex(of: UInt8(ascii: " ")),
-                let length = Int(String(decoding: body[offset..<space], as: UTF8.self)), length > 0, offset + length <= body.count
-            else { break }
-            let record = body[(space + 1)..<(offset + length - 1)]
-            if let equals = record.firstIndex(of: UInt8(ascii: "=")) {
-                records[String(decoding: record[record.startIndex..<equals], as: UTF8.self)] = Array(record[(equals + 1)...])
-            }
-            offset += length
-        }
-        return records
-    }
+    static func pax(_ body: [UInt8]) -> [String: [UInt8]] { TarFields.paxRecords(body) }
 }
 
 struct TarError: Error, CustomStringConvertible {

@@ -107,36 +107,56 @@ struct TarIndex: Sendable {
         name.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.joined(separator: "/")
     }
 
-    private static func string(_ bytes: [UInt8]) -> String {
+    private static func string(_ bytes: [UInt8]) -> String { TarFields.string(bytes) }
+
+    private static func number(_ field: ArraySlice<UInt8>, _ path: String) throws -> Int64 {
+        guard let value = TarFields.number(field) else { throw TransportError.invalidContent(path, "invalid tar size field") }
+        return value
+    }
+
+    private static func checksumMatches(_ header: [UInt8]) -> Bool { TarFields.checksumMatches(header) }
+
+    private static func pax(_ data: Data) -> [String: String] {
+        TarFields.paxRecords(Array(data)).mapValues { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// Header fields both tar readers decode (this module's `TarIndex`, the runtime's layer stream):
+/// NUL-terminated strings, octal or GNU base-256 numbers, the checksum, PAX records.
+public enum TarFields {
+    public static func string(_ bytes: [UInt8]) -> String {
         String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    /// Octal, or GNU base-256 for large sizes.
-    private static func number(_ field: ArraySlice<UInt8>, _ path: String) throws -> Int64 {
+    /// Octal, or GNU base-256 for large values; nil when the field is neither.
+    public static func number(_ field: ArraySlice<UInt8>) -> Int64? {
         if let first = field.first, first & 0x80 != 0 {
             return field.dropFirst().reduce(Int64(first & 0x7f)) { $0 << 8 | Int64($1) }
         }
         let text = string(Array(field)).trimmingCharacters(in: .whitespaces)
-        guard let value = Int64(text.isEmpty ? "0" : text, radix: 8), value >= 0 else {
-            throw TransportError.invalidContent(path, "invalid tar size field")
-        }
+        guard let value = Int64(text.isEmpty ? "0" : text, radix: 8), value >= 0 else { return nil }
         return value
     }
 
-    private static func checksumMatches(_ header: [UInt8]) -> Bool {
+    public static func checksumMatches(_ header: [UInt8]) -> Bool {
         guard let stored = Int(string(Array(header[148..<156])).trimmingCharacters(in: .whitespaces), radix: 8) else { return false }
         let sum = header.enumerated().reduce(0) { $0 + ((148..<156).contains($1.offset) ? 32 : Int($1.element)) }
         return sum == stored
     }
 
-    private static func pax(_ data: Data) -> [String: String] {
-        var records: [String: String] = [:]
-        var rest = Substring(String(decoding: data, as: UTF8.self))
-        while let space = rest.firstIndex(of: " "), let length = Int(rest[..<space]), length > 0, length <= rest.utf8.count {
-            let record = String(rest.utf8.prefix(length)) ?? ""
-            rest = Substring(String(rest.utf8.dropFirst(length)) ?? "")
-            guard let keyStart = record.firstIndex(of: " "), let equals = record.firstIndex(of: "=") else { break }
-            records[String(record[record.index(after: keyStart)..<equals])] = String(record[record.index(after: equals)...].dropLast())
+    /// PAX records (`<length> <key>=<value>\n`), values kept as bytes (xattrs are binary).
+    public static func paxRecords(_ body: [UInt8]) -> [String: [UInt8]] {
+        var records: [String: [UInt8]] = [:]
+        var offset = 0
+        while offset < body.count {
+            guard let space = body[offset...].firstIndex(of: UInt8(ascii: " ")),
+                let length = Int(String(decoding: body[offset..<space], as: UTF8.self)), length > 0, offset + length <= body.count
+            else { break }
+            let record = body[(space + 1)..<(offset + length - 1)]
+            if let equals = record.firstIndex(of: UInt8(ascii: "=")) {
+                records[String(decoding: record[record.startIndex..<equals], as: UTF8.self)] = Array(record[(equals + 1)...])
+            }
+            offset += length
         }
         return records
     }
