@@ -69,11 +69,7 @@ final class TarStream<Base: AsyncSequence> where Base.Element == ByteBuffer {
             default:
                 break
             }
-            var name = longName ?? Self.string(Array(header[0..<100]))
-            if longName == nil, header[257..<262].elementsEqual("ustar".utf8) {
-                let prefix = Self.string(Array(header[345..<500]))
-                if !prefix.isEmpty { name = prefix + "/" + name }
-            }
+            var name = longName ?? TarFields.name(header)
             if let path = pax["path"] { name = String(decoding: path, as: UTF8.self) }
             var link = longLink ?? Self.string(Array(header[157..<257]))
             if let path = pax["linkpath"] { link = String(decoding: path, as: UTF8.self) }

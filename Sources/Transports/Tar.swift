@@ -53,11 +53,7 @@ struct TarIndex: Sendable {
             default:
                 break
             }
-            var name = longName ?? Self.string(Array(header[0..<100]))
-            if longName == nil, header[257..<262].elementsEqual("ustar".utf8) {
-                let prefix = Self.string(Array(header[345..<500]))
-                if !prefix.isEmpty { name = prefix + "/" + name }
-            }
+            let name = longName ?? TarFields.name(header)
             let link = longLink ?? Self.string(Array(header[157..<257]))
             longName = nil
             longLink = nil
@@ -136,6 +132,14 @@ public enum TarFields {
         let text = string(Array(field)).trimmingCharacters(in: .whitespaces)
         guard let value = Int64(text.isEmpty ? "0" : text, radix: 8), value >= 0 else { return nil }
         return value
+    }
+
+    /// The member's name: ustar's prefix and name fields joined.
+    public static func name(_ header: [UInt8]) -> String {
+        let name = string(Array(header[0..<100]))
+        guard header[257..<262].elementsEqual("ustar".utf8) else { return name }
+        let prefix = string(Array(header[345..<500]))
+        return prefix.isEmpty ? name : prefix + "/" + name
     }
 
     public static func checksumMatches(_ header: [UInt8]) -> Bool {
