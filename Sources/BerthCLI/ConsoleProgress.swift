@@ -136,14 +136,5 @@ final class ConsoleProgress: CopyProgress {
         String(format: "%.1f s", (ContinuousClock.now - start) / .seconds(1))
     }
 
-    static func size(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
-    }
+    static func size(_ bytes: Int64) -> String { ByteCount.format(bytes, binary: true) }
 }

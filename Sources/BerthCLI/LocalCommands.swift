@@ -250,15 +250,17 @@ struct Rm: ParsableCommand {
 
 /// Sizes as docker prints and takes them.
 enum ByteCount {
-    static func format(_ bytes: Int64) -> String {
-        let units = ["B", "kB", "MB", "GB", "TB"]
+    /// Decimal units as `docker images` prints them, or binary ones (KiB, MiB) for progress.
+    static func format(_ bytes: Int64, binary: Bool = false) -> String {
+        let units = binary ? ["B", "KiB", "MiB", "GiB", "TiB"] : ["B", "kB", "MB", "GB", "TB"]
+        let step = binary ? 1024.0 : 1000.0
         var value = Double(bytes)
         var unit = 0
-        while value >= 1000, unit < units.count - 1 {
-            value /= 1000
+        while value >= step, unit < units.count - 1 {
+            value /= step
             unit += 1
         }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
     }
 
     /// `256m`, `1g`, `512k`, `1048576` (bytes).

@@ -27,6 +27,8 @@ struct RegistryResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
+        // Parsed once: authorisation, routing, webhooks and metrics all need it.
+        let parsed = Result<Route, any Error> { try Route.parse(path: request.uri.path) }
         var response: Response
         var user: String?
         do {
@@ -37,23 +39,24 @@ struct RegistryResponder: HTTPResponder {
                 }
             }
             if let tokens {
-                let route = try Route.parse(path: request.uri.path)
-                let needs = TokenAuthenticator.scopes(for: route, method: request.method, query: Self.query(request))
+                let needs = TokenAuthenticator.scopes(for: try parsed.get(), method: request.method, query: Self.query(request))
                 do { user = try tokens.authorize(request.headers[.authorization], needs: needs) } catch {
                     if request.headers[.authorization] != nil { metrics.authenticationFailed() }
                     throw error
                 }
             }
-            response = try await Self.$forwardedBase.withValue(forwardedBase(request)) { try await route(request, context) }
+            response = try await Self.$forwardedBase.withValue(forwardedBase(request)) { try await route(try parsed.get(), request, context) }
         } catch {
             let spec = SpecError(from: error)
             if spec.code == .unknown { logger.error("\(request.method) \(request.uri.path): \(error)") }
             response = spec.response(includeBody: request.method != .head)
         }
         response.headers[.dockerAPIVersion] = "registry/2.0"
-        if let notifier, (200..<300).contains(response.status.code) { await notify(notifier, request, response, user: user) }
+        if let notifier, (200..<300).contains(response.status.code), let route = try? parsed.get() {
+            await notify(notifier, route, request, response, user: user)
+        }
         metrics.request(
-            route: Self.routeLabel(request.uri.path), method: request.method.rawValue, status: response.status.code,
+            route: Self.routeLabel(try? parsed.get()), method: request.method.rawValue, status: response.status.code,
             elapsed: ContinuousClock.now - started, bytesIn: request.headers[.contentLength].flatMap(Int64.init) ?? 0,
             bytesOut: response.headers[.contentLength].flatMap(Int64.init) ?? 0)
         // The message is an autoclosure: nothing below is computed when info is off.
@@ -65,8 +68,7 @@ struct RegistryResponder: HTTPResponder {
 
     /// The webhook event a successful request makes, if any (distribution's: manifest and blob
     /// pushes, pulls and deletes).
-    private func notify(_ notifier: Notifier, _ request: Request, _ response: Response, user: String?) async {
-        guard let route = try? Route.parse(path: request.uri.path) else { return }
+    private func notify(_ notifier: Notifier, _ route: Route, _ request: Request, _ response: Response, user: String?) async {
         let digest = response.headers[.dockerContentDigest] ?? ""
         let base = config.externalURL ?? "http://\(request.head.authority ?? "\(config.host):\(config.port)")"
         func target(_ name: RepositoryName, kind: String, mediaType: String, digest: String, size: Int64, tag: String?) -> Notifier.Target {
@@ -108,8 +110,8 @@ struct RegistryResponder: HTTPResponder {
     }
 
     /// The kind of endpoint, never the repository (which would make one series per name).
-    static func routeLabel(_ path: String) -> String {
-        switch try? Route.parse(path: path) {
+    static func routeLabel(_ route: Route?) -> String {
+        switch route {
         case .base: "base"
         case .catalog: "catalog"
         case .tags: "tags"
@@ -127,8 +129,7 @@ struct RegistryResponder: HTTPResponder {
         return String(format: "%.1f", Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
     }
 
-    private func route(_ request: Request, _ context: Context) async throws -> Response {
-        let route = try Route.parse(path: request.uri.path)
+    private func route(_ route: Route, _ request: Request, _ context: Context) async throws -> Response {
         let method = request.method
         switch (route, method) {
         case (.base, .get), (.base, .head):

@@ -11,6 +11,9 @@ import Transports
 public struct LocalStore: Sendable {
     public let root: String
 
+    /// The image layout's name annotation, which holds each image's stored name.
+    static let refName = "org.opencontainers.image.ref.name"
+
     public init(root: String) { self.root = root }
 
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -60,7 +63,7 @@ public struct LocalStore: Sendable {
 
     public func images() throws -> [Image] {
         try index().manifests.compactMap { entry in
-            guard let name = entry.annotations?["org.opencontainers.image.ref.name"] else { return nil }
+            guard let name = entry.annotations?[Self.refName] else { return nil }
             let manifest = try? JSONDecoder().decode(ImageManifest.self, from: Data(blob(entry.digest)))
             let config = manifest.flatMap { try? JSONDecoder().decode(ImageConfig.self, from: Data(blob($0.config.digest))) }
             let size = manifest.map { $0.layers.reduce($0.config.size) { $0 + $1.size } } ?? 0
@@ -68,7 +71,10 @@ public struct LocalStore: Sendable {
         }
     }
 
-    public func contains(_ name: String) throws -> Bool { try images().contains { $0.name == name } }
+    /// Reads only `index.json` (every `run` asks, before anything else).
+    public func contains(_ name: String) throws -> Bool {
+        try index().manifests.contains { $0.annotations?[Self.refName] == name }
+    }
 
     func blob(_ digest: Digest) throws -> [UInt8] {
         let path = "\(imagesPath)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded)"
@@ -96,7 +102,7 @@ public struct LocalStore: Sendable {
         let lock = try FileLockHandle(imagesPath)
         defer { lock.unlock() }
         var index = try index()
-        index.manifests.removeAll { $0.annotations?["org.opencontainers.image.ref.name"] == name }
+        index.manifests.removeAll { $0.annotations?[Self.refName] == name }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         let temporary = "\(imagesPath)/.index.json.tmp"

@@ -1,5 +1,5 @@
 """Shared pieces of the client benchmarks: loopback servers, timing with GNU time, the ratio table."""
-import os, shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import hashlib, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 BERTH = os.path.abspath(".build/release/berth")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -78,3 +78,28 @@ def row(name, berth, skopeo):
     s_rss = max(r for _, r in skopeo)
     print(f"{name:<40} berth {b_time:7.2f} s  skopeo {s_time:7.2f} s  speed {s_time / b_time:5.2f}x   "
           f"peak RSS berth {b_rss:6.1f} MiB  skopeo {s_rss:6.1f} MiB", flush=True)
+
+
+def write_layout(path, layers, config, diff_ids=None):
+    """An OCI layout at `path` with one image tagged `bench`: gzip `layers` (bytes), and the
+    image `config` (a dict) with `rootfs.diff_ids` set to `diff_ids` (default: the layer digests)."""
+    blobs = os.path.join(path, "blobs", "sha256")
+    os.makedirs(blobs)
+
+    def put(data):
+        digest = hashlib.sha256(data).hexdigest()
+        with open(os.path.join(blobs, digest), "wb") as f:
+            f.write(data)
+        return {"digest": "sha256:" + digest, "size": len(data)}
+
+    descriptors = [dict(put(blob), mediaType="application/vnd.oci.image.layer.v1.tar+gzip") for blob in layers]
+    config = dict(config, rootfs={"type": "layers", "diff_ids": diff_ids or [d["digest"] for d in descriptors]})
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": dict(put(json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json"),
+                           "layers": descriptors}).encode()
+    entry = dict(put(manifest), mediaType="application/vnd.oci.image.manifest.v1+json",
+                 annotations={"org.opencontainers.image.ref.name": "bench"})
+    with open(os.path.join(path, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [entry]}, f)
+    with open(os.path.join(path, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion": "1.0.0"}')

@@ -7,7 +7,7 @@ of each tool are printed with the ratio (>1 means berth is faster / smaller).
 """
 import hashlib, json, os, subprocess, sys
 
-from benchlib import BERTH, ROUNDS, berth_serve, clear_skopeo_cache, distribution, row, stop, timed, work
+from benchlib import write_layout, BERTH, ROUNDS, berth_serve, clear_skopeo_cache, distribution, row, stop, timed, work
 
 LAYERS = int(os.environ.get("LAYERS", "8"))
 LAYER_MIB = int(os.environ.get("LAYER_MIB", "32"))
@@ -16,27 +16,8 @@ LAYER_MIB = int(os.environ.get("LAYER_MIB", "32"))
 def make_layout(path):
     """An OCI layout `bench` with LAYERS random layers of LAYER_MIB MiB (random bytes do not
     compress, so no tool gains by recompressing)."""
-    blobs = os.path.join(path, "blobs", "sha256")
-    os.makedirs(blobs)
-
-    def put(data):
-        digest = hashlib.sha256(data).hexdigest()
-        with open(os.path.join(blobs, digest), "wb") as f:
-            f.write(data)
-        return {"digest": "sha256:" + digest, "size": len(data)}
-
-    layers = [dict(put(os.urandom(LAYER_MIB << 20)), mediaType="application/vnd.oci.image.layer.v1.tar+gzip") for _ in range(LAYERS)]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
-                         "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]}}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": dict(put(config), mediaType="application/vnd.oci.image.config.v1+json"),
-                           "layers": layers}).encode()
-    entry = dict(put(manifest), mediaType="application/vnd.oci.image.manifest.v1+json",
-                 annotations={"org.opencontainers.image.ref.name": "bench"})
-    with open(os.path.join(path, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [entry]}, f)
-    with open(os.path.join(path, "oci-layout"), "w") as f:
-        f.write('{"imageLayoutVersion":"1.0.0"}')
+    write_layout(path, [os.urandom(LAYER_MIB << 20) for _ in range(LAYERS)],
+                 {"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z"})
 
 
 counter = [0]

@@ -12,7 +12,7 @@ HERE = sys.path.pop(0)
 import gzip, hashlib, io, json, os, shutil, statistics, subprocess, tarfile, time  # noqa: E402
 
 sys.path.insert(0, HERE)
-from benchlib import BERTH, ROUNDS, timed, work  # noqa: E402
+from benchlib import BERTH, ROUNDS, timed, work, write_layout  # noqa: E402
 
 FILES = int(os.environ.get("FILES", "200"))
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
@@ -42,15 +42,6 @@ def layer(entries):
 
 
 def make_layout(path):
-    blobs = os.path.join(path, "blobs", "sha256")
-    os.makedirs(blobs)
-
-    def put(data):
-        digest = hashlib.sha256(data).hexdigest()
-        with open(os.path.join(blobs, digest), "wb") as f:
-            f.write(data)
-        return {"digest": "sha256:" + digest, "size": len(data)}
-
     base = [("bin", None, 0o755), ("etc", None, 0o755), ("tmp", None, 0o1777),
             ("bin/busybox", open(BUSYBOX, "rb").read(), 0o755), ("bin/sh", "busybox", 0o777), ("bin/true", "busybox", 0o777),
             ("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644), ("etc/group", b"root:x:0:\n", 0o644)]
@@ -58,19 +49,9 @@ def make_layout(path):
     for n in range(4):
         entries = [(f"data{n}", None, 0o755)] + [(f"data{n}/file{i}", os.urandom(4096), 0o644) for i in range(FILES)]
         layers.append(layer(entries))
-    descriptors = [dict(put(blob), mediaType="application/vnd.oci.image.layer.v1.tar+gzip") for blob, _ in layers]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"], "Env": ["PATH=/bin"]},
-                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + d for _, d in layers]}}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": dict(put(config), mediaType="application/vnd.oci.image.config.v1+json"),
-                           "layers": descriptors}).encode()
-    entry = dict(put(manifest), mediaType="application/vnd.oci.image.manifest.v1+json",
-                 annotations={"org.opencontainers.image.ref.name": "bench"})
-    with open(os.path.join(path, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [entry]}, f)
-    with open(os.path.join(path, "oci-layout"), "w") as f:
-        f.write('{"imageLayoutVersion": "1.0.0"}')
-
+    write_layout(path, [blob for blob, _ in layers],
+                 {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"], "Env": ["PATH=/bin"]}},
+                 diff_ids=["sha256:" + d for _, d in layers])
 
 def hybrid_cgroups():
     try:
