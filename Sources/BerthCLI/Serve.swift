@@ -48,8 +48,14 @@ struct Serve: AsyncParsableCommand {
         }
         hangup.resume()
         defer { hangup.cancel() }
-        try await server.run(handleSignals: true) { port in
-            logger.notice("berth serve listening on \(serverConfig.host):\(port), storing under \(serverConfig.rootDirectory)")
+        do {
+            try await server.run(handleSignals: true) { port in
+                logger.notice("berth serve listening on \(serverConfig.host):\(port), storing under \(serverConfig.rootDirectory)")
+            }
+        } catch let error as ConfigError {
+            throw CLIError(error.description)
+        } catch let error as ServerError {
+            throw CLIError(error.description)
         }
     }
 }

@@ -23,13 +23,18 @@ final class HtpasswdAuthenticator: Sendable {
     }
     private let state = Mutex(Loaded())
 
-    init(realm: String, path: String, failureDelay: Duration, logger: Logger) throws(ConfigError) {
+    /// A file that cannot be read or has a line that is not `user:bcrypt-hash` stops startup,
+    /// naming the file and line; `key` is the config key that names the file.
+    init(realm: String, path: String, failureDelay: Duration, logger: Logger, key: String = "auth.htpasswd.path") throws(ConfigError) {
         self.realm = realm
         self.path = path
         self.failureDelay = failureDelay
         self.logger = logger
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            throw ConfigError(key: "auth.htpasswd.path", problem: "cannot read \(path)")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(key: key, problem: "cannot read \(path)")
+        }
+        if case .failure(let bad) = Self.parse(text) {
+            throw ConfigError(key: key, problem: bad.reason, location: "\(path):\(bad.line)")
         }
         _ = reload()
     }
@@ -45,8 +50,11 @@ final class HtpasswdAuthenticator: Sendable {
             try await Task.sleep(for: failureDelay)
             throw challenge("malformed credentials")
         }
-        let user = String(text[..<colon])
-        let password = String(text[text.index(after: colon)...])
+        return try await check(user: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
+    }
+
+    /// `user` when `password` is theirs, else (after the failure delay) a 401.
+    func check(user: String, password: String) async throws -> String {
         if try await verify(user: user, password: password) { return user }
         // Never the password, and the user only at debug level (it may be a mistyped password).
         logger.debug("authentication failed for user \(user)")
@@ -68,29 +76,46 @@ final class HtpasswdAuthenticator: Sendable {
         return true
     }
 
-    /// The file's entries, read again when its size or modification time changed.
+    /// The file's entries, read again when its size or modification time changed. A changed file
+    /// with a bad line is not taken: the previous entries stay, and the line is logged.
     private func reload() -> [String: String] {
         var info = stat()
         let stamp = stat(path, &info) == 0 ? [Int(info.st_size), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, Int(info.st_ino)] : []
         if let current = state.withLock({ $0.stamp == stamp ? $0.hashes : nil }) { return current }
+        switch Self.parse((try? String(contentsOfFile: path, encoding: .utf8)) ?? "") {
+        case .success(let hashes):
+            state.withLock { $0 = Loaded(stamp: stamp, hashes: hashes, verified: []) }
+            return hashes
+        case .failure(let bad):
+            logger.error("\(path):\(bad.line): \(bad.reason); keeping the previous entries")
+            return state.withLock { loaded in
+                loaded.stamp = stamp
+                return loaded.hashes
+            }
+        }
+    }
+
+    struct BadLine: Error {
+        let line: Int
+        let reason: String
+    }
+
+    /// `user:hash` lines (blank lines and `#` comments skipped); only bcrypt hashes are accepted.
+    static func parse(_ text: String) -> Result<[String: String], BadLine> {
         var hashes: [String: String] = [:]
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let entry = line.trimmingCharacters(in: .whitespaces)
             guard !entry.isEmpty, !entry.hasPrefix("#") else { continue }
-            guard let colon = entry.firstIndex(of: ":") else {
-                logger.warning("\(path):\(number + 1): not user:hash, ignored")
-                continue
+            guard let colon = entry.firstIndex(of: ":"), colon != entry.startIndex else {
+                return .failure(BadLine(line: number + 1, reason: "not user:hash"))
             }
             let hash = String(entry[entry.index(after: colon)...])
             guard ["$2y$", "$2b$", "$2a$"].contains(where: hash.hasPrefix) else {
-                logger.warning("\(path):\(number + 1): only bcrypt entries are accepted (htpasswd -B), ignored")
-                continue
+                return .failure(BadLine(line: number + 1, reason: "only bcrypt entries are accepted (htpasswd -B)"))
             }
             hashes[String(entry[..<colon])] = hash
         }
-        state.withLock { $0 = Loaded(stamp: stamp, hashes: hashes, verified: []) }
-        return hashes
+        return .success(hashes)
     }
 
     private func challenge(_ detail: String) -> SpecError {

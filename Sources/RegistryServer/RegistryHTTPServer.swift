@@ -43,11 +43,15 @@ public struct RegistryHTTPServer: Sendable {
         let metrics = RegistryMetrics()
         let notifier = config.webhooks.isEmpty
             ? nil : Notifier(endpoints: config.webhooks, metadata: registry.metadata, sourceAddress: "\(config.host):\(config.port)", logger: logger)
+        let issuer = try config.tokenServer.map { settings in
+            try TokenIssuer(settings: settings, rootDirectory: config.rootDirectory, failureDelay: config.authFailureDelay, logger: logger)
+        }
         let tokens = try config.token.map { token in
             try TokenAuthenticator(realm: token.realm, service: token.service, issuer: token.issuer, rootCertBundle: token.rootCertBundle)
-        }
+        } ?? issuer.map(TokenAuthenticator.init(issuer:))
         let responder = RegistryResponder(
-            registry: registry, config: config, logger: logger, authenticator: authenticator, tokens: tokens, metrics: metrics, notifier: notifier)
+            registry: registry, config: config, logger: logger, authenticator: authenticator, tokens: tokens, issuer: issuer, metrics: metrics,
+            notifier: notifier)
         var serverBuilder: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(300)))
         if let certificate = config.tlsCertificate, let key = config.tlsKey {
             serverBuilder = try .tls(serverBuilder, tlsConfiguration: try tlsConfiguration(certificate: certificate, key: key))

@@ -14,8 +14,10 @@ struct RegistryResponder: HTTPResponder {
     let logger: Logger
     /// Checks every request when `auth.htpasswd` is configured.
     let authenticator: HtpasswdAuthenticator?
-    /// Checks every request's Bearer token and scope when `auth.token` is configured.
+    /// Checks every request's Bearer token and scope when `auth.token` or `berth.tokenserver` is configured.
     let tokens: TokenAuthenticator?
+    /// Answers `/auth/token` when `berth.tokenserver` is configured.
+    let issuer: TokenIssuer?
     let metrics: RegistryMetrics
     /// Queues webhook events when `notifications.endpoints` are configured.
     let notifier: Notifier?
@@ -38,14 +40,16 @@ struct RegistryResponder: HTTPResponder {
                     throw error
                 }
             }
-            if let tokens {
+            if let tokens, try parsed.get() != .token {
                 let needs = TokenAuthenticator.scopes(for: try parsed.get(), method: request.method, query: Self.query(request))
-                do { user = try tokens.authorize(request.headers[.authorization], needs: needs) } catch {
+                do { user = try tokens.authorize(request.headers[.authorization], needs: needs, realm: builtinRealm(request)) } catch {
                     if request.headers[.authorization] != nil { metrics.authenticationFailed() }
                     throw error
                 }
             }
-            response = try await Self.$forwardedBase.withValue(forwardedBase(request)) { try await route(try parsed.get(), request, context) }
+            response = try await Self.$forwardedBase.withValue(forwardedBase(request)) { [user] in
+                try await route(try parsed.get(), request, context, user: user)
+            }
         } catch {
             let spec = SpecError(from: error)
             if spec.code == .unknown { logger.error("\(request.method) \(request.uri.path): \(error)") }
@@ -120,6 +124,7 @@ struct RegistryResponder: HTTPResponder {
         case .uploads, .upload: "upload"
         case .referrers: "referrers"
         case .signatures: "signatures"
+        case .token: "token"
         case nil: "other"
         }
     }
@@ -129,15 +134,19 @@ struct RegistryResponder: HTTPResponder {
         return String(format: "%.1f", Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
     }
 
-    private func route(_ route: Route, _ request: Request, _ context: Context) async throws -> Response {
+    /// `user`: who the request authenticated as (a token's subject; empty for an anonymous token).
+    private func route(_ route: Route, _ request: Request, _ context: Context, user: String?) async throws -> Response {
         let method = request.method
         switch (route, method) {
+        case (.token, _):
+            guard let issuer else { throw Route.ParseError.notFound }
+            return try await issuer.respond(to: request, context: context)
         case (.base, .get), (.base, .head):
             // Announces the signature extension API, so skopeo stores simple signatures here
             // instead of needing a lookaside directory.
             return json(Data("{}".utf8), head: method == .head, headers: [.supportsSignatures: "1"])
         case (.catalog, .get):
-            return try await catalog(request)
+            return try await catalog(request, user: user)
         case (.tags(let name), .get):
             return try await tags(name, request)
         case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
@@ -198,12 +207,24 @@ struct RegistryResponder: HTTPResponder {
 
     // MARK: listings
 
-    private func catalog(_ request: Request) async throws -> Response {
+    /// With the built-in token server, only the repositories the caller may pull are listed.
+    private func catalog(_ request: Request, user: String?) async throws -> Response {
         let query = request.uri.queryParameters
         let n = try pageSize(query["n"].map(String.init)) ?? 100
         let limit = min(n, config.catalogMaxEntries)
         let last = query["last"].map(String.init)
-        let page = limit == 0 ? Page(items: [], hasMore: false) : try await registry.catalog(after: last, limit: limit)
+        var page = limit == 0 ? Page(items: [], hasMore: false) : try await registry.catalog(after: last, limit: limit)
+        if let policy = issuer?.settings.policy {
+            let caller = user.flatMap { $0.isEmpty ? nil : $0 }
+            var visible: [String] = []
+            // Pages of the whole catalog until this page is full of visible names or none are left.
+            while true {
+                visible += page.items.filter { policy.actions(user: caller, repository: $0).contains("pull") }
+                guard page.hasMore, visible.count < limit, let next = page.items.last else { break }
+                page = try await registry.catalog(after: next, limit: limit)
+            }
+            page = Page(items: Array(visible.prefix(limit)), hasMore: visible.count > limit || page.hasMore)
+        }
         var headers = HTTPFields()
         if page.hasMore, let next = page.items.last {
             headers[.link] = "<\(url("/v2/_catalog?last=\(escape(next))&n=\(limit)"))>; rel=\"next\""
@@ -462,6 +483,13 @@ struct RegistryResponder: HTTPResponder {
 
     /// Absolute with `http.host`; from a trusted proxy's `X-Forwarded-*` headers; else relative.
     private func url(_ path: String) -> String { (config.externalURL ?? Self.forwardedBase ?? "") + path }
+
+    /// The built-in token server's URL as this client reaches the registry.
+    private func builtinRealm(_ request: Request) -> String {
+        let scheme = config.tlsCertificate == nil ? "http" : "https"
+        let base = config.externalURL ?? forwardedBase(request) ?? "\(scheme)://\(request.head.authority ?? "\(config.host):\(config.port)")"
+        return base + TokenIssuer.path
+    }
 
     /// The scheme and host a trusted proxy says the client used, for this request.
     @TaskLocal static var forwardedBase: String?

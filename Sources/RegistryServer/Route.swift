@@ -1,7 +1,7 @@
 import Foundation
 import OCI
 
-/// A request path under `/v2/`, decoded into the endpoint it names.
+/// A request path under `/v2/` (or the token server's), decoded into the endpoint it names.
 /// Repository names contain slashes, so the endpoint is found from the end of the path.
 enum Route: Equatable {
     case base
@@ -14,6 +14,8 @@ enum Route: Equatable {
     case referrers(RepositoryName, Digest)
     /// `/extensions/v2/<name>/signatures/<digest>`, the signature extension API.
     case signatures(RepositoryName, Digest)
+    /// `/auth/token`, the built-in token server (when configured).
+    case token
 
     enum ParseError: Error, Equatable {
         case notFound
@@ -23,6 +25,7 @@ enum Route: Equatable {
     }
 
     static func parse(path: String) throws(ParseError) -> Route {
+        if path == TokenIssuer.path { return .token }
         if path.hasPrefix("/extensions/v2/") {
             let parts = path.dropFirst("/extensions/v2/".count).split(separator: "/", omittingEmptySubsequences: false)
                 .map { Substring($0.removingPercentEncoding ?? String($0)) }

@@ -47,6 +47,8 @@ public struct ServerConfig: Sendable {
     public var htpasswd: (realm: String, path: String)?
     /// `auth.token`: Bearer JWTs from a token server.
     public var token: (realm: String, service: String, issuer: String, rootCertBundle: String)?
+    /// `berth.tokenserver`: the built-in token server at `/auth/token` and Bearer checks of its tokens.
+    public var tokenServer: TokenServerSettings?
     /// `berth.auth.failuredelay` (milliseconds): how long every failed login waits before its 401.
     public var authFailureDelay: Duration = .milliseconds(500)
     /// Keys that were present but are unknown or not supported; startup logs them.
@@ -70,8 +72,13 @@ public struct ServerConfig: Sendable {
           addr: 127.0.0.1:5000
         """
 
-    /// Parses `yaml`, applies `REGISTRY_*` variables from `environment`, and checks every value.
-    public static func load(yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> ServerConfig {
+    /// Parses `yaml`, applies `REGISTRY_*` variables from `environment`, and checks every value;
+    /// a mistake names the line of `file` it is on.
+    public static func load(yaml: String, environment: [String: String] = [:], file: String = "config") throws(ConfigError) -> ServerConfig {
+        do { return try parse(yaml: yaml, environment: environment) } catch { throw error.located(in: yaml, file: file) }
+    }
+
+    private static func parse(yaml: String, environment: [String: String]) throws(ConfigError) -> ServerConfig {
         var tree: [String: Any]
         do {
             guard let loaded = try Yams.load(yaml: yaml) else { throw ConfigError(key: "", problem: "the file is empty") }
@@ -232,9 +239,20 @@ public struct ServerConfig: Sendable {
         }
     }
 
-    /// Only htpasswd is implemented: any other `auth` section stops the server rather than
-    /// leaving a registry its operator meant to protect open to everyone.
+    /// htpasswd, token, or berth's own token server: any other `auth` section stops the server
+    /// rather than leaving a registry its operator meant to protect open to everyone.
     private static func loadAuth(_ reader: TreeReader, _ tree: [String: Any], into config: inout ServerConfig) throws(ConfigError) {
+        if let delay = try reader.int("berth.auth.failuredelay") {
+            guard (0...10_000).contains(delay) else { throw ConfigError(key: "berth.auth.failuredelay", problem: "must be 0-10000 (milliseconds)") }
+            config.authFailureDelay = .milliseconds(delay)
+        }
+        if reader.value("berth.tokenserver") != nil {
+            guard tree["auth"] == nil else {
+                throw ConfigError(key: "berth.tokenserver", problem: "is an authentication mode of its own; remove the auth section (or this one)")
+            }
+            config.tokenServer = try loadTokenServer(reader)
+            return
+        }
         guard let auth = tree["auth"] as? [String: Any] else { return }
         for method in auth.keys.sorted() where !["htpasswd", "token"].contains(method) {
             throw ConfigError(key: "auth.\(method)", problem: "not supported by berth (auth.htpasswd or auth.token); refusing to serve without the authentication configured")
@@ -253,10 +271,32 @@ public struct ServerConfig: Sendable {
             throw ConfigError(key: "auth.htpasswd.path", problem: "required: the htpasswd file (bcrypt entries, htpasswd -B)")
         }
         config.htpasswd = (try reader.string("auth.htpasswd.realm") ?? "berth", path)
-        if let delay = try reader.int("berth.auth.failuredelay") {
-            guard (0...10_000).contains(delay) else { throw ConfigError(key: "berth.auth.failuredelay", problem: "must be 0-10000 (milliseconds)") }
-            config.authFailureDelay = .milliseconds(delay)
+    }
+
+    private static func loadTokenServer(_ reader: TreeReader) throws(ConfigError) -> TokenServerSettings {
+        let base = "berth.tokenserver"
+        guard reader.value(base) is [String: Any] else { throw ConfigError(key: base, problem: "must be a mapping (htpasswd, access, ...)") }
+        guard let htpasswd = try reader.string("\(base).htpasswd"), !htpasswd.isEmpty else {
+            throw ConfigError(key: "\(base).htpasswd", problem: "required: the users' htpasswd file (bcrypt entries, htpasswd -B)")
         }
+        var settings = TokenServerSettings(
+            htpasswd: htpasswd, policy: try AccessPolicy.parse(groups: reader.value("\(base).groups"), access: reader.value("\(base).access")))
+        settings.key = try reader.string("\(base).key")
+        settings.service = try reader.string("\(base).service") ?? settings.service
+        settings.issuer = try reader.string("\(base).issuer") ?? settings.issuer
+        if let realm = try reader.string("\(base).realm") {
+            guard let url = URL(string: realm), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ConfigError(key: "\(base).realm", problem: "must be an absolute http(s) URL, got '\(realm)'")
+            }
+            settings.realm = realm
+        }
+        if let text = try reader.string("\(base).expiration") {
+            guard let lifetime = goDuration(text), lifetime >= .seconds(60), lifetime <= .seconds(24 * 3600) else {
+                throw ConfigError(key: "\(base).expiration", problem: "must be a duration from 1m to 24h, got '\(text)'")
+            }
+            settings.expiration = lifetime
+        }
+        return settings
     }
 
     /// Go's duration syntax as distribution's config takes it: `168h`, `1h30m`, `90s`, `500ms`.
@@ -283,7 +323,7 @@ public struct ServerConfig: Sendable {
         } catch {
             throw ConfigError(key: "", problem: "cannot read \(file): no such file or not readable")
         }
-        return try load(yaml: text, environment: environment)
+        return try load(yaml: text, environment: environment, file: file)
     }
 
     static func parseAddress(_ addr: String) throws(ConfigError) -> (String, Int) {
@@ -314,6 +354,8 @@ public struct ServerConfig: Sendable {
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
         "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "auth.token.realm", "auth.token.service",
         "auth.token.issuer", "auth.token.rootcertbundle", "http.debug.addr",
+        "berth.tokenserver.htpasswd", "berth.tokenserver.key", "berth.tokenserver.service", "berth.tokenserver.issuer",
+        "berth.tokenserver.realm", "berth.tokenserver.expiration", "berth.tokenserver.groups", "berth.tokenserver.access",
         "berth.http.forwardedheaders", "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged", "notifications.endpoints",
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
         "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",
@@ -348,8 +390,45 @@ public struct ServerConfig: Sendable {
 public struct ConfigError: Error, CustomStringConvertible {
     public let key: String
     public let problem: String
+    /// `file:line` of the mistake, when known.
+    public var location: String?
 
-    public var description: String { key.isEmpty ? "config: \(problem)" : "config: \(key): \(problem)" }
+    public init(key: String, problem: String, location: String? = nil) {
+        self.key = key
+        self.problem = problem
+        self.location = location
+    }
+
+    public var description: String {
+        let keyed = key.isEmpty ? problem : "\(key): \(problem)"
+        return "\(location ?? "config"): \(keyed)"
+    }
+}
+
+extension ConfigError {
+    /// The same error pointing at the line of `yaml` (read from `file`) where its key is, when
+    /// that line can be found (a value from the environment has none).
+    func located(in yaml: String, file: String) -> ConfigError {
+        guard location == nil, !key.isEmpty, let root = try? Yams.compose(yaml: yaml) else { return self }
+        var node = root
+        var line = root.mark?.line
+        // "notifications.endpoints[1].url" → notifications, endpoints, #1, url.
+        for part in key.split(separator: ".") {
+            var pieces = part.split(separator: "[")
+            let name = pieces.isEmpty ? "" : String(pieces.removeFirst())
+            guard let pair = node.mapping?.first(where: { $0.key.string == name }) else { break }
+            line = pair.key.mark?.line
+            node = pair.value
+            for piece in pieces {
+                guard let index = Int(piece.dropLast()), let items = node.sequence, items.indices.contains(index) else { break }
+                node = items[index]
+                line = node.mark?.line
+            }
+        }
+        var copy = self
+        copy.location = line.map { "\(file):\($0)" }
+        return copy
+    }
 }
 
 /// Typed access to a YAML tree by dotted path.

@@ -9,7 +9,8 @@ import OCI
 /// service, `exp`/`nbf` honoured (a minute of leeway), and `access` claims covering the scope
 /// the request needs. Failures answer 401 with the challenge clients follow to the realm.
 final class TokenAuthenticator: Sendable {
-    let realm: String
+    /// Where clients get tokens; nil: the built-in token server, at the URL the client used.
+    let realm: String?
     let service: String
     let issuer: String
     let keys: [P256.Signing.PublicKey]
@@ -43,31 +44,37 @@ final class TokenAuthenticator: Sendable {
         self.keys = keys
     }
 
-    /// The token's subject, when it is valid and grants every scope in `needs`.
-    func authorize(_ authorization: String?, needs: [Scope], now: Date = Date()) throws -> String {
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { throw challenge(needs, "authentication required") }
-        let token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerData = Self.base64URL(parts[0]), let claimsData = Self.base64URL(parts[1]),
-            let signatureData = Self.base64URL(parts[2]),
-            let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any],
-            let claims = try? JSONSerialization.jsonObject(with: claimsData) as? [String: Any]
-        else { throw challenge(needs, "malformed token", error: "invalid_token") }
-        guard header["alg"] as? String == "ES256", let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureData) else {
-            throw challenge(needs, "unsupported token signature (ES256 only)", error: "invalid_token")
+    /// Checks the built-in token server's own tokens.
+    init(issuer: TokenIssuer) {
+        realm = issuer.settings.realm
+        service = issuer.settings.service
+        self.issuer = issuer.settings.issuer
+        keys = [issuer.key.publicKey]
+    }
+
+    /// The token's subject, when it is valid and grants every scope in `needs`; `realm` is used
+    /// in challenges when none is configured.
+    func authorize(_ authorization: String?, needs: [Scope], realm fallbackRealm: @autoclosure () -> String, now: Date = Date()) throws -> String {
+        let realm = self.realm ?? fallbackRealm()
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { throw challenge(needs, realm, "authentication required") }
+        guard let token = JWT.decode(authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)[...]) else {
+            throw challenge(needs, realm, "malformed token", error: "invalid_token")
         }
-        let signed = Data("\(parts[0]).\(parts[1])".utf8)
-        guard keys.contains(where: { $0.isValidSignature(signature, for: signed) }) else {
-            throw challenge(needs, "token signature not trusted", error: "invalid_token")
+        let claims = token.claims
+        guard token.header["alg"] as? String == "ES256", let signature = try? P256.Signing.ECDSASignature(rawRepresentation: token.signature) else {
+            throw challenge(needs, realm, "unsupported token signature (ES256 only)", error: "invalid_token")
+        }
+        guard keys.contains(where: { $0.isValidSignature(signature, for: token.signingInput) }) else {
+            throw challenge(needs, realm, "token signature not trusted", error: "invalid_token")
         }
         let audiences = (claims["aud"] as? [String]) ?? [(claims["aud"] as? String) ?? ""]
         guard claims["iss"] as? String == issuer, audiences.contains(service) else {
-            throw challenge(needs, "token issuer or audience does not match", error: "invalid_token")
+            throw challenge(needs, realm, "token issuer or audience does not match", error: "invalid_token")
         }
         let time = now.timeIntervalSince1970
-        guard let expiry = (claims["exp"] as? NSNumber)?.doubleValue, expiry + 60 > time else { throw challenge(needs, "token expired", error: "invalid_token") }
+        guard let expiry = (claims["exp"] as? NSNumber)?.doubleValue, expiry + 60 > time else { throw challenge(needs, realm, "token expired", error: "invalid_token") }
         if let notBefore = (claims["nbf"] as? NSNumber)?.doubleValue, notBefore - 60 > time {
-            throw challenge(needs, "token not yet valid", error: "invalid_token")
+            throw challenge(needs, realm, "token not yet valid", error: "invalid_token")
         }
         let granted = (claims["access"] as? [[String: Any]] ?? []).map { entry in
             Scope(type: entry["type"] as? String ?? "", name: entry["name"] as? String ?? "", actions: entry["actions"] as? [String] ?? [])
@@ -75,13 +82,13 @@ final class TokenAuthenticator: Sendable {
         for scope in needs {
             let allowed = granted.filter { $0.type == scope.type && $0.name == scope.name }.flatMap(\.actions)
             guard scope.actions.allSatisfy({ allowed.contains($0) || allowed.contains("*") }) else {
-                throw challenge(needs, "insufficient scope for \(scope.text)", error: "insufficient_scope")
+                throw challenge(needs, realm, "insufficient scope for \(scope.text)", error: "insufficient_scope")
             }
         }
         return claims["sub"] as? String ?? ""
     }
 
-    private func challenge(_ needs: [Scope], _ detail: String, error: String? = nil) -> SpecError {
+    private func challenge(_ needs: [Scope], _ realm: String, _ detail: String, error: String? = nil) -> SpecError {
         var spec = SpecError(.unauthorized, detail)
         var value = "Bearer realm=\"\(realm)\",service=\"\(service)\""
         if !needs.isEmpty { value += ",scope=\"\(needs.map(\.text).joined(separator: " "))\"" }
@@ -90,18 +97,12 @@ final class TokenAuthenticator: Sendable {
         return spec
     }
 
-    static func base64URL(_ text: Substring) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64)
-    }
-
     /// The scopes a request needs (none for `/v2/`, which only needs a valid token).
     static func scopes(for route: Route, method: HTTPRequest.Method, query: [String: String]) -> [Scope] {
         func repository(_ name: RepositoryName, _ actions: [String]) -> Scope { Scope(type: "repository", name: name.value, actions: actions) }
         let reads: Set<HTTPRequest.Method> = [.get, .head]
         switch route {
-        case .base: return []
+        case .base, .token: return []
         case .catalog: return [Scope(type: "registry", name: "catalog", actions: ["*"])]
         case .tags(let name), .referrers(let name, _): return [repository(name, ["pull"])]
         case .manifest(let name, _), .blob(let name, _), .signatures(let name, _):

@@ -46,6 +46,22 @@ import Testing
         ("version: 0.1\nhttp:\n  tls:\n    clientcas: /ca.pem", "http.tls.clientcas"),
         ("version: 0.1\nhttp:\n  tls:\n    clientcas: [/ca.pem]", "http.tls.clientcas"),
         ("version: 0.1\nhttp:\n  debug:\n    addr: nowhere", "http.debug.addr"),
+        ("version: 0.1\nauth:\n  htpasswd:\n    path: /x\nberth:\n  tokenserver:\n    htpasswd: /x", "berth.tokenserver"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    access: []", "berth.tokenserver.htpasswd"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x", "berth.tokenserver.access"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x\n    expiration: 1s\n    access: []", "berth.tokenserver.expiration"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x\n    realm: /auth\n    access: []", "berth.tokenserver.realm"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x\n    access:\n      - repositories: [a]\n        actions: [pull]", "berth.tokenserver.access[0]"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x\n    access:\n      - anonymous: true\n        repositories: [a]\n        actions: [push]",
+            "berth.tokenserver.access[0].actions"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x\n    access:\n      - users: [a]\n        repositories: [a]\n        actions: [pull, fly]",
+            "berth.tokenserver.access[0].actions[1]"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x\n    access:\n      - users: [a]\n        repositories: [a]\n        actions: [pull]\n        when: never",
+            "berth.tokenserver.access[0].when"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x\n    access:\n      - groups: [ops]\n        repositories: [a]\n        actions: [pull]",
+            "berth.tokenserver.access[0].groups[0]"),
+        ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x\n    access:\n      - users: [a]\n        repositories: ['a/***']\n        actions: [pull]",
+            "berth.tokenserver.access[0].repositories[0]"),
         ("- just\n- a list", ""),
         ("key: [unclosed", ""),
     ])
@@ -91,6 +107,50 @@ struct ServeCommandTests {
 
         let missing = try await Interop.run(Interop.berthBinary, ["serve", "--config", "/nonexistent/config.yml"])
         #expect(missing.status != 0 && missing.stderr.contains("cannot read /nonexistent/config.yml"))
+    }
+
+    @Test func mistakesNameTheLineOfTheFile() throws {
+        let yaml = """
+            version: 0.1
+            http:
+              addr: 127.0.0.1:5000
+            berth:
+              tokenserver:
+                htpasswd: /etc/berth/htpasswd
+                access:
+                  - users: [alice]
+                    repositories: ["team/*"]
+                    actions: [pull]
+                  - users: [bob]
+                    repositories: ["team/*", "Team/*"]
+                    actions: [pull]
+            """
+        #expect {
+            _ = try ServerConfig.load(yaml: yaml, file: "registry.yml")
+        } throws: { error in
+            "\(error)".hasPrefix("registry.yml:12: berth.tokenserver.access[1].repositories[1]: 'Team/*' is not a repository pattern")
+        }
+        #expect {
+            _ = try ServerConfig.load(yaml: "version: 0.1\nhttp:\n  addr: nowhere\n", file: "c.yml")
+        } throws: { error in
+            "\(error)" == "c.yml:3: http.addr: must be HOST:PORT, got 'nowhere'"
+        }
+    }
+
+    @Test func aBadHtpasswdLineStopsStartupNamingFileAndLine() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let htpasswd = directory.appendingPathComponent("htpasswd").path
+        try Data("# team\nalice:$2y$05$abcdefghijklmnopqrstuu3Yh0hEoRtYdMF0tkp1t0B/0Q8EqLDvu\nbob:{SHA}abc=\n".utf8).write(to: URL(fileURLWithPath: htpasswd))
+        for section in ["auth:\n  htpasswd:\n    realm: r\n    path: \(htpasswd)\n", "berth:\n  tokenserver:\n    htpasswd: \(htpasswd)\n    access:\n      - anonymous: true\n        repositories: ['**']\n        actions: [pull]\n"] {
+            let config = directory.appendingPathComponent("config.yml")
+            try Data("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: \(directory.path)/data\nhttp:\n  addr: 127.0.0.1:0\n\(section)".utf8).write(to: config)
+            let result = try await Interop.run(Interop.berthBinary, ["serve", "--config", config.path])
+            let lines = result.stderr.split(separator: "\n")
+            #expect(result.status == 1 && lines.count == 1, "\(result.stderr)")
+            #expect(lines.first?.contains("\(htpasswd):3:") == true && lines.first?.contains("only bcrypt entries") == true, "\(result.stderr)")
+        }
     }
 
     @Test func aTakenPortIsOneClearLine() async throws {

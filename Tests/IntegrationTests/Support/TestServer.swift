@@ -35,10 +35,15 @@ final class TestServer: Sendable {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let (debugPorts, debugContinuation) = AsyncStream.makeStream(of: Int.self)
         let task = Task {
+            // A server that fails to start ends the stream, so the wait below ends with its error.
+            defer { continuation.finish() }
             try await server.run(onListening: { port in continuation.yield(port) }, onDebugListening: { port in debugContinuation.yield(port) })
         }
         var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+        guard let port = await iterator.next() else {
+            try await task.value
+            throw TestFailure("server did not start")
+        }
         var debugPort: Int?
         if config.debugAddress != nil {
             var debugIterator = debugPorts.makeAsyncIterator()
