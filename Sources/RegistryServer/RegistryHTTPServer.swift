@@ -47,7 +47,7 @@ public struct RegistryHTTPServer: Sendable {
             try TokenIssuer(settings: settings, rootDirectory: config.rootDirectory, failureDelay: config.authFailureDelay, logger: logger)
         }
         let tokens = try config.token.map { token in
-            try TokenAuthenticator(realm: token.realm, service: token.service, issuer: token.issuer, rootCertBundle: token.rootCertBundle)
+            try TokenAuthenticator(realm: token.realm, service: token.service, issuer: token.issuer, rootCertBundle: token.rootCertBundle, jwks: token.jwks)
         } ?? issuer.map(TokenAuthenticator.init(issuer:))
         let responder = RegistryResponder(
             registry: registry, config: config, logger: logger, authenticator: authenticator, tokens: tokens, issuer: issuer, metrics: metrics,

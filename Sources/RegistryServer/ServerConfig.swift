@@ -46,7 +46,7 @@ public struct ServerConfig: Sendable {
     /// `auth.htpasswd`: Basic authentication against an htpasswd file of bcrypt hashes.
     public var htpasswd: (realm: String, path: String)?
     /// `auth.token`: Bearer JWTs from a token server.
-    public var token: (realm: String, service: String, issuer: String, rootCertBundle: String)?
+    public var token: (realm: String, service: String, issuer: String, rootCertBundle: String?, jwks: String?)?
     /// `berth.tokenserver`: the built-in token server at `/auth/token` and Bearer checks of its tokens.
     public var tokenServer: TokenServerSettings?
     /// `berth.auth.failuredelay` (milliseconds): how long every failed login waits before its 401.
@@ -260,11 +260,16 @@ public struct ServerConfig: Sendable {
         guard auth.count == 1 else { throw ConfigError(key: "auth", problem: "configure one of htpasswd and token, not both") }
         if auth["token"] != nil {
             var values: [String] = []
-            for key in ["realm", "service", "issuer", "rootcertbundle"] {
+            for key in ["realm", "service", "issuer"] {
                 guard let value = try reader.string("auth.token.\(key)"), !value.isEmpty else { throw ConfigError(key: "auth.token.\(key)", problem: "required") }
                 values.append(value)
             }
-            config.token = (values[0], values[1], values[2], values[3])
+            let bundle = try reader.string("auth.token.rootcertbundle")
+            let jwks = try reader.string("auth.token.jwks")
+            guard bundle != nil || jwks != nil else {
+                throw ConfigError(key: "auth.token.rootcertbundle", problem: "required (or auth.token.jwks): the keys tokens are signed with")
+            }
+            config.token = (values[0], values[1], values[2], bundle, jwks)
             return
         }
         guard let path = try reader.string("auth.htpasswd.path"), !path.isEmpty else {
@@ -353,7 +358,7 @@ public struct ServerConfig: Sendable {
         "http.tls.clientcas", "http.tls.minimumtls",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
         "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "auth.token.realm", "auth.token.service",
-        "auth.token.issuer", "auth.token.rootcertbundle", "http.debug.addr",
+        "auth.token.issuer", "auth.token.rootcertbundle", "auth.token.jwks", "http.debug.addr",
         "berth.tokenserver.htpasswd", "berth.tokenserver.key", "berth.tokenserver.service", "berth.tokenserver.issuer",
         "berth.tokenserver.realm", "berth.tokenserver.expiration", "berth.tokenserver.groups", "berth.tokenserver.access",
         "berth.http.forwardedheaders", "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged", "notifications.endpoints",

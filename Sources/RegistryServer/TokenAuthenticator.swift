@@ -1,19 +1,18 @@
 import Crypto
 import Foundation
 import HTTPTypes
-import NIOSSL
 import OCI
 
-/// `auth.token`: Bearer JWTs from a token server, as distribution checks them: ES256 signatures
-/// by a key whose certificate is in `rootcertbundle`, `iss` the configured issuer, `aud` the
-/// service, `exp`/`nbf` honoured (a minute of leeway), and `access` claims covering the scope
-/// the request needs. Failures answer 401 with the challenge clients follow to the realm.
+/// `auth.token`: Bearer JWTs from a token server, as distribution checks them: ES256 or RS256
+/// signatures by a key from `rootcertbundle` (or a `jwks` file), `iss` the configured issuer,
+/// `aud` the service, `exp`/`nbf` honoured (a minute of leeway), and `access` claims covering
+/// the scope the request needs. Failures answer 401 with the challenge clients follow to the realm.
 final class TokenAuthenticator: Sendable {
     /// Where clients get tokens; nil: the built-in token server, at the URL the client used.
     let realm: String?
     let service: String
     let issuer: String
-    let keys: [P256.Signing.PublicKey]
+    let keys: [TokenVerificationKey]
 
     /// What a request needs: `repository:<name>:<actions>` or `registry:catalog:*`.
     struct Scope: Equatable {
@@ -23,25 +22,11 @@ final class TokenAuthenticator: Sendable {
         var text: String { "\(type):\(name):\(actions.joined(separator: ","))" }
     }
 
-    init(realm: String, service: String, issuer: String, rootCertBundle: String) throws(ConfigError) {
+    init(realm: String, service: String, issuer: String, rootCertBundle: String?, jwks: String?) throws(ConfigError) {
         self.realm = realm
         self.service = service
         self.issuer = issuer
-        let certificates: [NIOSSLCertificate]
-        do { certificates = try NIOSSLCertificate.fromPEMFile(rootCertBundle) } catch {
-            throw ConfigError(key: "auth.token.rootcertbundle", problem: "cannot read certificates from \(rootCertBundle)")
-        }
-        var keys: [P256.Signing.PublicKey] = []
-        for certificate in certificates {
-            guard let spki = try? certificate.extractPublicKey().toSPKIBytes(),
-                let key = try? P256.Signing.PublicKey(derRepresentation: spki)
-            else { continue }
-            keys.append(key)
-        }
-        guard !keys.isEmpty else {
-            throw ConfigError(key: "auth.token.rootcertbundle", problem: "no ECDSA P-256 certificate in \(rootCertBundle) (ES256 tokens only)")
-        }
-        self.keys = keys
+        keys = try (rootCertBundle.map(TokenVerificationKey.certificates(in:)) ?? []) + (jwks.map(TokenVerificationKey.jwks(in:)) ?? [])
     }
 
     /// Checks the built-in token server's own tokens.
@@ -49,7 +34,7 @@ final class TokenAuthenticator: Sendable {
         realm = issuer.settings.realm
         service = issuer.settings.service
         self.issuer = issuer.settings.issuer
-        keys = [issuer.key.publicKey]
+        keys = [.ecdsa(issuer.key.publicKey)]
     }
 
     /// The token's subject, when it is valid and grants every scope in `needs`; `realm` is used
@@ -61,10 +46,10 @@ final class TokenAuthenticator: Sendable {
             throw challenge(needs, realm, "malformed token", error: "invalid_token")
         }
         let claims = token.claims
-        guard token.header["alg"] as? String == "ES256", let signature = try? P256.Signing.ECDSASignature(rawRepresentation: token.signature) else {
-            throw challenge(needs, realm, "unsupported token signature (ES256 only)", error: "invalid_token")
+        guard ["ES256", "RS256"].contains(token.header["alg"] as? String) else {
+            throw challenge(needs, realm, "unsupported token signature algorithm (ES256 or RS256)", error: "invalid_token")
         }
-        guard keys.contains(where: { $0.isValidSignature(signature, for: token.signingInput) }) else {
+        guard keys.contains(where: { $0.verifies(token) }) else {
             throw challenge(needs, realm, "token signature not trusted", error: "invalid_token")
         }
         let audiences = (claims["aud"] as? [String]) ?? [(claims["aud"] as? String) ?? ""]

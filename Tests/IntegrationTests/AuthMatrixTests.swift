@@ -36,7 +36,7 @@ struct AuthMatrixTests {
                 config.authFailureDelay = .zero
                 switch mode {
                 case .htpasswd: config.htpasswd = ("berth-test", htpasswd)
-                case .externalToken: config.token = ("\(external!.base)/auth/token", "berth-test", "berth", certificate)
+                case .externalToken: config.token = ("\(external!.base)/auth/token", "berth-test", "berth", certificate, nil)
                 case .builtinToken: config.tokenServer = settings
                 }
             }) { server, http in

@@ -1,6 +1,8 @@
 import Crypto
+import CryptoExtras
 import Foundation
 import Hummingbird
+import RegistryServer
 import Testing
 
 /// `auth.token`: ES256 JWTs from a token server, checked for signature, issuer, audience,
@@ -28,9 +30,7 @@ struct TokenAuthTests {
     }
 
     static func jwt(_ claims: [String: Any], key: P256.Signing.PrivateKey) throws -> String {
-        func encode(_ data: Data) -> String {
-            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        }
+        func encode(_ data: Data) -> String { JWTText.encode(data) }
         let header = encode(try JSONSerialization.data(withJSONObject: ["alg": "ES256", "typ": "JWT"]))
         let payload = encode(try JSONSerialization.data(withJSONObject: claims))
         let signature = try key.signature(for: Data("\(header).\(payload)".utf8))
@@ -47,7 +47,7 @@ struct TokenAuthTests {
     @Test func tokensAreCheckedForSignatureClaimsAndScope() async throws {
         let keys = try await Keys()
         defer { keys.cleanup() }
-        try await withServer({ $0.token = ("http://127.0.0.1:1/token", "berth-test", "test-issuer", keys.bundle) }) { _, http in
+        try await withServer({ $0.token = ("http://127.0.0.1:1/token", "berth-test", "test-issuer", keys.bundle, nil) }) { _, http in
             func bearer(_ claims: [String: Any], key: P256.Signing.PrivateKey? = nil) throws -> [(String, String)] {
                 [("Authorization", "Bearer " + (try Self.jwt(claims, key: key ?? keys.signer)))]
             }
@@ -76,6 +76,53 @@ struct TokenAuthTests {
         }
     }
 
+    /// RS256 tokens (GitLab's and docker_auth's default) by an RSA certificate's key, and keys
+    /// given as a JWK Set instead of certificates.
+    @Test func rs256AndJWKSKeysAreTrusted() async throws {
+        let keys = try await Keys()
+        defer { keys.cleanup() }
+        try await Interop.shell("""
+            cd '\(keys.directory)' && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=rsa-signer -keyout rsa.key -out rsa.pem 2>/dev/null
+            """)
+        let rsa = try _RSA.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: "\(keys.directory)/rsa.key", encoding: .utf8))
+        func rs256(_ claims: [String: Any], key: _RSA.Signing.PrivateKey) throws -> String {
+            let header = JWTText.encode(try JSONSerialization.data(withJSONObject: ["alg": "RS256", "typ": "JWT"]))
+            let payload = JWTText.encode(try JSONSerialization.data(withJSONObject: claims))
+            let signature = try key.signature(for: Data("\(header).\(payload)".utf8), padding: .insecurePKCS1v1_5)
+            return "\(header).\(payload).\(JWTText.encode(signature.rawRepresentation))"
+        }
+        let pull = Self.claims([Self.access("team/app", ["pull"])])
+        try await withServer({ $0.token = ("http://127.0.0.1:1/token", "berth-test", "test-issuer", "\(keys.directory)/rsa.pem", nil) }) { _, http in
+            #expect(try await http.get("/v2/team/app/tags/list", headers: [("Authorization", "Bearer " + (try rs256(pull, key: rsa)))]).status == 404)
+            let stranger = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+            #expect(try await http.get("/v2/team/app/tags/list", headers: [("Authorization", "Bearer " + (try rs256(pull, key: stranger)))]).status == 401)
+            #expect(try await http.get("/v2/team/app/tags/list", headers: [("Authorization", "Bearer " + (try Self.jwt(pull, key: keys.signer)))]).status == 401)
+        }
+        // The same keys as a JWK Set: the EC key by its point, the RSA key by modulus and exponent.
+        let point = keys.signer.publicKey.rawRepresentation
+        let primitives = try rsa.publicKey.getKeyPrimitives()
+        let jwks = try JSONSerialization.data(withJSONObject: ["keys": [
+            ["kty": "EC", "crv": "P-256", "x": JWTText.encode(point.prefix(32)), "y": JWTText.encode(point.suffix(32))],
+            ["kty": "OKP", "crv": "Ed25519", "x": "skipped"],
+            ["kty": "RSA", "n": JWTText.encode(primitives.modulus), "e": JWTText.encode(primitives.publicExponent)],
+        ]])
+        let jwksFile = "\(keys.directory)/keys.json"
+        try jwks.write(to: URL(fileURLWithPath: jwksFile))
+        let tokens = (rsa: try rs256(pull, key: rsa), ecdsa: try Self.jwt(pull, key: keys.signer), stranger: try Self.jwt(pull, key: keys.stranger))
+        try await withServer({ $0.token = ("http://127.0.0.1:1/token", "berth-test", "test-issuer", nil, jwksFile) }) { _, http in
+            let statuses = [
+                try await http.get("/v2/team/app/tags/list", headers: [("Authorization", "Bearer \(tokens.rsa)")]).status,
+                try await http.get("/v2/team/app/tags/list", headers: [("Authorization", "Bearer \(tokens.ecdsa)")]).status,
+                try await http.get("/v2/team/app/tags/list", headers: [("Authorization", "Bearer \(tokens.stranger)")]).status,
+            ]
+            #expect(statuses == [404, 404, 401])
+        }
+        try Data("{\"keys\": [{\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": \"AAAA\", \"y\": \"AAAA\"}]}".utf8).write(to: URL(fileURLWithPath: jwksFile))
+        await #expect(throws: ConfigError.self) {
+            try await withServer({ $0.token = ("http://127.0.0.1:1/token", "berth-test", "test-issuer", nil, jwksFile) }) { _, _ in }
+        }
+    }
+
     @Test func berthAndSkopeoFollowTheChallengeToATokenServer() async throws {
         let keys = try await Keys()
         defer { keys.cleanup() }
@@ -93,7 +140,7 @@ struct TokenAuthTests {
             let body = try JSONSerialization.data(withJSONObject: ["token": token, "access_token": token, "expires_in": 300])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: Array(body))))
         }) { tokenPort in
-            try await withServer({ $0.token = ("http://127.0.0.1:\(tokenPort)/token", "berth-test", "test-issuer", keys.bundle) }) { server, _ in
+            try await withServer({ $0.token = ("http://127.0.0.1:\(tokenPort)/token", "berth-test", "test-issuer", keys.bundle, nil) }) { server, _ in
                 let berth = try BerthCommand()
                 defer { berth.cleanup() }
                 let layout = berth.home.appendingPathComponent("layout")
@@ -112,5 +159,12 @@ struct TokenAuthTests {
                 }
             }
         }
+    }
+}
+
+/// base64url without padding, as JWTs write their parts.
+enum JWTText {
+    static func encode(_ data: some DataProtocol) -> String {
+        Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 }

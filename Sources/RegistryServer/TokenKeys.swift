@@ -1,0 +1,73 @@
+import Crypto
+import CryptoExtras
+import Foundation
+import NIOSSL
+
+/// A key that registry tokens may be signed with: ES256 (P-256) or RS256 (RSA, as GitLab's and
+/// docker_auth's token servers sign by default).
+enum TokenVerificationKey: Sendable {
+    case ecdsa(P256.Signing.PublicKey)
+    case rsa(_RSA.Signing.PublicKey)
+
+    /// Whether `token` carries a valid signature by this key under the algorithm its header names.
+    func verifies(_ token: JWT.Decoded) -> Bool {
+        switch (self, token.header["alg"] as? String) {
+        case (.ecdsa(let key), "ES256"):
+            guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: token.signature) else { return false }
+            return key.isValidSignature(signature, for: token.signingInput)
+        case (.rsa(let key), "RS256"):
+            return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: token.signature), for: token.signingInput, padding: .insecurePKCS1v1_5)
+        default:
+            return false
+        }
+    }
+
+    /// The public keys of the certificates in `rootcertbundle` (distribution's trust list).
+    static func certificates(in path: String) throws(ConfigError) -> [TokenVerificationKey] {
+        let key = "auth.token.rootcertbundle"
+        let certificates: [NIOSSLCertificate]
+        do { certificates = try NIOSSLCertificate.fromPEMFile(path) } catch {
+            throw ConfigError(key: key, problem: "cannot read certificates from \(path)")
+        }
+        let keys = certificates.compactMap { certificate -> TokenVerificationKey? in
+            guard let spki = try? certificate.extractPublicKey().toSPKIBytes() else { return nil }
+            if let ecdsa = try? P256.Signing.PublicKey(derRepresentation: spki) { return .ecdsa(ecdsa) }
+            return (try? _RSA.Signing.PublicKey(derRepresentation: spki)).map { .rsa($0) }
+        }
+        guard !keys.isEmpty else { throw ConfigError(key: key, problem: "no P-256 or RSA certificate in \(path)") }
+        return keys
+    }
+
+    /// The keys of a JWK Set file (`{"keys": [...]}`): EC P-256 and RSA keys; others are skipped.
+    static func jwks(in path: String) throws(ConfigError) -> [TokenVerificationKey] {
+        let key = "auth.token.jwks"
+        guard let data = FileManager.default.contents(atPath: path),
+            let set = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let entries = set["keys"] as? [[String: Any]]
+        else { throw ConfigError(key: key, problem: "\(path) is not a JWK Set ({\"keys\": [...]})") }
+        var keys: [TokenVerificationKey] = []
+        for (index, entry) in entries.enumerated() {
+            func field(_ name: String) throws(ConfigError) -> Data {
+                guard let text = entry[name] as? String, let value = JWT.base64URL(text[...]) else {
+                    throw ConfigError(key: key, problem: "\(path): key \(index) has no valid '\(name)'")
+                }
+                return value
+            }
+            switch (entry["kty"] as? String, entry["crv"] as? String) {
+            case ("EC", "P-256"):
+                guard let ecdsa = try? P256.Signing.PublicKey(rawRepresentation: try field("x") + field("y")) else {
+                    throw ConfigError(key: key, problem: "\(path): key \(index) is not a P-256 point")
+                }
+                keys.append(.ecdsa(ecdsa))
+            case ("RSA", _):
+                guard let rsa = try? _RSA.Signing.PublicKey(n: try field("n"), e: try field("e")) else {
+                    throw ConfigError(key: key, problem: "\(path): key \(index) is not a usable RSA key (2048 bits or more)")
+                }
+                keys.append(.rsa(rsa))
+            default:
+                continue
+            }
+        }
+        guard !keys.isEmpty else { throw ConfigError(key: key, problem: "no EC P-256 or RSA key in \(path)") }
+        return keys
+    }
+}
