@@ -69,10 +69,13 @@ public struct RegistryHTTPServer: Sendable {
         if let debug = config.debugAddress {
             services.append(debugApplication(debug, metrics: metrics, logger: quiet, onListening: onDebugListening))
         }
-        // Cancellation and signals both end in a graceful shutdown: in-flight requests finish.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: quiet))
+        // Cancellation and signals both end in a graceful shutdown: the listener closes, requests
+        // in flight get `http.draintimeout` to finish, then their connections are closed.
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: quiet)
+        groupConfiguration.maximumGracefulShutdownDuration = config.drainTimeout
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         // The group runs in its own task so that cancelling ours asks for a graceful stop instead of
         // tearing the server down mid-request.
         let running = Task { try await group.run() }

@@ -28,6 +28,9 @@ public struct ServerConfig: Sendable {
     /// `berth.http.forwardedheaders`: without `http.host`, build absolute URLs from a proxy's
     /// `X-Forwarded-Proto`/`X-Forwarded-Host` (off: clients could otherwise steer redirects).
     public var trustForwardedHeaders = false
+    /// `http.draintimeout`: after SIGTERM, how long requests in flight may take to finish before
+    /// their connections are closed.
+    public var drainTimeout: Duration = .seconds(30)
     public var maxManifestBytes = 4 * 1024 * 1024
     public var requireManifestReferences = true
     /// `berth.signatures.deletewithimage`: deleting an image deletes its cosign `.sig` tag too.
@@ -119,6 +122,12 @@ public struct ServerConfig: Sendable {
         }
         if let debug = try reader.string("http.debug.addr") {
             do { config.debugAddress = try parseAddress(debug) } catch { throw ConfigError(key: "http.debug.addr", problem: "must be HOST:PORT, got '\(debug)'") }
+        }
+        if let drain = try reader.string("http.draintimeout") {
+            guard let parsed = goDuration(drain) else {
+                throw ConfigError(key: "http.draintimeout", problem: "must be a duration such as 30s or 2m, got '\(drain)'")
+            }
+            config.drainTimeout = parsed
         }
         config.tlsCertificate = try reader.string("http.tls.certificate")
         config.tlsKey = try reader.string("http.tls.key")
@@ -355,7 +364,7 @@ public struct ServerConfig: Sendable {
     static let supportedKeys: Set<String> = [
         "version", "log.level", "storage.filesystem.rootdirectory", "storage.delete.enabled",
         "storage.maintenance.readonly.enabled", "http.addr", "http.tls.certificate", "http.tls.key", "http.host",
-        "http.tls.clientcas", "http.tls.minimumtls",
+        "http.tls.clientcas", "http.tls.minimumtls", "http.draintimeout",
         "berth.database.path", "berth.manifests.maxsize", "berth.manifests.requirereferences", "berth.signatures.deletewithimage", "catalog.maxentries",
         "auth.htpasswd.realm", "auth.htpasswd.path", "berth.auth.failuredelay", "auth.token.realm", "auth.token.service",
         "auth.token.issuer", "auth.token.rootcertbundle", "auth.token.jwks", "http.debug.addr",
@@ -370,7 +379,7 @@ public struct ServerConfig: Sendable {
     static let ignoredDistributionSections = [
         "log.formatter", "log.fields", "log.accesslog", "loglevel", "storage.cache", "storage.redirect", "storage.maintenance",
         "storage.tag", "http.secret", "http.prefix", "http.headers", "http.debug", "http.http2", "http.relativeurls",
-        "http.draintimeout", "http.net", "http.tls", "notifications.events", "redis", "health", "proxy", "validation",
+        "http.net", "http.tls", "notifications.events", "redis", "health", "proxy", "validation",
         "compatibility", "reporting", "middleware",
     ]
 

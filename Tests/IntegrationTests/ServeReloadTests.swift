@@ -71,4 +71,55 @@ import Testing
         for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!process.isRunning && process.terminationStatus == 0)
     }
+
+    /// SIGTERM: the listener closes at once, a request in flight still completes, and one that
+    /// never completes is cut off after `http.draintimeout`.
+    @Test func sigtermDrainsRequestsInFlightWithinTheDrainTimeout() async throws {
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        for finishes in [true, false] {
+            let port = try freePort()
+            let configFile = berth.path("drain.yml")
+            try Data("""
+                version: 0.1
+                log:
+                  level: warn
+                storage:
+                  filesystem:
+                    rootdirectory: \(berth.path("drain-data"))
+                http:
+                  addr: 127.0.0.1:\(port)
+                  draintimeout: 2s
+                """.utf8).write(to: URL(fileURLWithPath: configFile))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
+            process.arguments = ["serve", "--config", configFile]
+            process.environment = berth.environment
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let http = HTTP(base: "http://127.0.0.1:\(port)")
+            for _ in 0..<100 where (try? await http.get("/v2/"))?.status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+
+            let blob = Array(repeating: UInt8(ascii: "b"), count: 2000)
+            let socket = try RawSocket(port: port)
+            defer { socket.close() }
+            let head = "POST /v2/team/app/blobs/uploads/?digest=\(Fixtures.digest(blob)) HTTP/1.1\r\nHost: x\r\nContent-Length: \(blob.count)\r\n\r\n"
+            socket.send(Array(head.utf8) + blob.prefix(1000))
+            try await Task.sleep(for: .milliseconds(300))
+            let stopping = ContinuousClock.now
+            kill(process.processIdentifier, SIGTERM)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(process.isRunning, "a request is in flight")
+            #expect((try? RawSocket(port: port)) == nil, "no new connections while draining")
+            if finishes {
+                socket.send(Array(blob.suffix(1000)))
+                let reply = try await offThread { socket.readSome() }
+                #expect(reply.hasPrefix("HTTP/1.1 201"), "\(reply)")
+            }
+            for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(!process.isRunning && process.terminationStatus == 0, "exit \(process.terminationStatus)")
+            if !finishes { #expect(ContinuousClock.now - stopping >= .seconds(2), "the stalled request had its drain time") }
+        }
+    }
 }
