@@ -4,6 +4,19 @@ import Testing
 /// The real `berth serve` process: SIGHUP re-reads the config file (read-only mode switches
 /// without a restart) and SIGTERM shuts it down cleanly.
 @Suite struct ServeReloadTests {
+    /// `berth serve --config FILE`, once it answers on `port`.
+    static func serve(_ configFile: String, port: Int, _ berth: BerthCommand) async throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
+        process.arguments = ["serve", "--config", configFile]
+        process.environment = berth.environment
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let http = HTTP(base: "http://127.0.0.1:\(port)")
+        for _ in 0..<100 where (try? await http.get("/v2/"))?.status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+        return process
+    }
+
     @Test func sighupSwitchesReadOnlyAndSigtermStopsCleanly() async throws {
         let berth = try BerthCommand()
         defer { berth.cleanup() }
@@ -25,15 +38,9 @@ import Testing
                 """.utf8).write(to: URL(fileURLWithPath: configFile))
         }
         try writeConfig(readOnly: false)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
-        process.arguments = ["serve", "--config", configFile]
-        process.environment = berth.environment
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try await Self.serve(configFile, port: port, berth)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let http = HTTP(base: "http://127.0.0.1:\(port)")
-        for _ in 0..<100 where (try? await http.get("/v2/"))?.status != 200 { try await Task.sleep(for: .milliseconds(50)) }
 
         func push(_ text: String) async throws -> Int {
             let blob = Array(text.utf8)
@@ -91,15 +98,8 @@ import Testing
                   addr: 127.0.0.1:\(port)
                   draintimeout: 2s
                 """.utf8).write(to: URL(fileURLWithPath: configFile))
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
-            process.arguments = ["serve", "--config", configFile]
-            process.environment = berth.environment
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try await Self.serve(configFile, port: port, berth)
             defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-            let http = HTTP(base: "http://127.0.0.1:\(port)")
-            for _ in 0..<100 where (try? await http.get("/v2/"))?.status != 200 { try await Task.sleep(for: .milliseconds(50)) }
 
             let blob = Array(repeating: UInt8(ascii: "b"), count: 2000)
             let socket = try RawSocket(port: port)
