@@ -6,20 +6,25 @@ import Logging
 import Synchronization
 
 /// `auth.htpasswd`: HTTP Basic against an htpasswd file of bcrypt hashes (`htpasswd -B`), checked
-/// with the system's libcrypt. The file is read again when it changes. A bcrypt check costs tens
-/// of milliseconds and clients send their credentials with every request, so a verified
-/// (user, password) pair is remembered — by a SHA-256 of the pair, never the password — until
-/// the file changes. Every failure waits the same delay before it is answered.
+/// with the system's libcrypt. The file is read again when it changes. A bcrypt check costs tens of milliseconds and clients send their credentials
+/// with every request, so a verified `Authorization` value is remembered — by its SHA-256, never
+/// the password — until the file changes. Every failure waits the same delay before it is answered.
 final class HtpasswdAuthenticator: Sendable {
     let realm: String
     let path: String
     let failureDelay: Duration
     let logger: Logger
 
+    /// What tells a changed file: a `stat` per request is far cheaper than reading it.
+    private struct Stamp: Equatable {
+        var size = 0, seconds = 0, nanoseconds = 0, inode: UInt = 0
+    }
+
     private struct Loaded {
-        var stamp: [Int] = []
+        var stamp: Stamp?
         var hashes: [String: String] = [:]
-        var verified: Set<Data> = []
+        /// SHA-256 of a verified `Authorization` value → its user.
+        var verified: [SHA256Digest: String] = [:]
     }
     private let state = Mutex(Loaded())
 
@@ -36,13 +41,16 @@ final class HtpasswdAuthenticator: Sendable {
         if case .failure(let bad) = Self.parse(text) {
             throw ConfigError(key: key, problem: bad.reason, location: "\(path):\(bad.line)")
         }
-        _ = reload()
+        reload()
     }
 
     /// The user a request's `Authorization` header proves, or a 401 `UNAUTHORIZED` with the
     /// Basic challenge.
     func authenticate(_ authorization: String?) async throws -> String {
         guard let authorization else { throw challenge("authentication required") }
+        let key = SHA256.hash(data: Array(authorization.utf8))
+        reload()
+        if let user = state.withLock({ $0.verified[key] }) { return user }
         guard authorization.lowercased().hasPrefix("basic "),
             let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
             let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
@@ -50,48 +58,46 @@ final class HtpasswdAuthenticator: Sendable {
             try await Task.sleep(for: failureDelay)
             throw challenge("malformed credentials")
         }
-        return try await check(user: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
+        let user = try await check(user: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
+        state.withLock { _ = $0.verified.updateValue(user, forKey: key) }
+        return user
     }
 
     /// `user` when `password` is theirs, else (after the failure delay) a 401.
     func check(user: String, password: String) async throws -> String {
-        if try await verify(user: user, password: password) { return user }
+        reload()
+        if verify(user: user, password: password) { return user }
         // Never the password, and the user only at debug level (it may be a mistyped password).
         logger.debug("authentication failed for user \(user)")
         try await Task.sleep(for: failureDelay)
         throw challenge("invalid username or password")
     }
 
-    private func verify(user: String, password: String) async throws -> Bool {
-        let hashes = reload()
-        let key = Data(SHA256.hash(data: Data("\(user)\u{0}\(password)".utf8)))
-        if state.withLock({ $0.verified.contains(key) }) { return true }
-        guard let hash = hashes[user] else {
+    /// One bcrypt check (the OAuth2 password grant comes here directly, without the cache).
+    private func verify(user: String, password: String) -> Bool {
+        guard let hash = state.withLock({ $0.hashes[user] }) else {
             // Spend the same time as a real check, so a missing user is not told apart by timing.
             _ = Self.crypt(password, setting: "$2y$10$abcdefghijklmnopqrstuu")
             return false
         }
-        guard let computed = Self.crypt(password, setting: hash), Self.equal(computed, hash) else { return false }
-        state.withLock { _ = $0.verified.insert(key) }
-        return true
+        guard let computed = Self.crypt(password, setting: hash) else { return false }
+        return Self.equal(computed, hash)
     }
 
-    /// The file's entries, read again when its size or modification time changed. A changed file
-    /// with a bad line is not taken: the previous entries stay, and the line is logged.
-    private func reload() -> [String: String] {
+    /// Reads the file again when its size, modification time or inode changed; the verified
+    /// logins go with the old contents. A changed file with a bad line is not taken: the
+    /// previous entries stay, and the line is logged.
+    private func reload() {
         var info = stat()
-        let stamp = stat(path, &info) == 0 ? [Int(info.st_size), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, Int(info.st_ino)] : []
-        if let current = state.withLock({ $0.stamp == stamp ? $0.hashes : nil }) { return current }
+        let stamp = stat(path, &info) == 0
+            ? Stamp(size: Int(info.st_size), seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec, inode: UInt(info.st_ino)) : nil
+        if state.withLock({ $0.stamp == stamp }) { return }
         switch Self.parse((try? String(contentsOfFile: path, encoding: .utf8)) ?? "") {
         case .success(let hashes):
-            state.withLock { $0 = Loaded(stamp: stamp, hashes: hashes, verified: []) }
-            return hashes
+            state.withLock { $0 = Loaded(stamp: stamp, hashes: hashes, verified: [:]) }
         case .failure(let bad):
             logger.error("\(path):\(bad.line): \(bad.reason); keeping the previous entries")
-            return state.withLock { loaded in
-                loaded.stamp = stamp
-                return loaded.hashes
-            }
+            state.withLock { $0.stamp = stamp }
         }
     }
 

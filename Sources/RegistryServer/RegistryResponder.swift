@@ -41,7 +41,7 @@ struct RegistryResponder: HTTPResponder {
                 }
             }
             if let tokens, try parsed.get() != .token {
-                let needs = TokenAuthenticator.scopes(for: try parsed.get(), method: request.method, query: Self.query(request))
+                let needs = TokenAuthenticator.scopes(for: try parsed.get(), method: request.method, mountSource: Self.query(request)["from"])
                 do { user = try tokens.authorize(request.headers[.authorization], needs: needs, realm: builtinRealm(request)) } catch {
                     if request.headers[.authorization] != nil { metrics.authenticationFailed() }
                     throw error
@@ -140,7 +140,10 @@ struct RegistryResponder: HTTPResponder {
         switch (route, method) {
         case (.token, _):
             guard let issuer else { throw Route.ParseError.notFound }
-            return try await issuer.respond(to: request, context: context)
+            do { return try await issuer.respond(to: request, context: context) } catch let error as SpecError where error.code == .unauthorized {
+                metrics.authenticationFailed()
+                throw error
+            }
         case (.base, .get), (.base, .head):
             // Announces the signature extension API, so skopeo stores simple signatures here
             // instead of needing a lookaside directory.

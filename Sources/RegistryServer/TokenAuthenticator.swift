@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import OCI
+import Synchronization
 
 /// `auth.token`: Bearer JWTs from a token server, as distribution checks them: ES256 or RS256
 /// signatures by a key from `rootcertbundle` (or a `jwks` file), `iss` the configured issuer,
@@ -37,14 +38,56 @@ final class TokenAuthenticator: Sendable {
         keys = [.ecdsa(issuer.key.publicKey)]
     }
 
+    /// A token whose signature, issuer and audience were checked: what later requests with the
+    /// same token need, so a signature is verified once per token rather than once per request.
+    struct Verified {
+        var subject: String
+        var expiry: Double
+        var notBefore: Double?
+        var granted: [Scope]
+    }
+
+    private static let cacheLimit = 10_000
+    private let verified = Mutex<[SHA256Digest: Verified]>([:])
+
     /// The token's subject, when it is valid and grants every scope in `needs`; `realm` is used
     /// in challenges when none is configured.
     func authorize(_ authorization: String?, needs: [Scope], realm fallbackRealm: @autoclosure () -> String, now: Date = Date()) throws -> String {
         let realm = self.realm ?? fallbackRealm()
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else { throw challenge(needs, realm, "authentication required") }
-        guard let token = JWT.decode(authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)[...]) else {
-            throw challenge(needs, realm, "malformed token", error: "invalid_token")
+        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else {
+            throw challenge(needs, realm, "authentication required")
         }
+        let token = String(authorization.dropFirst(7).drop { $0 == " " })
+        let key = SHA256.hash(data: Array(token.utf8))
+        let checked: Verified
+        if let known = verified.withLock({ $0[key] }) { checked = known } else {
+            checked = try verify(token, needs: needs, realm: realm)
+            verified.withLock { cache in
+                if cache.count >= Self.cacheLimit {
+                    let time = now.timeIntervalSince1970
+                    cache = cache.filter { $0.value.expiry + 60 > time }
+                    if cache.count >= Self.cacheLimit { cache.removeAll() }
+                }
+                cache[key] = checked
+            }
+        }
+        let time = now.timeIntervalSince1970
+        guard checked.expiry + 60 > time else { throw challenge(needs, realm, "token expired", error: "invalid_token") }
+        if let notBefore = checked.notBefore, notBefore - 60 > time {
+            throw challenge(needs, realm, "token not yet valid", error: "invalid_token")
+        }
+        for scope in needs {
+            let allowed = checked.granted.filter { $0.type == scope.type && $0.name == scope.name }.flatMap(\.actions)
+            guard scope.actions.allSatisfy({ allowed.contains($0) || allowed.contains("*") }) else {
+                throw challenge(needs, realm, "insufficient scope for \(scope.text)", error: "insufficient_scope")
+            }
+        }
+        return checked.subject
+    }
+
+    /// Signature, issuer, audience and the claims later checks need.
+    private func verify(_ text: String, needs: [Scope], realm: String) throws -> Verified {
+        guard let token = JWT.decode(text[...]) else { throw challenge(needs, realm, "malformed token", error: "invalid_token") }
         let claims = token.claims
         guard ["ES256", "RS256"].contains(token.header["alg"] as? String) else {
             throw challenge(needs, realm, "unsupported token signature algorithm (ES256 or RS256)", error: "invalid_token")
@@ -56,21 +99,11 @@ final class TokenAuthenticator: Sendable {
         guard claims["iss"] as? String == issuer, audiences.contains(service) else {
             throw challenge(needs, realm, "token issuer or audience does not match", error: "invalid_token")
         }
-        let time = now.timeIntervalSince1970
-        guard let expiry = (claims["exp"] as? NSNumber)?.doubleValue, expiry + 60 > time else { throw challenge(needs, realm, "token expired", error: "invalid_token") }
-        if let notBefore = (claims["nbf"] as? NSNumber)?.doubleValue, notBefore - 60 > time {
-            throw challenge(needs, realm, "token not yet valid", error: "invalid_token")
-        }
+        guard let expiry = (claims["exp"] as? NSNumber)?.doubleValue else { throw challenge(needs, realm, "token has no expiry", error: "invalid_token") }
         let granted = (claims["access"] as? [[String: Any]] ?? []).map { entry in
             Scope(type: entry["type"] as? String ?? "", name: entry["name"] as? String ?? "", actions: entry["actions"] as? [String] ?? [])
         }
-        for scope in needs {
-            let allowed = granted.filter { $0.type == scope.type && $0.name == scope.name }.flatMap(\.actions)
-            guard scope.actions.allSatisfy({ allowed.contains($0) || allowed.contains("*") }) else {
-                throw challenge(needs, realm, "insufficient scope for \(scope.text)", error: "insufficient_scope")
-            }
-        }
-        return claims["sub"] as? String ?? ""
+        return Verified(subject: claims["sub"] as? String ?? "", expiry: expiry, notBefore: (claims["nbf"] as? NSNumber)?.doubleValue, granted: granted)
     }
 
     private func challenge(_ needs: [Scope], _ realm: String, _ detail: String, error: String? = nil) -> SpecError {
@@ -83,7 +116,7 @@ final class TokenAuthenticator: Sendable {
     }
 
     /// The scopes a request needs (none for `/v2/`, which only needs a valid token).
-    static func scopes(for route: Route, method: HTTPRequest.Method, query: [String: String]) -> [Scope] {
+    static func scopes(for route: Route, method: HTTPRequest.Method, mountSource: @autoclosure () -> String?) -> [Scope] {
         func repository(_ name: RepositoryName, _ actions: [String]) -> Scope { Scope(type: "repository", name: name.value, actions: actions) }
         let reads: Set<HTTPRequest.Method> = [.get, .head]
         switch route {
@@ -96,7 +129,7 @@ final class TokenAuthenticator: Sendable {
             return [repository(name, ["pull", "push"])]
         case .uploads(let name):
             var needs = [repository(name, ["pull", "push"])]
-            if let from = query["from"], let source = try? RepositoryName(parsing: from) { needs.append(repository(source, ["pull"])) }
+            if let from = mountSource(), let source = try? RepositoryName(parsing: from) { needs.append(repository(source, ["pull"])) }
             return needs
         case .upload(let name, _): return [repository(name, ["pull", "push"])]
         }

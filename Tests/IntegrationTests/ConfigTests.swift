@@ -13,6 +13,21 @@ import Testing
         #expect(file.warnings.isEmpty)
     }
 
+    @Test func everyExampleLoadsWithoutWarnings() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("registry-config")
+        var loaded: [String: ServerConfig] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".yml") {
+            let config = try ServerConfig.load(file: directory.appendingPathComponent(name).path, environment: [:])
+            #expect(config.warnings.isEmpty, "\(name): \(config.warnings)")
+            loaded[name] = config
+        }
+        #expect(loaded["htpasswd.yml"]?.htpasswd?.path == "/etc/berth/htpasswd")
+        #expect(loaded["token.yml"]?.token?.rootCertBundle == "/etc/berth/token-signers.pem")
+        #expect(loaded["tokenserver.yml"]?.tokenServer?.service == "registry.example.com")
+        #expect(loaded["tls.yml"]?.tlsCertificate == "/etc/berth/registry.crt" && loaded["tls.yml"]?.drainTimeout == .seconds(30))
+    }
+
     @Test func environmentOverridesKeysAsDistributionDoes() throws {
         let config = try ServerConfig.load(
             yaml: ServerConfig.embeddedDefault,

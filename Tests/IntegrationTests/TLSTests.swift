@@ -76,6 +76,14 @@ struct TLSTests {
             try await berth.succeed(["copy", "-q", "--dest-cert-dir", certs, "oci:\(layout.path):v1", image])
             try await berth.succeed(["inspect", "--cert-dir", certs, image])
             try await berth.succeed(["inspect", "--tls-verify=false", image])
+            if Interop.enabled("skopeo") {
+                let skopeo = try Interop.tool("skopeo")
+                #expect(try await Interop.run(skopeo, ["inspect", image]).status != 0, "skopeo does not trust the private CA by default")
+                let trusted = try await Interop.run(skopeo, ["inspect", "--cert-dir", certs, image])
+                #expect(trusted.status == 0, "\(trusted.stderr)")
+                let pushed = try await Interop.run(skopeo, ["copy", "--dest-cert-dir", certs, "oci:\(layout.path):v1", "docker://127.0.0.1:\(server.port)/skopeo/app:v1"])
+                #expect(pushed.status == 0, "\(pushed.stderr)")
+            }
         } catch {
             await server.cleanup()
             throw error
@@ -146,11 +154,20 @@ extension TLSTests {
             defer { berth.cleanup() }
             let anonymous = try await berth.run(["list-tags", "--cert-dir", certs, "docker://127.0.0.1:\(server.port)/team/app"])
             #expect(anonymous.status == 1 && anonymous.stderr.split(separator: "\n").count == 1, "\(anonymous.stderr)")
+            let skopeo = Interop.enabled("skopeo") ? try Interop.tool("skopeo") : nil
+            if let skopeo {
+                let refused = try await Interop.run(skopeo, ["list-tags", "--cert-dir", certs, "docker://127.0.0.1:\(server.port)/team/app"])
+                #expect(refused.status != 0, "skopeo without a client certificate gets no handshake")
+            }
             try FileManager.default.copyItem(atPath: "\(dir)/client.pem", toPath: "\(certs)/client.cert")
             try FileManager.default.copyItem(atPath: "\(dir)/client.key", toPath: "\(certs)/client.key")
             let layout = berth.home.appendingPathComponent("layout")
             _ = try await OCILayoutFixture.standard(at: layout)
             try await berth.succeed(["copy", "-q", "--dest-cert-dir", certs, "oci:\(layout.path):v1", "docker://127.0.0.1:\(server.port)/team/app:v1"])
+            if let skopeo {
+                let pushed = try await Interop.run(skopeo, ["copy", "--dest-cert-dir", certs, "oci:\(layout.path):v1", "docker://127.0.0.1:\(server.port)/skopeo/app:v1"])
+                #expect(pushed.status == 0, "skopeo with the client pair in --cert-dir: \(pushed.stderr)")
+            }
 
             // A renewed certificate is served from the next handshake, without a restart.
             func served() async throws -> String {

@@ -2,7 +2,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 import Hummingbird
-import RegistryServer
+@testable import RegistryServer
 import Testing
 
 /// `auth.token`: ES256 JWTs from a token server, checked for signature, issuer, audience,
@@ -74,6 +74,21 @@ struct TokenAuthTests {
             #expect(try await http.get("/v2/_catalog", headers: catalog).status == 200)
             #expect(try await http.get("/v2/_catalog", headers: pull).status == 401)
         }
+    }
+
+    /// A verified token is remembered (signatures are checked once per token), but its expiry and
+    /// scopes are checked on every request.
+    @Test func aRememberedTokenStillExpiresAndStillHasItsScopes() async throws {
+        let keys = try await Keys()
+        defer { keys.cleanup() }
+        let authenticator = try TokenAuthenticator(realm: "r", service: "berth-test", issuer: "test-issuer", rootCertBundle: keys.bundle, jwks: nil)
+        let header = "Bearer " + (try Self.jwt(Self.claims([Self.access("team/app", ["pull"])], expiresIn: 300), key: keys.signer))
+        let pull = [TokenAuthenticator.Scope(type: "repository", name: "team/app", actions: ["pull"])]
+        let push = [TokenAuthenticator.Scope(type: "repository", name: "team/app", actions: ["push"])]
+        #expect(try authenticator.authorize(header, needs: pull, realm: "r") == "alice")
+        #expect(try authenticator.authorize(header, needs: pull, realm: "r") == "alice")
+        #expect(throws: SpecError.self) { try authenticator.authorize(header, needs: push, realm: "r") }
+        #expect(throws: SpecError.self) { try authenticator.authorize(header, needs: pull, realm: "r", now: Date().addingTimeInterval(600)) }
     }
 
     /// RS256 tokens (GitLab's and docker_auth's default) by an RSA certificate's key, and keys

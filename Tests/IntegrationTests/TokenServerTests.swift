@@ -93,6 +93,7 @@ struct TokenServerTests {
         try await withServer({
             $0.tokenServer = settings
             $0.authFailureDelay = .milliseconds(200)
+            $0.debugAddress = ("127.0.0.1", 0)
         }) { server, http in
             let anonymous = try await http.get("/v2/")
             #expect(anonymous.status == 401 && anonymous.errorCode == "UNAUTHORIZED")
@@ -127,6 +128,9 @@ struct TokenServerTests {
             #expect(mountToken.access["repository:private/x"] == nil)
             let mount = try await http.send(.POST, "/v2/team/app/blobs/uploads/?mount=sha256:\(String(repeating: "a", count: 64))&from=private/x", headers: Self.bearer(mountToken.token))
             #expect(mount.status == 401 && mount.header("WWW-Authenticate")?.contains("repository:private/x:pull") == true)
+            // The wrong password and the two refused tokens are counted.
+            let metrics = try await HTTP(base: "http://127.0.0.1:\(try #require(server.debugPort))").get("/metrics").text
+            #expect(metrics.contains("berth_auth_failures_total 3"), "\(metrics)")
         }
     }
 

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Benchmarks `berth serve` against Debian's docker-registry (CNCF distribution) on loopback, same
-# disk, same work, one run. Prints one line per measure: berth, docker-registry, ratio (>1 = berth better).
+# disk, same work, one run. Prints one line per measure: berth, docker-registry, ratio (>1 = berth better),
+# then what authentication costs each (manifest GETs behind htpasswd and behind tokens).
 #   scripts/bench/server.sh            # 1 GiB blob, 8 s of wrk per endpoint
 #   BLOB_MIB=256 WRK_SECONDS=4 scripts/bench/server.sh
 set -eu
 cd "$(dirname "$0")/../.."
 . scripts/lib/debian-packages.sh
-ensure_packages libsqlite3-dev zlib1g-dev libzstd-dev libgpgme-dev docker-registry wrk hey curl python3 bc
+ensure_packages libsqlite3-dev zlib1g-dev libzstd-dev libgpgme-dev libcrypt-dev docker-registry wrk hey curl python3 bc apache2-utils openssl
 BLOB_MIB=${BLOB_MIB:-1024}
 WRK_SECONDS=${WRK_SECONDS:-8}
 swift build -c release --static-swift-stdlib --product berth >&2
@@ -23,19 +24,33 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 sed -e "s|@ROOT@|$WORK/distribution|" -e "s|@PORT@|$DIST_PORT|" testdata/docker-registry.yml > "$WORK/distribution.yml"
-# Access logs off on both sides: distribution's is disabled above, berth logs requests at info.
-REGISTRY_LOG_LEVEL=warn REGISTRY_HTTP_ADDR=127.0.0.1:$BERTH_PORT REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$WORK/berth" \
-    .build/release/berth serve --config registry-config/config.yml 2>"$WORK/berth.log" &
-BERTH_PID=$!
-docker-registry serve "$WORK/distribution.yml" 2>"$WORK/distribution.log" &
-DIST_PID=$!
-for port in $BERTH_PORT $DIST_PORT; do
+# wait_up PORT: until the registry answers /v2/ (200, or 401 behind authentication).
+wait_up() {
     i=0
-    until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do
-        i=$((i + 1)); [ $i -lt 100 ] || { echo "registry on $port did not start" >&2; exit 1; }
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/v2/")" = 200 ] ||
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/v2/")" = 401 ]; do
+        i=$((i + 1)); [ $i -lt 100 ] || { echo "registry on $1 did not start" >&2; exit 1; }
         sleep 0.1
     done
-done
+}
+# start_berth [CONFIG]: the default config, or CONFIG appended to the same storage settings.
+# Access logs off on both sides: distribution's is disabled in its template, berth logs requests at info.
+start_berth() {
+    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n%s\n' \
+        "$WORK/berth" "$BERTH_PORT" "${1:-}" > "$WORK/berth.yml"
+    .build/release/berth serve --config "$WORK/berth.yml" 2>>"$WORK/berth.log" &
+    BERTH_PID=$!
+    wait_up $BERTH_PORT
+}
+start_distribution() {
+    { cat "$WORK/distribution.yml"; printf '%s\n' "${1:-}"; } > "$WORK/distribution-run.yml"
+    docker-registry serve "$WORK/distribution-run.yml" 2>>"$WORK/distribution.log" &
+    DIST_PID=$!
+    wait_up $DIST_PORT
+}
+stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
+start_berth
+start_distribution
 
 echo "generating a $BLOB_MIB MiB blob" >&2
 head -c "$((BLOB_MIB * 1024 * 1024))" /dev/urandom > "$WORK/blob"
@@ -95,10 +110,12 @@ python3 scripts/bench/seed.py $BERTH_PORT $DIST_PORT
 cat > "$WORK/manifest.lua" <<'LUA'
 wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"
 LUA
-rps() { # port path script
+rps() { # port path script [Authorization value]
     if [ "$3" = HEAD ]; then
         # wrk (and ab -k) wait for a body after HEAD and stall, so hey measures HEAD (keep-alive).
         hey -m HEAD -c 32 -z "${WRK_SECONDS}s" "http://127.0.0.1:$1$2" | awk '/Requests\/sec/ {print $2}'
+    elif [ -n "${4:-}" ]; then
+        wrk -t2 -c32 -d"${WRK_SECONDS}s" -s "$3" -H "Authorization: $4" "http://127.0.0.1:$1$2" | awk '/Requests\/sec/ {print $2}'
     else
         wrk -t2 -c32 -d"${WRK_SECONDS}s" -s "$3" "http://127.0.0.1:$1$2" | awk '/Requests\/sec/ {print $2}'
     fi
@@ -113,3 +130,62 @@ for measure in "manifest GET by tag|/v2/bench/app/manifests/latest|manifest.lua"
     d=$(rps $DIST_PORT "$path" "$script")
     row "$name" "$b" "$d" 1 req/s
 done
+
+# The same manifest GET with no authentication, behind htpasswd (bcrypt) and behind tokens, each
+# from a fresh start, in two rounds; the better round counts (the load generator shares the two
+# cores, so single runs vary by ±20 %). Both registries trust the same token: berth's built-in
+# token server issues it and distribution checks it by certificate.
+echo "authentication: restarting both open, behind htpasswd, behind tokens (two rounds)" >&2
+htpasswd -cbB "$WORK/htpasswd" bench bench-pass 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=bench-token \
+    -keyout "$WORK/token.key" -out "$WORK/token.pem" 2>/dev/null
+MANIFEST=/v2/bench/app/manifests/latest
+BASIC="Basic $(printf bench:bench-pass | base64)"
+HTPASSWD_BERTH="auth:
+  htpasswd:
+    realm: bench
+    path: $WORK/htpasswd"
+HTPASSWD_DIST=$HTPASSWD_BERTH
+TOKEN_BERTH="berth:
+  tokenserver:
+    htpasswd: $WORK/htpasswd
+    key: $WORK/token.key
+    service: bench
+    expiration: 1h
+    access:
+      - users: [bench]
+        repositories: [\"**\"]
+        actions: [pull]"
+TOKEN_DIST="auth:
+  token:
+    realm: http://127.0.0.1:$BERTH_PORT/auth/token
+    service: bench
+    issuer: berth
+    rootcertbundle: $WORK/token.pem"
+best() { if python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2] or 0) else 1)" "$1" "$2"; then echo "$1"; else echo "$2"; fi; }
+BO=""; BB=""; BT=""; DO=""; DB=""; DT=""
+for round in 1 2; do
+    stop $BERTH_PID; stop $DIST_PID
+    start_berth; start_distribution
+    BO=$(best "$(rps $BERTH_PORT $MANIFEST "$WORK/manifest.lua")" "$BO")
+    DO=$(best "$(rps $DIST_PORT $MANIFEST "$WORK/manifest.lua")" "$DO")
+    stop $BERTH_PID; stop $DIST_PID
+    start_berth "$HTPASSWD_BERTH"; start_distribution "$HTPASSWD_DIST"
+    BB=$(best "$(rps $BERTH_PORT $MANIFEST "$WORK/manifest.lua" "$BASIC")" "$BB")
+    DB=$(best "$(rps $DIST_PORT $MANIFEST "$WORK/manifest.lua" "$BASIC")" "$DB")
+    stop $BERTH_PID; stop $DIST_PID
+    start_berth "$TOKEN_BERTH"; start_distribution "$TOKEN_DIST"
+    TOKEN=$(curl -sf -u bench:bench-pass "http://127.0.0.1:$BERTH_PORT/auth/token?service=bench&scope=repository:bench/app:pull" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+    BT=$(best "$(rps $BERTH_PORT $MANIFEST "$WORK/manifest.lua" "Bearer $TOKEN")" "$BT")
+    DT=$(best "$(rps $DIST_PORT $MANIFEST "$WORK/manifest.lua" "Bearer $TOKEN")" "$DT")
+done
+row "manifest GET, no authentication" "$BO" "$DO" 1 req/s
+row "manifest GET behind htpasswd" "$BB" "$DB" 1 req/s
+row "manifest GET behind tokens" "$BT" "$DT" 1 req/s
+python3 -c "
+import sys
+for name, open_, basic, token in (('berth', *sys.argv[1:4]), ('docker-registry', *sys.argv[4:7])):
+    o, b, t = float(open_), float(basic), float(token)
+    print(f'authentication cost ({name:<15}) htpasswd {100 * (1 - b / o):5.1f}%   tokens {100 * (1 - t / o):5.1f}%  of unauthenticated req/s')
+" "$BO" "$BB" "$BT" "$DO" "$DB" "$DT"
