@@ -5,7 +5,7 @@ import RegistryServer
 import Testing
 
 /// Each authentication mode (htpasswd, tokens from an external token server, the built-in token
-/// server): berth and skopeo log in and copy, and every endpoint — uploads in progress and the
+/// server): berth, skopeo, podman (and docker, when present) log in, berth and skopeo copy, and every endpoint — uploads in progress and the
 /// extension API included — answers every wrong credential with 401, the spec's JSON error and
 /// the mode's challenge.
 @Suite(.enabled(if: Interop.enabled("htpasswd") && Interop.enabled("openssl"), "htpasswd or openssl is not installed"))
@@ -63,12 +63,26 @@ struct AuthMatrixTests {
         guard Interop.enabled("skopeo") else { return }
         let skopeo = try Interop.tool("skopeo")
         let authFile = berth.path("skopeo-auth.json")
-        func login(_ password: String) async throws -> Interop.Output {
-            try await Interop.run("/bin/sh", ["-c", "printf '%s\\n' '\(password)' | '\(skopeo)' login --tls-verify=false --authfile '\(authFile)' -u alice --password-stdin \(host)"])
+        // skopeo and podman with --authfile; the docker CLI logs in by itself (no daemon needed,
+        // falling back to plain HTTP for a loopback address) and, not being a Debian package here,
+        // is used when present and never required.
+        var clients: [(command: [String], stored: String)] = [([skopeo, "login", "--tls-verify=false", "--authfile", authFile], authFile)]
+        if Interop.enabled("podman") {
+            let podmanAuth = berth.path("podman-auth.json")
+            clients.append(([try Interop.tool("podman"), "login", "--tls-verify=false", "--authfile", podmanAuth], podmanAuth))
         }
-        #expect(try await login("nope").status != 0)
-        let loggedIn = try await login("alice-pass")
-        #expect(loggedIn.status == 0, "\(loggedIn.stderr)")
+        if let docker = Interop.path(of: "docker") {
+            clients.append(([docker, "--config", berth.path("docker-config"), "login"], berth.path("docker-config/config.json")))
+        }
+        for (command, stored) in clients {
+            func login(_ password: String) async throws -> Interop.Output {
+                let quoted = command.map { "'\($0)'" }.joined(separator: " ")
+                return try await Interop.run("/bin/sh", ["-c", "printf '%s\\n' '\(password)' | \(quoted) -u alice --password-stdin \(host)"])
+            }
+            #expect(try await login("nope").status != 0, "\(command[0])")
+            let loggedIn = try await login("alice-pass")
+            #expect(loggedIn.status == 0 && FileManager.default.fileExists(atPath: stored), "\(command[0]): \(loggedIn.stderr)")
+        }
         let inspected = try await Interop.run(skopeo, ["inspect", "--tls-verify=false", "--authfile", authFile, "docker://\(host)/team/app:v1"])
         #expect(inspected.status == 0, "\(inspected.stderr)")
         let pushed = try await Interop.run(skopeo, ["copy", "--dest-tls-verify=false", "--authfile", authFile, "oci:\(layout.path):v1", "docker://\(host)/team/skopeo:v1"])
