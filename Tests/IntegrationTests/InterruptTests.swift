@@ -15,6 +15,7 @@ import Testing
             "config": Fixtures.descriptor(MediaType.ociConfig, config), "layers": [Fixtures.descriptor(MediaType.ociLayerTarGzip, layer)],
         ])
         let slow = Atomic<Bool>(true)
+        let layerRequested = Atomic<Bool>(false)
         try await withScriptedServer({ request, _ in
             switch request.uri.path {
             case "/v2/": return Response(status: .ok)
@@ -24,6 +25,7 @@ import Testing
                 return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: config)))
             case "/v2/team/app/blobs/\(Digest.of(layer))":
                 let paced = slow.load(ordering: .relaxed)
+                layerRequested.store(true, ordering: .relaxed)
                 let stream = AsyncStream<ByteBuffer> { continuation in
                     let task = Task {
                         var offset = 0
@@ -52,7 +54,10 @@ import Testing
             process.standardError = errors
             process.standardOutput = FileHandle.nullDevice
             try process.run()
-            try await Task.sleep(for: .milliseconds(700))
+            // Interrupt mid-blob: once the layer is being sent (a busy machine may take a while to
+            // get there), not after a fixed time that could fall before berth handles SIGINT.
+            for _ in 0..<600 where !layerRequested.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(50)) }
+            try await Task.sleep(for: .milliseconds(100))
             kill(process.processIdentifier, SIGINT)
             let stderr = try await offThread { String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
             try await offThread { process.waitUntilExit() }

@@ -109,9 +109,13 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
             let stopping = ContinuousClock.now
             kill(process.processIdentifier, SIGTERM)
-            try await Task.sleep(for: .milliseconds(300))
+            var refused = false
+            for _ in 0..<100 where !refused {
+                if let probe = try? RawSocket(port: port) { probe.close() } else { refused = true }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(refused, "no new connections while draining")
             #expect(process.isRunning, "a request is in flight")
-            #expect((try? RawSocket(port: port)) == nil, "no new connections while draining")
             if finishes {
                 socket.send(Array(blob.suffix(1000)))
                 let reply = try await offThread { socket.readSome() }
