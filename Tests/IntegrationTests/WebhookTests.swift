@@ -73,11 +73,13 @@ import Testing
             #expect(try await http.get("/v2/team/app/manifests/v1").status == 200)
             #expect(try await http.send(.DELETE, "/v2/team/app/manifests/\(image.digest)").status == 202)
             let manifestPush = "push team/app v1 application/vnd.oci.image.manifest.v1+json"
-            #expect(try await eventually { receiver.actions("/all").count == 5 }, "\(receiver.actions("/all"))")
+            // Delivery is at least once (a POST that times out on a busy machine is sent again), so
+            // the checks are on what arrived, not on exact counts.
+            let expected = [manifestPush, "pull team/app v1 application/vnd.oci.image.manifest.v1+json", "delete team/app - "]
+            #expect(try await eventually { Set(receiver.actions("/all")).isSuperset(of: expected) }, "\(receiver.actions("/all"))")
             let all = receiver.actions("/all")
-            #expect(all.filter { $0.hasPrefix("push team/app - ") }.count == 2, "config and layer pushes: \(all)")
-            #expect(all.contains(manifestPush) && all.contains("pull team/app v1 application/vnd.oci.image.manifest.v1+json") && all.contains("delete team/app - "), "\(all)")
-            #expect(try await eventually { receiver.actions("/pushes").count == 4 })
+            #expect(all.filter { $0.hasPrefix("push team/app - ") }.count >= 2, "config and layer pushes: \(all)")
+            #expect(try await eventually { Set(receiver.actions("/pushes")).isSuperset(of: [manifestPush, "delete team/app - "]) })
             #expect(!receiver.actions("/pushes").contains { $0.hasPrefix("pull") }, "ignore.actions drops pulls")
             #expect(receiver.contentTypes.withLock { $0 } == ["application/vnd.docker.distribution.events.v2+json"])
             #expect(receiver.tokens.withLock { $0.contains("Bearer webhook-secret") })
