@@ -152,7 +152,7 @@ struct ServeCommandTests {
         }
     }
 
-    @Test func aBadHtpasswdLineStopsStartupNamingFileAndLine() async throws {
+    @Test func aBadHtpasswdLineOrCertificateStopsStartupNamingTheFile() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bad-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -166,6 +166,11 @@ struct ServeCommandTests {
             #expect(result.status == 1 && lines.count == 1, "\(result.stderr)")
             #expect(lines.first?.contains("\(htpasswd):3:") == true && lines.first?.contains("only bcrypt entries") == true, "\(result.stderr)")
         }
+        // An unreadable certificate is one line naming the files, too.
+        let config = directory.appendingPathComponent("tls.yml")
+        try Data("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: \(directory.path)/data\nhttp:\n  addr: 127.0.0.1:0\n  tls:\n    certificate: \(directory.path)/missing.crt\n    key: \(directory.path)/missing.key\n".utf8).write(to: config)
+        let tls = try await Interop.run(Interop.berthBinary, ["serve", "--config", config.path])
+        #expect(tls.status == 1 && tls.stderr.split(separator: "\n").count == 1 && tls.stderr.contains("\(directory.path)/missing.crt"), "\(tls.stderr)")
     }
 
     @Test func aTakenPortIsOneClearLine() async throws {
