@@ -5,6 +5,7 @@ import Transports
 
 struct Copy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "copy",
         abstract: "Copy an IMAGE-NAME from one location to another",
         discussion: """
             Container "IMAGE-NAME" uses a "transport":"details" format.

@@ -6,6 +6,7 @@ import Transports
 
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Inspect image IMAGE-NAME",
         discussion: """
             Return low-level information about "IMAGE-NAME" in a registry/transport
@@ -112,6 +113,7 @@ struct ListTags: AsyncParsableCommand {
 
 struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "delete",
         abstract: "Delete image IMAGE-NAME",
         discussion: """
             Delete an "IMAGE_NAME" from a transport

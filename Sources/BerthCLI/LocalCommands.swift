@@ -35,7 +35,7 @@ func ensurePulled(_ name: ImageName, store: LocalStore, access: ImageAccess, alw
 }
 
 struct Pull: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Pull an image into Berth's local store (this machine's platform)")
+    static let configuration = CommandConfiguration(commandName: "pull", abstract: "Pull an image into Berth's local store (this machine's platform)")
     @Argument(help: "IMAGE (a registry reference, or transport:details)") var image: String
     @Flag(name: [.short, .customLong("quiet")], help: "Suppress progress output") var quiet = false
     @OptionGroup var access: ImageAccess
@@ -48,7 +48,7 @@ struct Pull: AsyncParsableCommand {
 }
 
 struct Images: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the images in Berth's local store")
+    static let configuration = CommandConfiguration(commandName: "images", abstract: "List the images in Berth's local store")
     @Flag(name: .customLong("digests"), help: "Show full digests") var fullDigests = false
     @OptionGroup var storage: StoreFlags
 
@@ -73,7 +73,7 @@ struct Images: ParsableCommand {
 }
 
 struct Rmi: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Remove images from Berth's local store")
+    static let configuration = CommandConfiguration(commandName: "rmi", abstract: "Remove images from Berth's local store")
     @Argument(help: "IMAGE") var images: [String]
     @OptionGroup var storage: StoreFlags
 
@@ -91,6 +91,7 @@ struct Rmi: ParsableCommand {
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a command in a new container from an image (pulled when missing)",
         discussion: """
             The container's exit status is berth's. 125: berth itself failed (image, flags, runtime);
@@ -189,6 +190,7 @@ struct Run: AsyncParsableCommand {
 
 struct Unpack: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "unpack",
         abstract: "Unpack a stored image into an OCI runtime bundle (BUNDLE/rootfs and BUNDLE/config.json), as umoci unpack does")
     @Argument(help: "IMAGE (pulled when missing)") var image: String
     @Argument(help: "BUNDLE directory (must not exist)") var bundle: String
@@ -210,7 +212,7 @@ struct Unpack: AsyncParsableCommand {
 }
 
 struct Ps: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List containers run without --rm")
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List containers run without --rm")
     @Flag(name: [.short, .customLong("quiet")], help: "Only print container IDs") var quiet = false
     @OptionGroup var storage: StoreFlags
 
@@ -234,7 +236,7 @@ struct Ps: ParsableCommand {
 }
 
 struct Rm: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Remove containers")
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove containers")
     @Argument(help: "CONTAINER (name or ID)") var containers: [String]
     @OptionGroup var storage: StoreFlags
 

@@ -5,6 +5,7 @@ import RegistryClient
 
 struct Login: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "login",
         abstract: "Login to a container registry",
         discussion: """
             Login to a container registry on a specified server. The credentials are checked against \
@@ -80,6 +81,7 @@ struct Login: AsyncParsableCommand {
 
 struct Logout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "logout",
         abstract: "Logout of a container registry",
         discussion: """
             Remove the cached username and password for the registry.

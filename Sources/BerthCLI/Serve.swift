@@ -5,6 +5,7 @@ import RegistryServer
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve a private OCI registry (distribution spec v1.1).",
         discussion: """
             Reads a distribution-style config.yml: --config, else registry-config/config.yml in the current \

@@ -6,6 +6,7 @@ import Transports
 
 struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "sync",
         abstract: "Synchronize one or more images from one location to another",
         discussion: """
             Copy all the images from a SOURCE to a DESTINATION.

@@ -1,18 +1,24 @@
 import CLinuxIO
 import Foundation
 
-/// A program started with posix_spawn, sharing this process's stdio. Foundation's `Process`
+/// A program started with posix_spawn (or, to enter a private mount namespace first, fork and
+/// exec in C), sharing this process's stdio. Foundation's `Process`
 /// closes every descriptor up to the open-files limit one by one before exec, which costs tens
 /// of milliseconds per run under a high limit; here the C library closes them in one call, and
 /// signal masks and dispositions are reset for the child.
 struct ChildProcess: Sendable {
     let pid: Int32
 
-    static func spawn(_ path: String, _ arguments: [String]) throws -> ChildProcess {
+    /// With `hiding`, the child runs in a private mount namespace where that mount is gone;
+    /// `quiet` sends its stdout and stderr to /dev/null.
+    static func spawn(_ path: String, _ arguments: [String], hiding: String? = nil, quiet: Bool = false) throws -> ChildProcess {
         let argv = ([path] + arguments).map { strdup($0) }
         defer { argv.forEach { free($0) } }
         var pid: Int32 = 0
-        let result = (argv + [nil]).withUnsafeBufferPointer { clinuxio_spawn(path, $0.baseAddress, &pid) }
+        let result = (argv + [nil]).withUnsafeBufferPointer { argv in
+            if hiding == nil, !quiet { return clinuxio_spawn(path, argv.baseAddress, &pid) }
+            return clinuxio_spawn_hiding_mount(path, argv.baseAddress, hiding, quiet ? 1 : 0, &pid)
+        }
         guard result == 0 else { throw RuntimeError.runtime("cannot start \(path): \(String(cString: strerror(result)))") }
         return ChildProcess(pid: pid)
     }
@@ -21,12 +27,15 @@ struct ChildProcess: Sendable {
     /// the signal when it was killed by one.
     func wait() async -> Int32 {
         await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-                let signal = status & 0x7f
-                continuation.resume(returning: signal == 0 ? (status >> 8) & 0xff : 128 + signal)
-            }
+            Thread.detachNewThread { continuation.resume(returning: waitBlocking()) }
         }
+    }
+
+    /// Waits for the exit on this thread: for short commands only.
+    func waitBlocking() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 }

@@ -56,17 +56,23 @@ struct LayerCache {
     }
 
     /// Whether this machine can stack cached layers: root, overlayfs in the kernel, and a store
-    /// filesystem that takes `trusted.*` xattrs and whiteout devices.
-    static func overlayAvailable(in directory: String) -> Bool {
-        guard geteuid() == 0, (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8))?.contains("\toverlay") == true,
-            !directory.contains(":"), !directory.contains(",")
-        else { return false }
+    /// filesystem that takes `trusted.*` xattrs and whiteout devices. A positive answer is
+    /// remembered in `note` until the next boot (a new kernel may lack overlayfs), so runs
+    /// after the first skip the probe.
+    static func overlayAvailable(in directory: String, note: String) -> Bool {
+        guard geteuid() == 0, !directory.contains(":"), !directory.contains(",") else { return false }
+        let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? ""
+        if !boot.isEmpty, (try? String(contentsOfFile: note, encoding: .utf8)) == boot { return true }
+        guard (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8))?.contains("\toverlay") == true else { return false }
         let probe = "\(directory)/.probe-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: probe) }
         guard (try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)) != nil else { return false }
         let value = Array("y".utf8)
         let xattr = value.withUnsafeBytes { clinuxio_lsetxattr(probe, "trusted.overlay.opaque", $0.baseAddress, UInt($0.count)) }
-        return xattr == 0 && clinuxio_mknod("\(probe)/whiteout", UInt32(S_IFCHR), 0, 0) == 0
+        guard xattr == 0, clinuxio_mknod("\(probe)/whiteout", UInt32(S_IFCHR), 0, 0) == 0 else { return false }
+        // A lost or torn note only means probing again.
+        try? boot.write(toFile: note, atomically: true, encoding: .utf8)
+        return true
     }
 }
 
@@ -75,7 +81,9 @@ struct LayerCache {
 enum OverlayMount {
     static func mount(layers: [String], container: String, rootfs: String) throws {
         for directory in ["upper", "work"] { try FileManager.default.createDirectory(atPath: "\(container)/\(directory)", withIntermediateDirectories: true) }
-        let options = "lowerdir=\(layers.reversed().joined(separator: ":")),upperdir=\(container)/upper,workdir=\(container)/work"
+        // `volatile`: a container's upper directory is never mounted again (no restart, no
+        // commit), so it need not be synced, and unmounting does not wait for its writes.
+        let options = "lowerdir=\(layers.reversed().joined(separator: ":")),upperdir=\(container)/upper,workdir=\(container)/work,volatile"
         guard Glibc.mount("overlay", rootfs, "overlay", 0, options) == 0 else {
             throw RuntimeError.io(rootfs, "cannot mount the overlay: \(String(cString: strerror(errno)))")
         }

@@ -72,7 +72,7 @@ public struct LocalRunner: Sendable {
         try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
         chmod(rootfs, 0o755)
         var mounted = false
-        if let container, LayerCache.overlayAvailable(in: store.layersPath) {
+        if let container, LayerCache.overlayAvailable(in: store.layersPath, note: store.overlayNote) {
             let layers = try await LayerCache(directory: store.layersPath).prepare(manifest.layers, diffIDs: diffIDs, source: source)
             try OverlayMount.mount(layers: layers, container: container, rootfs: rootfs)
             mounted = true

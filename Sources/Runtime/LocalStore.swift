@@ -27,6 +27,8 @@ public struct LocalStore: Sendable {
     public var containersPath: String { "\(root)/containers" }
     public var runtimeState: String { "\(root)/runtime" }
     var layersPath: String { "\(root)/layers" }
+    /// Where a successful overlay probe is remembered (with the boot it was made in).
+    var overlayNote: String { "\(root)/overlay-probed" }
 
     public func image(_ name: String) -> ImageName { .oci(path: imagesPath, reference: name) }
 

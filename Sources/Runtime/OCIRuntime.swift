@@ -31,14 +31,14 @@ public struct OCIRuntime: Sendable {
         return !controllers.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
     }
 
-    /// The executable and arguments for `arguments` (after the global `--root`).
-    func invocation(_ arguments: [String], state: String) -> (String, [String]) {
-        let direct = ["--root", state] + arguments
-        guard name == "crun", Self.hybridCgroups, let unshare = ["/usr/bin/unshare", "/bin/unshare"].first(where: FileManager.default.isExecutableFile) else {
-            return (path, direct)
-        }
-        // `exec` replaces the shell, so signals sent to this process reach crun itself.
-        return (unshare, ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", "umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"", path] + direct)
+    /// The cgroup2 mount crun must not see on a hybrid-cgroup host (nil: run the runtime as is).
+    var hiddenMount: String? { name == "crun" && Self.hybridCgroups ? "/sys/fs/cgroup/unified" : nil }
+
+    /// Starts the runtime with `arguments` after the global `--root`, in a private mount
+    /// namespace without the hidden mount where needed (a C helper does that between fork and
+    /// exec: no `unshare` or shell in between, and signals reach crun itself).
+    func start(_ arguments: [String], state: String, quiet: Bool = false) throws -> ChildProcess {
+        try ChildProcess.spawn(path, ["--root", state] + arguments, hiding: hiddenMount, quiet: quiet)
     }
 
     /// Runs the container in the foreground with this process's stdio; SIGINT and SIGTERM are
@@ -46,7 +46,6 @@ public struct OCIRuntime: Sendable {
     /// exit status (128 + signal when it was killed).
     public func run(bundle: String, id: String, state: String, stopTimeout: Duration = .seconds(10)) async throws -> Int32 {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        let (executable, arguments) = invocation(["run", "--bundle", bundle, id], state: state)
         // A plain signal handler rather than a dispatch source: a parent may have left SIGTERM
         // ignored or blocked (test runners do), and a handler set here works either way.
         SignalForwarding.received.store(0, ordering: .relaxed)
@@ -62,7 +61,7 @@ public struct OCIRuntime: Sendable {
             signal(SIGINT, SIG_DFL)
             signal(SIGTERM, SIG_DFL)
         }
-        let child = try ChildProcess.spawn(executable, arguments)
+        let child = try start(["run", "--bundle", bundle, id], state: state)
         SignalForwarding.target.store(child.pid, ordering: .relaxed)
         let early = SignalForwarding.received.load(ordering: .relaxed)
         if early != 0 { kill(child.pid, early) }
@@ -82,14 +81,7 @@ public struct OCIRuntime: Sendable {
 
     /// `kill`, `delete --force`…: short runtime commands whose output is not the user's.
     func control(_ arguments: [String], state: String) throws {
-        let (executable, full) = invocation(arguments, state: state)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = full
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
+        _ = try start(arguments, state: state, quiet: true).waitBlocking()
     }
 
     public func delete(id: String, state: String) {

@@ -17,6 +17,12 @@ int clinuxio_lsetxattr(const char *path, const char *name, const void *value, un
 /// errno value.
 int clinuxio_spawn(const char *path, char *const argv[], int *pid);
 
+/// Like clinuxio_spawn, but (with `hidden` not NULL) the child first enters a private mount
+/// namespace where `hidden` is unmounted (crun on a hybrid-cgroup host must not see the cgroup2
+/// mount), so no `unshare` and shell run in between. `quiet` sends the child's stdout and stderr to /dev/null. Returns 0 with
+/// `*pid` set, or the errno of what failed before the program started.
+int clinuxio_spawn_hiding_mount(const char *path, char *const argv[], const char *hidden, int quiet, int *pid);
+
 /// lgetxattr(2): reads an extended attribute without following a symlink; its size, or -1.
 long clinuxio_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
 
