@@ -31,6 +31,8 @@ struct Serve: AsyncParsableCommand {
         let server: RegistryHTTPServer
         do {
             server = try RegistryHTTPServer(config: serverConfig, logger: logger)
+        } catch let error as ConfigError {
+            throw CLIError(error.description)
         } catch {
             throw CLIError("cannot open storage under \(serverConfig.rootDirectory): \(error)")
         }

@@ -14,6 +14,8 @@ public struct RegistryHTTPServer: Sendable {
     public let config: ServerConfig
     public let registry: Registry
     let logger: Logger
+    /// The built-in token server, when configured (its rules follow configuration reloads).
+    let issuer: TokenIssuer?
 
     public init(config: ServerConfig, logger: Logger) throws {
         self.config = config
@@ -28,6 +30,9 @@ public struct RegistryHTTPServer: Sendable {
         options.requireReferences = config.requireManifestReferences
         options.deleteSignatureTags = config.deleteSignatureTags
         registry = Registry(blobs: blobs, metadata: metadata, options: options)
+        issuer = try config.tokenServer.map { settings in
+            try TokenIssuer(settings: settings, rootDirectory: config.rootDirectory, failureDelay: config.authFailureDelay, logger: logger)
+        }
     }
 
     /// Serves until the surrounding task is cancelled (or, with `handleSignals`, SIGINT/SIGTERM).
@@ -43,9 +48,6 @@ public struct RegistryHTTPServer: Sendable {
         let metrics = RegistryMetrics()
         let notifier = config.webhooks.isEmpty
             ? nil : Notifier(endpoints: config.webhooks, metadata: registry.metadata, sourceAddress: "\(config.host):\(config.port)", logger: logger)
-        let issuer = try config.tokenServer.map { settings in
-            try TokenIssuer(settings: settings, rootDirectory: config.rootDirectory, failureDelay: config.authFailureDelay, logger: logger)
-        }
         let tokens = try config.token.map { token in
             try TokenAuthenticator(realm: token.realm, service: token.service, issuer: token.issuer, rootCertBundle: token.rootCertBundle, jwks: token.jwks)
         } ?? issuer.map(TokenAuthenticator.init(issuer:))
@@ -104,11 +106,11 @@ public struct RegistryHTTPServer: Sendable {
 }
 
 extension RegistryHTTPServer {
-    /// Applies what a configuration reload (SIGHUP) may change while serving: read-only mode.
-    /// Everything else needs a restart, and is reported when it differs.
+    /// Applies what a configuration reload (SIGHUP) may change while serving: read-only mode and
+    /// the token server's access rules. Everything else needs a restart, and is reported when it differs.
     public func apply(reloaded: ServerConfig) -> [String] {
         registry.setReadOnly(reloaded.readOnly)
-        var ignored: [String] = []
+        var ignored = issuer?.reload(reloaded.tokenServer) ?? (reloaded.tokenServer == nil ? [] : ["berth.tokenserver"])
         if reloaded.host != config.host || reloaded.port != config.port { ignored.append("http.addr") }
         if reloaded.rootDirectory != config.rootDirectory { ignored.append("storage.filesystem.rootdirectory") }
         if reloaded.htpasswd?.path != config.htpasswd?.path { ignored.append("auth.htpasswd") }

@@ -217,7 +217,7 @@ struct RegistryResponder: HTTPResponder {
         let limit = min(n, config.catalogMaxEntries)
         let last = query["last"].map(String.init)
         var page = limit == 0 ? Page(items: [], hasMore: false) : try await registry.catalog(after: last, limit: limit)
-        if let policy = issuer?.settings.policy {
+        if let policy = issuer?.policy {
             let caller = user.flatMap { $0.isEmpty ? nil : $0 }
             var visible: [String] = []
             // Pages of the whole catalog until this page is full of visible names or none are left.

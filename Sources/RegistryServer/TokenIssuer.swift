@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Synchronization
 
 /// `berth.tokenserver` as configured: the users' htpasswd file, the signing key, the names the
 /// tokens carry, their lifetime, and the access rules.
@@ -34,11 +35,15 @@ final class TokenIssuer: Sendable {
     /// libtrust's ID of the key, as `kid`, so distribution can check these tokens too.
     let keyID: String
     let users: HtpasswdAuthenticator
+    /// The access rules in force: a configuration reload (SIGHUP) replaces them.
+    private let rules: Mutex<AccessPolicy>
+    var policy: AccessPolicy { rules.withLock { $0 } }
 
     init(settings: TokenServerSettings, rootDirectory: String, failureDelay: Duration, logger: Logger) throws {
         self.settings = settings
         key = try Self.signingKey(at: settings.key ?? "\(rootDirectory)/token-key.pem", create: settings.key == nil)
         keyID = JWT.libtrustKeyID(key.publicKey)
+        rules = Mutex(settings.policy)
         users = try HtpasswdAuthenticator(realm: settings.service, path: settings.htpasswd, failureDelay: failureDelay, logger: logger, key: "berth.tokenserver.htpasswd")
     }
 
@@ -77,6 +82,17 @@ final class TokenIssuer: Sendable {
         return Self.json(["token": token, "access_token": token, "expires_in": lifetime, "issued_at": issuedAt])
     }
 
+    /// Takes the access rules of a reloaded configuration; the other settings (key, names,
+    /// lifetime, users file) need a restart, and are named when they changed.
+    func reload(_ reloaded: TokenServerSettings?) -> [String] {
+        guard let reloaded else { return ["berth.tokenserver"] }
+        rules.withLock { $0 = reloaded.policy }
+        let current = settings
+        let same = reloaded.htpasswd == current.htpasswd && reloaded.key == current.key && reloaded.service == current.service
+            && reloaded.issuer == current.issuer && reloaded.realm == current.realm && reloaded.expiration == current.expiration
+        return same ? [] : ["berth.tokenserver (other than groups and access)"]
+    }
+
     /// A token for `user` (nil: anonymous) granting of each `repository:<name>:<actions>` scope what
     /// the rules allow (possibly nothing), and `registry:catalog:*` to everyone: the catalog then
     /// lists only what the caller may pull. Unknown scope types are granted nothing.
@@ -93,7 +109,7 @@ final class TokenIssuer: Sendable {
             switch (type, name) {
             case ("repository", _):
                 let wanted = requested.contains("*") ? AccessPolicy.actions : requested
-                actions = settings.policy.actions(user: user, repository: name).intersection(wanted).sorted()
+                actions = policy.actions(user: user, repository: name).intersection(wanted).sorted()
             case ("registry", "catalog") where requested == ["*"]:
                 actions = ["*"]
             default:

@@ -13,7 +13,8 @@ import Testing
         process.standardError = FileHandle.nullDevice
         try process.run()
         let http = HTTP(base: "http://127.0.0.1:\(port)")
-        for _ in 0..<100 where (try? await http.get("/v2/"))?.status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+        // Up means answering: 200, or 401 behind authentication.
+        for _ in 0..<100 where ![200, 401].contains((try? await http.get("/v2/"))?.status ?? 0) { try await Task.sleep(for: .milliseconds(50)) }
         return process
     }
 
@@ -125,5 +126,60 @@ import Testing
             #expect(!process.isRunning && process.terminationStatus == 0, "exit \(process.terminationStatus)")
             if !finishes { #expect(ContinuousClock.now - stopping >= .seconds(2), "the stalled request had its drain time") }
         }
+    }
+
+    /// SIGHUP applies changed access rules of the built-in token server to the next token.
+    @Test(.enabled(if: Interop.enabled("htpasswd"), "htpasswd (apache2-utils) is not installed"))
+    func sighupReloadsTheTokenServersRules() async throws {
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        let htpasswd = try await TokenServerTests.users(in: berth)
+        let port = try freePort()
+        let configFile = berth.path("rules.yml")
+        func writeConfig(_ actions: String) throws {
+            try Data("""
+                version: 0.1
+                log:
+                  level: warn
+                storage:
+                  filesystem:
+                    rootdirectory: \(berth.path("rules-data"))
+                http:
+                  addr: 127.0.0.1:\(port)
+                berth:
+                  tokenserver:
+                    htpasswd: \(htpasswd)
+                    service: berth-test
+                    access:
+                      - users: [bob]
+                        repositories: ["team/*"]
+                        actions: \(actions)
+                """.utf8).write(to: URL(fileURLWithPath: configFile))
+        }
+        try writeConfig("[pull]")
+        let process = try await Self.serve(configFile, port: port, berth)
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let http = HTTP(base: "http://127.0.0.1:\(port)")
+        func granted() async throws -> [String] {
+            try await TokenServerTests.token(http, user: "bob", scopes: ["repository:team/app:pull,push"]).access["repository:team/app"] ?? []
+        }
+        #expect(try await granted() == ["pull"])
+        try writeConfig("[pull, push]")
+        kill(process.processIdentifier, SIGHUP)
+        var after: [String] = []
+        for _ in 0..<50 {
+            after = try await granted()
+            if after == ["pull", "push"] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(after == ["pull", "push"])
+        // A rule that does not load keeps the running ones.
+        try writeConfig("[pull, fly]")
+        kill(process.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await granted() == ["pull", "push"])
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning && process.terminationStatus == 0)
     }
 }
