@@ -4,6 +4,25 @@ import Testing
 /// The real `berth serve` process: SIGHUP re-reads the config file (read-only mode switches
 /// without a restart) and SIGTERM shuts it down cleanly.
 @Suite struct ServeReloadTests {
+    /// A config file: quiet log, storage under `data`, listening on `port`; `storage` and `http`
+    /// add one line to their sections, `rest` more sections.
+    static func write(_ file: String, data: String, port: Int, storage: String = "", http: String = "", rest: String = "") throws {
+        let text = """
+            version: 0.1
+            log:
+              level: warn
+            storage:
+              filesystem:
+                rootdirectory: \(data)
+              \(storage)
+            http:
+              addr: 127.0.0.1:\(port)
+              \(http)
+            \(rest)
+            """
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+    }
+
     /// `berth serve --config FILE`, once it answers on `port`.
     static func serve(_ configFile: String, port: Int, _ berth: BerthCommand) async throws -> Process {
         let process = Process()
@@ -24,19 +43,7 @@ import Testing
         let port = try freePort()
         let configFile = berth.path("config.yml")
         func writeConfig(readOnly: Bool) throws {
-            try Data("""
-                version: 0.1
-                log:
-                  level: warn
-                storage:
-                  filesystem:
-                    rootdirectory: \(berth.path("data"))
-                  maintenance:
-                    readonly:
-                      enabled: \(readOnly)
-                http:
-                  addr: 127.0.0.1:\(port)
-                """.utf8).write(to: URL(fileURLWithPath: configFile))
+            try Self.write(configFile, data: berth.path("data"), port: port, storage: "maintenance: {readonly: {enabled: \(readOnly)}}")
         }
         try writeConfig(readOnly: false)
         let process = try await Self.serve(configFile, port: port, berth)
@@ -88,17 +95,7 @@ import Testing
         for finishes in [true, false] {
             let port = try freePort()
             let configFile = berth.path("drain.yml")
-            try Data("""
-                version: 0.1
-                log:
-                  level: warn
-                storage:
-                  filesystem:
-                    rootdirectory: \(berth.path("drain-data"))
-                http:
-                  addr: 127.0.0.1:\(port)
-                  draintimeout: 2s
-                """.utf8).write(to: URL(fileURLWithPath: configFile))
+            try Self.write(configFile, data: berth.path("drain-data"), port: port, http: "draintimeout: 2s")
             let process = try await Self.serve(configFile, port: port, berth)
             defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
@@ -137,15 +134,7 @@ import Testing
         let port = try freePort()
         let configFile = berth.path("rules.yml")
         func writeConfig(_ actions: String) throws {
-            try Data("""
-                version: 0.1
-                log:
-                  level: warn
-                storage:
-                  filesystem:
-                    rootdirectory: \(berth.path("rules-data"))
-                http:
-                  addr: 127.0.0.1:\(port)
+            try Self.write(configFile, data: berth.path("rules-data"), port: port, rest: """
                 berth:
                   tokenserver:
                     htpasswd: \(htpasswd)
@@ -154,7 +143,7 @@ import Testing
                       - users: [bob]
                         repositories: ["team/*"]
                         actions: \(actions)
-                """.utf8).write(to: URL(fileURLWithPath: configFile))
+                """)
         }
         try writeConfig("[pull]")
         let process = try await Self.serve(configFile, port: port, berth)
