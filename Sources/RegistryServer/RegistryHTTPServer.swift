@@ -102,6 +102,11 @@ public struct RegistryHTTPServer: Sendable {
         } catch let error as IOError {
             throw ServerError.cannotListen(address: "\(config.host):\(config.port)", reason: String(cString: strerror(error.errnoCode)))
         }
+        // Requests are done; the maintenance tasks stop before the database closes under them.
+        let background = [purger, collector].compactMap { $0 } + deliveries
+        for task in background { task.cancel() }
+        for task in background { await task.value }
+        do { try registry.metadata.close() } catch { logger.error("closing the metadata database: \(error)") }
     }
 }
 

@@ -17,6 +17,14 @@ public final class SQLiteMetadataStore: MetadataStore {
         try Self.migrator.migrate(pool)
     }
 
+    /// Folds the write-ahead log into the database file (so the file alone is complete, for a
+    /// backup or a copy) and closes every connection. GRDB closes the writer before the
+    /// read-only readers, so the last connection to close cannot checkpoint: it is done here first.
+    public func close() throws {
+        _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        try pool.close()
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in

@@ -124,6 +124,8 @@ public struct Page<Element: Sendable>: Sendable {
 
 /// The registry's metadata.
 public protocol MetadataStore: Sendable {
+    /// Ends use of the store (a clean shutdown): later calls fail.
+    func close() throws
     func repositoryExists(_ repository: RepositoryName) async throws -> Bool
     /// The blob's size when it is visible in `repository`.
     func linkedBlobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64?

@@ -85,6 +85,9 @@ import Testing
         kill(process.processIdentifier, SIGTERM)
         for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!process.isRunning && process.terminationStatus == 0)
+        // The database was closed: its write-ahead log was folded into the file.
+        let wal = (try? FileManager.default.attributesOfItem(atPath: berth.path("data/metadata.sqlite-wal")))?[.size] as? Int ?? 0
+        #expect(wal == 0, "\(wal) bytes left in the write-ahead log")
     }
 
     /// SIGTERM: the listener closes at once, a request in flight still completes, and one that
