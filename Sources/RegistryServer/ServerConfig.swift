@@ -315,6 +315,7 @@ public struct ServerConfig: Sendable {
 
     /// Go's duration syntax as distribution's config takes it: `168h`, `1h30m`, `90s`, `500ms`.
     static func goDuration(_ text: String) -> Duration? {
+        if text == "0" { return .zero }
         var total = Duration.zero
         var rest = Substring(text)
         let units: [(String, Duration)] = [("ms", .milliseconds(1)), ("h", .seconds(3600)), ("m", .seconds(60)), ("s", .seconds(1))]

@@ -49,6 +49,7 @@ import Testing
         #expect(ServerConfig.goDuration("168h") == .seconds(168 * 3600))
         #expect(ServerConfig.goDuration("1h30m") == .seconds(5400))
         #expect(ServerConfig.goDuration("500ms") == .milliseconds(500))
+        #expect(ServerConfig.goDuration("0") == .zero, "Go's zero needs no unit")
         #expect(ServerConfig.goDuration("") == nil && ServerConfig.goDuration("10") == nil && ServerConfig.goDuration("1d") == nil)
         let config = try ServerConfig.load(yaml: "version: 0.1\nstorage:\n  maintenance:\n    uploadpurging:\n      age: 2h\n      interval: 10m\n      dryrun: true\n")
         #expect(config.uploadPurging?.age == .seconds(7200) && config.uploadPurging?.interval == .seconds(600) && config.uploadPurging?.dryRun == true)
