@@ -83,10 +83,12 @@ struct AuthMatrixTests {
             let loggedIn = try await login("alice-pass")
             #expect(loggedIn.status == 0 && FileManager.default.fileExists(atPath: stored), "\(command[0]): \(loggedIn.stderr)")
         }
-        let inspected = try await Interop.run(skopeo, ["inspect", "--tls-verify=false", "--authfile", authFile, "docker://\(host)/team/app:v1"])
-        #expect(inspected.status == 0, "\(inspected.stderr)")
+        // skopeo pulls what berth pushed (every blob), and berth pulls what skopeo pushed.
+        let pulled = try await Interop.run(skopeo, ["copy", "--src-tls-verify=false", "--authfile", authFile, "docker://\(host)/team/app:v1", "dir:\(berth.path("skopeo-pulled"))"])
+        #expect(pulled.status == 0, "\(pulled.stderr)")
         let pushed = try await Interop.run(skopeo, ["copy", "--dest-tls-verify=false", "--authfile", authFile, "oci:\(layout.path):v1", "docker://\(host)/team/skopeo:v1"])
         #expect(pushed.status == 0, "\(pushed.stderr)")
+        try await berth.succeed(["copy", "-q", "--src-tls-verify=false", "docker://\(host)/team/skopeo:v1", "oci:\(berth.path("berth-pulled")):v1"])
     }
 
     func credentials(_ mode: Mode, http tokenServer: HTTP, key: String) async throws -> Credentials {
