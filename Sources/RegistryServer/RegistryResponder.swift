@@ -42,7 +42,7 @@ struct RegistryResponder: HTTPResponder {
             }
             if let tokens, try parsed.get() != .token {
                 let needs = TokenAuthenticator.scopes(for: try parsed.get(), method: request.method, mountSource: Self.query(request)["from"])
-                do { user = try tokens.authorize(request.headers[.authorization], needs: needs, realm: builtinRealm(request)) } catch {
+                do { user = try await tokens.authorize(request.headers[.authorization], needs: needs, realm: builtinRealm(request)) } catch {
                     if request.headers[.authorization] != nil { metrics.authenticationFailed() }
                     throw error
                 }

@@ -5,7 +5,8 @@ import OCI
 import Synchronization
 
 /// `auth.token`: Bearer JWTs from a token server, as distribution checks them: ES256 or RS256
-/// signatures by a key from `rootcertbundle` (or a `jwks` file), `iss` the configured issuer,
+/// signatures by a key from `rootcertbundle` (or a `jwks` file, or an `x5c` chain leading to a
+/// `rootcertbundle` certificate), `iss` the configured issuer,
 /// `aud` the service, `exp`/`nbf` honoured (a minute of leeway), and `access` claims covering
 /// the scope the request needs. Failures answer 401 with the challenge clients follow to the realm.
 final class TokenAuthenticator: Sendable {
@@ -14,6 +15,8 @@ final class TokenAuthenticator: Sendable {
     let service: String
     let issuer: String
     let keys: [TokenVerificationKey]
+    /// For tokens that carry an `x5c` chain (nil without a `rootcertbundle`).
+    let chains: TokenCertificateChains?
 
     /// What a request needs: `repository:<name>:<actions>` or `registry:catalog:*`.
     struct Scope: Equatable {
@@ -28,6 +31,7 @@ final class TokenAuthenticator: Sendable {
         self.service = service
         self.issuer = issuer
         keys = try (rootCertBundle.map(TokenVerificationKey.certificates(in:)) ?? []) + (jwks.map(TokenVerificationKey.jwks(in:)) ?? [])
+        chains = try rootCertBundle.map(TokenCertificateChains.init(bundle:))
     }
 
     /// Checks the built-in token server's own tokens.
@@ -36,6 +40,7 @@ final class TokenAuthenticator: Sendable {
         service = issuer.settings.service
         self.issuer = issuer.settings.issuer
         keys = [.ecdsa(issuer.key.publicKey)]
+        chains = nil
     }
 
     /// A token whose signature, issuer and audience were checked: what later requests with the
@@ -52,7 +57,7 @@ final class TokenAuthenticator: Sendable {
 
     /// The token's subject, when it is valid and grants every scope in `needs`; `realm` is used
     /// in challenges when none is configured.
-    func authorize(_ authorization: String?, needs: [Scope], realm fallbackRealm: @autoclosure () -> String, now: Date = Date()) throws -> String {
+    func authorize(_ authorization: String?, needs: [Scope], realm fallbackRealm: @autoclosure () -> String, now: Date = Date()) async throws -> String {
         let realm = self.realm ?? fallbackRealm()
         guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else {
             throw challenge(needs, realm, "authentication required")
@@ -61,7 +66,7 @@ final class TokenAuthenticator: Sendable {
         let key = SHA256.hash(data: Array(token.utf8))
         let checked: Verified
         if let known = verified.withLock({ $0[key] }) { checked = known } else {
-            checked = try verify(token, needs: needs, realm: realm)
+            checked = try await verify(token, needs: needs, realm: realm)
             verified.withLock { cache in
                 if cache.count >= Self.cacheLimit {
                     let time = now.timeIntervalSince1970
@@ -86,13 +91,17 @@ final class TokenAuthenticator: Sendable {
     }
 
     /// Signature, issuer, audience and the claims later checks need.
-    private func verify(_ text: String, needs: [Scope], realm: String) throws -> Verified {
+    private func verify(_ text: String, needs: [Scope], realm: String) async throws -> Verified {
         guard let token = JWT.decode(text[...]) else { throw challenge(needs, realm, "malformed token", error: "invalid_token") }
         let claims = token.claims
         guard ["ES256", "RS256"].contains(token.header["alg"] as? String) else {
             throw challenge(needs, realm, "unsupported token signature algorithm (ES256 or RS256)", error: "invalid_token")
         }
-        guard keys.contains(where: { $0.verifies(token) }) else {
+        if let chain = token.header["x5c"] as? [String] {
+            guard let key = await chains?.leafKey(chain), key.verifies(token) else {
+                throw challenge(needs, realm, "token certificate chain or signature not trusted", error: "invalid_token")
+            }
+        } else if !keys.contains(where: { $0.verifies(token) }) {
             throw challenge(needs, realm, "token signature not trusted", error: "invalid_token")
         }
         let audiences = (claims["aud"] as? [String]) ?? [(claims["aud"] as? String) ?? ""]

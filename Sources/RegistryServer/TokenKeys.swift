@@ -2,6 +2,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 import NIOSSL
+import X509
 
 /// A key that registry tokens may be signed with: ES256 (P-256) or RS256 (RSA, as GitLab's and
 /// docker_auth's token servers sign by default).
@@ -38,6 +39,17 @@ enum TokenVerificationKey: Sendable {
         return keys
     }
 
+    /// A certificate's key, when it is P-256 or RSA.
+    init?(_ key: Certificate.PublicKey) {
+        if let ecdsa = P256.Signing.PublicKey(key) {
+            self = .ecdsa(ecdsa)
+        } else if let rsa = _RSA.Signing.PublicKey(key) {
+            self = .rsa(rsa)
+        } else {
+            return nil
+        }
+    }
+
     /// The keys of a JWK Set file (`{"keys": [...]}`): EC P-256 and RSA keys; others are skipped.
     static func jwks(in path: String) throws(ConfigError) -> [TokenVerificationKey] {
         let key = "auth.token.jwks"
@@ -69,5 +81,29 @@ enum TokenVerificationKey: Sendable {
         }
         guard !keys.isEmpty else { throw ConfigError(key: key, problem: "no EC P-256 or RSA key in \(path)") }
         return keys
+    }
+}
+
+/// Tokens that carry their signing certificate chain in the `x5c` header (base64 DER, leaf
+/// first): as distribution does, the chain must lead to a `rootcertbundle` certificate, and the
+/// leaf's key must have signed the token.
+struct TokenCertificateChains: Sendable {
+    let roots: [Certificate]
+
+    init(bundle path: String) throws(ConfigError) {
+        let certificates: [NIOSSLCertificate]
+        do { certificates = try NIOSSLCertificate.fromPEMFile(path) } catch {
+            throw ConfigError(key: "auth.token.rootcertbundle", problem: "cannot read certificates from \(path)")
+        }
+        roots = certificates.compactMap { try? Certificate(derEncoded: $0.toDERBytes()) }
+    }
+
+    /// The leaf's key, when `chain` is valid now up to one of the roots.
+    func leafKey(_ chain: [String]) async -> TokenVerificationKey? {
+        let parsed = chain.compactMap { Data(base64Encoded: $0).flatMap { try? Certificate(derEncoded: Array($0)) } }
+        guard let leaf = parsed.first, parsed.count == chain.count, !roots.isEmpty else { return nil }
+        var verifier = Verifier(rootCertificates: CertificateStore(roots)) { RFC5280Policy() }
+        guard case .validCertificate = await verifier.validate(leaf: leaf, intermediates: CertificateStore(parsed.dropFirst())) else { return nil }
+        return TokenVerificationKey(leaf.publicKey)
     }
 }

@@ -85,10 +85,10 @@ struct TokenAuthTests {
         let header = "Bearer " + (try Self.jwt(Self.claims([Self.access("team/app", ["pull"])], expiresIn: 300), key: keys.signer))
         let pull = [TokenAuthenticator.Scope(type: "repository", name: "team/app", actions: ["pull"])]
         let push = [TokenAuthenticator.Scope(type: "repository", name: "team/app", actions: ["push"])]
-        #expect(try authenticator.authorize(header, needs: pull, realm: "r") == "alice")
-        #expect(try authenticator.authorize(header, needs: pull, realm: "r") == "alice")
-        #expect(throws: SpecError.self) { try authenticator.authorize(header, needs: push, realm: "r") }
-        #expect(throws: SpecError.self) { try authenticator.authorize(header, needs: pull, realm: "r", now: Date().addingTimeInterval(600)) }
+        #expect(try await authenticator.authorize(header, needs: pull, realm: "r") == "alice")
+        #expect(try await authenticator.authorize(header, needs: pull, realm: "r") == "alice")
+        await #expect(throws: SpecError.self) { try await authenticator.authorize(header, needs: push, realm: "r") }
+        await #expect(throws: SpecError.self) { try await authenticator.authorize(header, needs: pull, realm: "r", now: Date().addingTimeInterval(600)) }
     }
 
     /// RS256 tokens (GitLab's and docker_auth's default) by an RSA certificate's key, and keys
@@ -135,6 +135,34 @@ struct TokenAuthTests {
         try Data("{\"keys\": [{\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": \"AAAA\", \"y\": \"AAAA\"}]}".utf8).write(to: URL(fileURLWithPath: jwksFile))
         await #expect(throws: ConfigError.self) {
             try await withServer({ $0.token = ("http://127.0.0.1:1/token", "berth-test", "test-issuer", nil, jwksFile) }) { _, _ in }
+        }
+    }
+
+    /// A token carrying its certificate chain (`x5c`) is trusted when the chain leads to a
+    /// `rootcertbundle` CA and the leaf signed it, as distribution checks.
+    @Test func x5cChainsLeadingToTheBundleAreTrusted() async throws {
+        let keys = try await Keys()
+        defer { keys.cleanup() }
+        let trusted = "\(keys.directory)/trusted"
+        let rogue = "\(keys.directory)/rogue"
+        for directory in [trusted, rogue] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try await TLSTests.certificates(in: directory, ["signer"])
+        }
+        func token(_ directory: String, key: P256.Signing.PrivateKey? = nil) throws -> String {
+            let pem = try String(contentsOfFile: "\(directory)/signer.pem", encoding: .utf8)
+            let der = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+            let signer = try key ?? P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: "\(directory)/signer.key", encoding: .utf8))
+            let header = JWTText.encode(try JSONSerialization.data(withJSONObject: ["alg": "ES256", "typ": "JWT", "x5c": [der]]))
+            let payload = JWTText.encode(try JSONSerialization.data(withJSONObject: Self.claims([Self.access("team/app", ["pull"])])))
+            let signature = try signer.signature(for: Data("\(header).\(payload)".utf8))
+            return "\(header).\(payload).\(JWTText.encode(signature.rawRepresentation))"
+        }
+        let tokens = [try token(trusted), try token(rogue), try token(trusted, key: keys.stranger)]
+        try await withServer({ $0.token = ("http://127.0.0.1:1/token", "berth-test", "test-issuer", "\(trusted)/ca.pem", nil) }) { _, http in
+            var statuses: [Int] = []
+            for token in tokens { statuses.append(try await http.get("/v2/team/app/tags/list", headers: [("Authorization", "Bearer \(token)")]).status) }
+            #expect(statuses == [404, 401, 401], "trusted chain; a chain to another CA; the trusted leaf but another key's signature")
         }
     }
 
