@@ -6,7 +6,8 @@ import Logging
 import Synchronization
 
 /// `auth.htpasswd`: HTTP Basic against an htpasswd file of bcrypt hashes (`htpasswd -B`), checked
-/// with the system's libcrypt. The file is read again when it changes. A bcrypt check costs tens of milliseconds and clients send their credentials
+/// with the system's libcrypt. The file is read again when it changes (looked at, with one `stat`,
+/// at most once a second: a `stat` per request was most of what authentication cost). A bcrypt check costs tens of milliseconds and clients send their credentials
 /// with every request, so a verified `Authorization` value is remembered — by its SHA-256, never
 /// the password — until the file changes. Every failure waits the same delay before it is answered.
 final class HtpasswdAuthenticator: Sendable {
@@ -22,6 +23,8 @@ final class HtpasswdAuthenticator: Sendable {
 
     private struct Loaded {
         var stamp: Stamp?
+        /// When the file was last looked at.
+        var looked: ContinuousClock.Instant?
         var hashes: [String: String] = [:]
         /// SHA-256 of a verified `Authorization` value → its user.
         var verified: [SHA256Digest: String] = [:]
@@ -49,7 +52,7 @@ final class HtpasswdAuthenticator: Sendable {
     func authenticate(_ authorization: String?) async throws -> String {
         guard let authorization else { throw challenge("authentication required") }
         let key = SHA256.hash(data: Array(authorization.utf8))
-        reload()
+        reloadIfDue()
         if let user = state.withLock({ $0.verified[key] }) { return user }
         guard authorization.lowercased().hasPrefix("basic "),
             let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
@@ -84,6 +87,19 @@ final class HtpasswdAuthenticator: Sendable {
         return Self.equal(computed, hash)
     }
 
+    /// `reload()` when the file was last looked at more than a second ago.
+    private func reloadIfDue() {
+        let now = ContinuousClock.now
+        let due = state.withLock { loaded in
+            guard let looked = loaded.looked, now - looked < .seconds(1) else {
+                loaded.looked = now
+                return true
+            }
+            return false
+        }
+        if due { reload() }
+    }
+
     /// Reads the file again when its size, modification time or inode changed; the verified
     /// logins go with the old contents. A changed file with a bad line is not taken: the
     /// previous entries stay, and the line is logged.
@@ -94,7 +110,7 @@ final class HtpasswdAuthenticator: Sendable {
         if state.withLock({ $0.stamp == stamp }) { return }
         switch Self.parse((try? String(contentsOfFile: path, encoding: .utf8)) ?? "") {
         case .success(let hashes):
-            state.withLock { $0 = Loaded(stamp: stamp, hashes: hashes, verified: [:]) }
+            state.withLock { $0 = Loaded(stamp: stamp, looked: ContinuousClock.now, hashes: hashes, verified: [:]) }
         case .failure(let bad):
             logger.error("\(path):\(bad.line): \(bad.reason); keeping the previous entries")
             state.withLock { $0.stamp = stamp }

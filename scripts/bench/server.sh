@@ -132,12 +132,12 @@ for measure in "manifest GET by tag|/v2/bench/app/manifests/latest|manifest.lua"
 done
 
 # The same manifest GET with no authentication, behind htpasswd (bcrypt) and behind tokens, each
-# from a fresh start, in two rounds. Throughput varies by ±20 % between runs (the load generator
-# shares the two cores), so the cost of authentication is measured as the server's own CPU time
-# per request (utime + stime from /proc over the requests wrk completed), the better round
-# counting. Both registries trust the same token: berth's built-in token server issues it and
+# from a fresh start, in AUTH_ROUNDS rounds (default 5) whose order rotates; medians count.
+# Throughput varies by ±20 % between runs here (the load generator shares the two cores), so the
+# server's own CPU time per request (utime + stime from /proc over the requests wrk completed) is
+# printed too. Both registries trust the same token: berth's built-in token server issues it and
 # distribution checks it by certificate.
-echo "authentication: restarting both open, behind htpasswd, behind tokens (two rounds)" >&2
+echo "authentication: restarting both open, behind htpasswd, behind tokens (${AUTH_ROUNDS:-5} rounds)" >&2
 htpasswd -cbB "$WORK/htpasswd" bench bench-pass 2>/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=bench-token \
     -keyout "$WORK/token.key" -out "$WORK/token.pem" 2>/dev/null
@@ -176,25 +176,49 @@ measure() {
     echo "$out" | awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" \
         '/requests in/ {n = $1} /Requests\/sec/ {rps = $2} END {printf "%s %.2f\n", rps, ticks / hz * 1e6 / n}'
 }
-# keep BEST NEW: the round with less CPU per request
-keep() { if [ -z "$1" ] || python3 -c "import sys; sys.exit(0 if float(sys.argv[2].split()[1]) < float(sys.argv[1].split()[1]) else 1)" "$1" "$2"; then echo "$2"; else echo "$1"; fi; }
+# median "rps cpu" lines on stdin → "median-rps median-cpu"
+medians() { python3 -c "
+import statistics, sys
+rows = [tuple(map(float, line.split())) for line in sys.stdin if line.strip()]
+print(statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows))"; }
 BO=""; BB=""; BT=""; DO=""; DB=""; DT=""
-for round in 1 2; do
+measure_open() {
     stop $BERTH_PID; stop $DIST_PID
     start_berth; start_distribution
-    BO=$(keep "$BO" "$(measure $BERTH_PORT $BERTH_PID)")
-    DO=$(keep "$DO" "$(measure $DIST_PORT $DIST_PID)")
+    BO="$BO
+$(measure $BERTH_PORT $BERTH_PID)"
+    DO="$DO
+$(measure $DIST_PORT $DIST_PID)"
+}
+measure_htpasswd() {
     stop $BERTH_PID; stop $DIST_PID
     start_berth "$HTPASSWD"; start_distribution "$HTPASSWD"
-    BB=$(keep "$BB" "$(measure $BERTH_PORT $BERTH_PID "$BASIC")")
-    DB=$(keep "$DB" "$(measure $DIST_PORT $DIST_PID "$BASIC")")
+    BB="$BB
+$(measure $BERTH_PORT $BERTH_PID "$BASIC")"
+    DB="$DB
+$(measure $DIST_PORT $DIST_PID "$BASIC")"
+}
+measure_tokens() {
     stop $BERTH_PID; stop $DIST_PID
     start_berth "$TOKEN_BERTH"; start_distribution "$TOKEN_DIST"
     TOKEN=$(curl -sf -u bench:bench-pass "http://127.0.0.1:$BERTH_PORT/auth/token?service=bench&scope=repository:bench/app:pull" |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
-    BT=$(keep "$BT" "$(measure $BERTH_PORT $BERTH_PID "Bearer $TOKEN")")
-    DT=$(keep "$DT" "$(measure $DIST_PORT $DIST_PID "Bearer $TOKEN")")
+    BT="$BT
+$(measure $BERTH_PORT $BERTH_PID "Bearer $TOKEN")"
+    DT="$DT
+$(measure $DIST_PORT $DIST_PID "Bearer $TOKEN")"
+}
+round=0
+while [ $round -lt "${AUTH_ROUNDS:-5}" ]; do
+    case $((round % 3)) in
+        0) measure_open; measure_htpasswd; measure_tokens ;;
+        1) measure_htpasswd; measure_tokens; measure_open ;;
+        2) measure_tokens; measure_open; measure_htpasswd ;;
+    esac
+    round=$((round + 1))
 done
+BO=$(echo "$BO" | medians); BB=$(echo "$BB" | medians); BT=$(echo "$BT" | medians)
+DO=$(echo "$DO" | medians); DB=$(echo "$DB" | medians); DT=$(echo "$DT" | medians)
 first() { echo "${1%% *}"; }
 second() { echo "${1#* }"; }
 row "manifest GET, no authentication" "$(first "$BO")" "$(first "$DO")" 1 req/s
@@ -207,5 +231,7 @@ python3 -c "
 import sys
 for name, open_, basic, token in (('berth', *sys.argv[1:4]), ('docker-registry', *sys.argv[4:7])):
     o, b, t = (float(v.split()[1]) for v in (open_, basic, token))
-    print(f'authentication cost ({name:<15}) htpasswd {100 * (b / o - 1):+5.1f}%   tokens {100 * (t / o - 1):+5.1f}%  server CPU per request')
+    ro, rb, rt = (float(v.split()[0]) for v in (open_, basic, token))
+    print(f'authentication cost ({name:<15}) htpasswd {100 * (1 - rb / ro):5.1f}%   tokens {100 * (1 - rt / ro):5.1f}%  of throughput;'
+          f'  CPU per request {100 * (b / o - 1):+5.1f}% / {100 * (t / o - 1):+5.1f}%')
 " "$BO" "$BB" "$BT" "$DO" "$DB" "$DT"
