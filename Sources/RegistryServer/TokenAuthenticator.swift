@@ -58,15 +58,19 @@ final class TokenAuthenticator: Sendable {
     /// The token's subject, when it is valid and grants every scope in `needs`; `realm` is used
     /// in challenges when none is configured.
     func authorize(_ authorization: String?, needs: [Scope], realm fallbackRealm: @autoclosure () -> String, now: Date = Date()) async throws -> String {
-        let realm = self.realm ?? fallbackRealm()
-        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else {
+        // Built only for a challenge: on the path every authorised request takes, nothing is.
+        var realm: String { self.realm ?? fallbackRealm() }
+        // Bytes, not Characters: a token is ASCII, and grapheme-aware String walks cost more
+        // per request than the check itself.
+        let bytes = Array((authorization ?? "").utf8)
+        guard bytes.count > 7, bytes[..<7].map({ $0 | 0x20 }).elementsEqual("bearer ".utf8) else {
             throw challenge(needs, realm, "authentication required")
         }
-        let token = String(authorization.dropFirst(7).drop { $0 == " " })
-        let key = SHA256.hash(data: Array(token.utf8))
+        let start = bytes[7...].firstIndex { $0 != UInt8(ascii: " ") } ?? bytes.endIndex
+        let key = SHA256.hash(data: bytes[start...])
         let checked: Verified
         if let known = verified.withLock({ $0[key] }) { checked = known } else {
-            checked = try await verify(token, needs: needs, realm: realm)
+            checked = try await verify(String(decoding: bytes[start...], as: UTF8.self), needs: needs, realm: realm)
             verified.withLock { cache in
                 if cache.count >= Self.cacheLimit {
                     let time = now.timeIntervalSince1970
