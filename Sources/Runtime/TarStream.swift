@@ -110,17 +110,8 @@ final class TarStream<Base: AsyncSequence> where Base.Element == ByteBuffer {
 
     /// Passes the current entry's content to `sink` in chunks.
     func readContent(_ sink: (ByteBuffer) throws -> Void) async throws {
-        while unread > 0 {
-            if buffer.readableBytes == 0 {
-                guard let chunk = try await iterator.next() else { throw TarError("truncated content") }
-                buffer = chunk
-                continue
-            }
-            let count = Int(min(Int64(buffer.readableBytes), unread))
-            let slice = buffer.readSlice(length: count)!
-            try sink(slice)
-            unread -= Int64(count)
-        }
+        try await consume(unread, sink)
+        unread = 0
     }
 
     /// Reads what is left of the stream (after the end of the archive), so that a digesting
@@ -143,6 +134,11 @@ final class TarStream<Base: AsyncSequence> where Base.Element == ByteBuffer {
     }
 
     private func skip(_ count: Int64) async throws {
+        try await consume(count) { _ in }
+    }
+
+    /// The next `count` bytes of the stream, handed to `sink` in the slices they arrived in.
+    private func consume(_ count: Int64, _ sink: (ByteBuffer) throws -> Void) async throws {
         var left = count
         while left > 0 {
             if buffer.readableBytes == 0 {
@@ -151,7 +147,7 @@ final class TarStream<Base: AsyncSequence> where Base.Element == ByteBuffer {
                 continue
             }
             let step = Int(min(Int64(buffer.readableBytes), left))
-            buffer.moveReaderIndex(forwardBy: step)
+            try sink(buffer.readSlice(length: step)!)
             left -= Int64(step)
         }
     }
