@@ -30,8 +30,9 @@ final class TokenAuthenticator: Sendable {
         self.realm = realm
         self.service = service
         self.issuer = issuer
-        keys = try (rootCertBundle.map(TokenVerificationKey.certificates(in:)) ?? []) + (jwks.map(TokenVerificationKey.jwks(in:)) ?? [])
-        chains = try rootCertBundle.map(TokenCertificateChains.init(bundle:))
+        let bundle = try rootCertBundle.map(TokenVerificationKey.bundle)
+        keys = (bundle ?? []).compactMap { TokenVerificationKey($0.publicKey) } + (try jwks.map(TokenVerificationKey.jwks(in:)) ?? [])
+        chains = bundle.map(TokenCertificateChains.init(roots:))
     }
 
     /// Checks the built-in token server's own tokens.

@@ -23,20 +23,18 @@ enum TokenVerificationKey: Sendable {
         }
     }
 
-    /// The public keys of the certificates in `rootcertbundle` (distribution's trust list).
-    static func certificates(in path: String) throws(ConfigError) -> [TokenVerificationKey] {
-        let key = "auth.token.rootcertbundle"
+    /// The certificates of `rootcertbundle`, read once for both the keys it lists and the roots
+    /// of `x5c` chains.
+    static func bundle(_ path: String) throws(ConfigError) -> [Certificate] {
         let certificates: [NIOSSLCertificate]
         do { certificates = try NIOSSLCertificate.fromPEMFile(path) } catch {
-            throw ConfigError(key: key, problem: "cannot read certificates from \(path)")
+            throw ConfigError(key: "auth.token.rootcertbundle", problem: "cannot read certificates from \(path)")
         }
-        let keys = certificates.compactMap { certificate -> TokenVerificationKey? in
-            guard let spki = try? certificate.extractPublicKey().toSPKIBytes() else { return nil }
-            if let ecdsa = try? P256.Signing.PublicKey(derRepresentation: spki) { return .ecdsa(ecdsa) }
-            return (try? _RSA.Signing.PublicKey(derRepresentation: spki)).map { .rsa($0) }
+        let parsed = certificates.compactMap { try? Certificate(derEncoded: $0.toDERBytes()) }
+        guard parsed.contains(where: { TokenVerificationKey($0.publicKey) != nil }) else {
+            throw ConfigError(key: "auth.token.rootcertbundle", problem: "no P-256 or RSA certificate in \(path)")
         }
-        guard !keys.isEmpty else { throw ConfigError(key: key, problem: "no P-256 or RSA certificate in \(path)") }
-        return keys
+        return parsed
     }
 
     /// A certificate's key, when it is P-256 or RSA.
@@ -89,14 +87,6 @@ enum TokenVerificationKey: Sendable {
 /// leaf's key must have signed the token.
 struct TokenCertificateChains: Sendable {
     let roots: [Certificate]
-
-    init(bundle path: String) throws(ConfigError) {
-        let certificates: [NIOSSLCertificate]
-        do { certificates = try NIOSSLCertificate.fromPEMFile(path) } catch {
-            throw ConfigError(key: "auth.token.rootcertbundle", problem: "cannot read certificates from \(path)")
-        }
-        roots = certificates.compactMap { try? Certificate(derEncoded: $0.toDERBytes()) }
-    }
 
     /// The leaf's key, when `chain` is valid now up to one of the roots.
     func leafKey(_ chain: [String]) async -> TokenVerificationKey? {
