@@ -15,7 +15,6 @@ int clinuxio_set_direct(int fd, int on) {
 
 #ifdef __linux__
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -36,26 +35,6 @@ long clinuxio_lgetxattr(const char *path, const char *name, void *value, unsigne
 
 extern char **environ;
 
-int clinuxio_spawn(const char *path, char *const argv[], int *pid) {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    sigset_t empty, all;
-    pid_t child = 0;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    posix_spawnattr_init(&attributes);
-    sigemptyset(&empty);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attributes, &empty);
-    posix_spawnattr_setsigdefault(&attributes, &all);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int result = posix_spawn(&child, path, &actions, &attributes, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attributes);
-    if (result == 0) *pid = (int)child;
-    return result;
-}
-
 #include <errno.h>
 #include <sched.h>
 #include <pthread.h>
@@ -63,7 +42,7 @@ int clinuxio_spawn(const char *path, char *const argv[], int *pid) {
 #include <sys/mount.h>
 #include <unistd.h>
 
-struct hiding_spawn {
+struct spawn_job {
     const char *path;
     char *const *argv;
     const char *hidden;
@@ -73,8 +52,8 @@ struct hiding_spawn {
 
 // Runs in the child, which shares the parent's memory until exec (CLONE_VM | CLONE_VFORK, as
 // posix_spawn does, so nothing is copied): only syscalls, and failures go to `job->failure`.
-static int hiding_child(void *raw) {
-    struct hiding_spawn *job = raw;
+static int spawn_child(void *raw) {
+    struct spawn_job *job = raw;
     struct sigaction fallback;
     memset(&fallback, 0, sizeof fallback);
     fallback.sa_handler = SIG_DFL;
@@ -103,8 +82,8 @@ static int hiding_child(void *raw) {
     _exit(127);
 }
 
-int clinuxio_spawn_hiding_mount(const char *path, char *const argv[], const char *hidden, int quiet, int *pid) {
-    struct hiding_spawn job = {path, argv, hidden, quiet, 0};
+int clinuxio_spawn(const char *path, char *const argv[], const char *hidden, int quiet, int *pid) {
+    struct spawn_job job = {path, argv, hidden, quiet, 0};
     const size_t size = 256 * 1024;
     char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return errno;
@@ -112,7 +91,7 @@ int clinuxio_spawn_hiding_mount(const char *path, char *const argv[], const char
     sigset_t all, previous;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &previous);
-    pid_t child = clone(hiding_child, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, &job);
+    pid_t child = clone(spawn_child, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, &job);
     int failure = child < 0 ? errno : job.failure;
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     munmap(stack, size);
@@ -127,8 +106,7 @@ int clinuxio_spawn_hiding_mount(const char *path, char *const argv[], const char
 }
 #else
 #include <errno.h>
-int clinuxio_spawn(const char *path, char *const argv[], int *pid) { return ENOSYS; }
-int clinuxio_spawn_hiding_mount(const char *path, char *const argv[], const char *hidden, int quiet, int *pid) { return ENOSYS; }
+int clinuxio_spawn(const char *path, char *const argv[], const char *hidden, int quiet, int *pid) { return ENOSYS; }
 long clinuxio_lgetxattr(const char *path, const char *name, void *value, unsigned long size) { errno = ENOSYS; return -1; }
 int clinuxio_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor) { errno = ENOSYS; return -1; }
 int clinuxio_lsetxattr(const char *path, const char *name, const void *value, unsigned long size) { errno = ENOSYS; return -1; }

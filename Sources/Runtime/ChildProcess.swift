@@ -1,11 +1,11 @@
 import CLinuxIO
 import Foundation
 
-/// A program started with posix_spawn (or, to enter a private mount namespace first, fork and
-/// exec in C), sharing this process's stdio. Foundation's `Process`
-/// closes every descriptor up to the open-files limit one by one before exec, which costs tens
-/// of milliseconds per run under a high limit; here the C library closes them in one call, and
-/// signal masks and dispositions are reset for the child.
+/// A program started by `clinuxio_spawn` (clone + exec in C, optionally entering a private mount
+/// namespace first), sharing this process's stdio. Foundation's `Process` closes every
+/// descriptor up to the open-files limit one by one before exec, which costs tens of
+/// milliseconds per run under a high limit; here one `close_range` does it, and signal masks and
+/// dispositions are reset for the child.
 struct ChildProcess: Sendable {
     let pid: Int32
 
@@ -15,10 +15,7 @@ struct ChildProcess: Sendable {
         let argv = ([path] + arguments).map { strdup($0) }
         defer { argv.forEach { free($0) } }
         var pid: Int32 = 0
-        let result = (argv + [nil]).withUnsafeBufferPointer { argv in
-            if hiding == nil, !quiet { return clinuxio_spawn(path, argv.baseAddress, &pid) }
-            return clinuxio_spawn_hiding_mount(path, argv.baseAddress, hiding, quiet ? 1 : 0, &pid)
-        }
+        let result = (argv + [nil]).withUnsafeBufferPointer { clinuxio_spawn(path, $0.baseAddress, hiding, quiet ? 1 : 0, &pid) }
         guard result == 0 else { throw RuntimeError.runtime("cannot start \(path): \(String(cString: strerror(result)))") }
         return ChildProcess(pid: pid)
     }

@@ -11,17 +11,14 @@ int clinuxio_mknod(const char *path, unsigned int mode, unsigned int major, unsi
 /// lsetxattr(2): sets an extended attribute without following a symlink.
 int clinuxio_lsetxattr(const char *path, const char *name, const void *value, unsigned long size);
 
-/// posix_spawn of `path` with `argv` and this process's environment and stdio, every other
-/// descriptor closed in the child, and the child's signal mask and dispositions reset (a parent
-/// that ignores or blocks SIGINT/SIGTERM must not pass that on). Returns 0 with `*pid` set, or an
-/// errno value.
-int clinuxio_spawn(const char *path, char *const argv[], int *pid);
-
-/// Like clinuxio_spawn, but (with `hidden` not NULL) the child first enters a private mount
-/// namespace where `hidden` is unmounted (crun on a hybrid-cgroup host must not see the cgroup2
-/// mount), so no `unshare` and shell run in between. `quiet` sends the child's stdout and stderr to /dev/null. Returns 0 with
-/// `*pid` set, or the errno of what failed before the program started.
-int clinuxio_spawn_hiding_mount(const char *path, char *const argv[], const char *hidden, int quiet, int *pid);
+/// Starts `path` with `argv` and this process's environment and stdio (as posix_spawn does:
+/// clone with CLONE_VM | CLONE_VFORK, nothing copied), every other descriptor closed in the
+/// child and its signal mask and dispositions reset (a parent that ignores or blocks
+/// SIGINT/SIGTERM must not pass that on). With `hidden` not NULL the child first enters a private
+/// mount namespace where `hidden` is unmounted (crun on a hybrid-cgroup host must not see the
+/// cgroup2 mount). `quiet` sends its stdout and stderr to /dev/null. Returns 0 with `*pid` set,
+/// or the errno of what failed before the program started.
+int clinuxio_spawn(const char *path, char *const argv[], const char *hidden, int quiet, int *pid);
 
 /// lgetxattr(2): reads an extended attribute without following a symlink; its size, or -1.
 long clinuxio_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
