@@ -41,10 +41,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "ObjectStorage",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "CLinuxIO"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CGPGME", pkgConfig: "gpgme", providers: [.apt(["libgpgme-dev"])]),
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libxcrypt", providers: [.apt(["libcrypt-dev"])]),
         .target(
             name: "Signing",
@@ -71,7 +83,7 @@ let package = Package(
         .target(
             name: "RegistryStorage",
             dependencies: [
-                "OCI", "CLinuxIO",
+                "OCI", "CLinuxIO", "CLibCrypto", "ObjectStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -81,7 +93,7 @@ let package = Package(
         .target(
             name: "RegistryServer",
             dependencies: [
-                "OCI", "RegistryStorage", "CCrypt", .product(name: "Crypto", package: "swift-crypto"),
+                "OCI", "RegistryStorage", "ObjectStorage", "CCrypt", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -113,11 +125,12 @@ let package = Package(
         .testTarget(name: "SigningTests", dependencies: ["Signing", "OCI"], swiftSettings: strict),
         .testTarget(
             name: "RuntimeTests", dependencies: ["Runtime", "OCI", "CLinuxIO", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage"], swiftSettings: strict),
         .testTarget(name: "RegistryStorageTests", dependencies: ["RegistryStorage"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OCI", "RegistryClient", "RegistryServer", "RegistryStorage", "Transports",
+                "OCI", "ObjectStorage", "RegistryClient", "RegistryServer", "RegistryStorage", "Transports",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

@@ -29,7 +29,7 @@ struct GarbageCollect: AsyncParsableCommand {
         logger.logLevel = .error
         let server: RegistryHTTPServer
         do { server = try RegistryHTTPServer(config: config, logger: logger) } catch {
-            throw CLIError("cannot open storage under \(config.rootDirectory): \(error)")
+            throw CLIError("cannot open storage \(config.storageDescription): \(error)")
         }
         let report = try await server.registry.collectGarbage(grace: seconds, untaggedManifests: deleteUntagged, dryRun: dryRun)
         if dryRun { for blob in report.blobs { print("blob eligible for deletion: \(blob.digest)") } }

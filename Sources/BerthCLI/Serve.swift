@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
         } catch let error as ConfigError {
             throw CLIError(error.description)
         } catch {
-            throw CLIError("cannot open storage under \(serverConfig.rootDirectory): \(error)")
+            throw CLIError("cannot open storage \(serverConfig.storageDescription): \(error)")
         }
         // SIGHUP reloads the file: read-only mode switches without a restart.
         signal(SIGHUP, SIG_IGN)
@@ -53,7 +53,7 @@ struct Serve: AsyncParsableCommand {
         defer { hangup.cancel() }
         do {
             try await server.run(handleSignals: true) { port in
-                logger.notice("berth serve listening on \(serverConfig.host):\(port), storing under \(serverConfig.rootDirectory)")
+                logger.notice("berth serve listening on \(serverConfig.host):\(port), storing in \(serverConfig.storageDescription)")
             }
         } catch let error as ConfigError {
             throw CLIError(error.description)

@@ -43,6 +43,12 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Comparable {
         self.encoded = encoded
     }
 
+    /// The digest whose hash function output is `hash` (32 bytes for sha256, 64 for sha512).
+    public init(algorithm: Algorithm, hash: [UInt8]) {
+        precondition(hash.count * 2 == algorithm.hexLength, "a \(algorithm) hash has \(algorithm.hexLength / 2) bytes")
+        self.init(algorithm: algorithm, encoded: hexString(hash))
+    }
+
     /// The digest of `bytes` under `algorithm`.
     public static func of(_ bytes: some Sequence<UInt8>, algorithm: Algorithm = .sha256) -> Digest {
         var hasher = algorithm.hasher()

@@ -13,6 +13,7 @@ import ServiceLifecycle
 public struct RegistryHTTPServer: Sendable {
     public let config: ServerConfig
     public let registry: Registry
+    let stores: RegistryStores
     let logger: Logger
     /// The built-in token server, when configured (its rules follow configuration reloads).
     let issuer: TokenIssuer?
@@ -20,16 +21,14 @@ public struct RegistryHTTPServer: Sendable {
     public init(config: ServerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        let root = URL(fileURLWithPath: config.rootDirectory)
-        let blobs = try FileSystemBlobStore(root: root)
-        let metadata = try SQLiteMetadataStore(path: config.resolvedDatabasePath)
+        stores = try RegistryStores(blobs: config.blobStorage, databasePath: config.resolvedDatabasePath)
         var options = Registry.Options()
         options.deleteEnabled = config.deleteEnabled
         options.readOnly = config.readOnly
         options.maxManifestBytes = config.maxManifestBytes
         options.requireReferences = config.requireManifestReferences
         options.deleteSignatureTags = config.deleteSignatureTags
-        registry = Registry(blobs: blobs, metadata: metadata, options: options)
+        registry = Registry(blobs: stores.blobs, metadata: stores.metadata, options: options)
         issuer = try config.tokenServer.map { settings in
             try TokenIssuer(settings: settings, rootDirectory: config.rootDirectory, failureDelay: config.authFailureDelay, logger: logger)
         }
@@ -42,6 +41,10 @@ public struct RegistryHTTPServer: Sendable {
         handleSignals: Bool = false, onListening: @escaping @Sendable (Int) async -> Void = { _ in },
         onDebugListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
+        do { try await stores.checkReachable() } catch {
+            try? await stores.close()
+            throw ServerError.storage("\(error)")
+        }
         let authenticator = try config.htpasswd.map { htpasswd in
             try HtpasswdAuthenticator(realm: htpasswd.realm, path: htpasswd.path, failureDelay: config.authFailureDelay, logger: logger)
         }
@@ -106,7 +109,7 @@ public struct RegistryHTTPServer: Sendable {
         let background = [purger, collector].compactMap { $0 } + deliveries
         for task in background { task.cancel() }
         for task in background { await task.value }
-        do { try registry.metadata.close() } catch { logger.error("closing the metadata database: \(error)") }
+        do { try await stores.close() } catch { logger.error("closing the storage: \(error)") }
     }
 }
 
@@ -118,6 +121,8 @@ extension RegistryHTTPServer {
         var ignored = issuer?.reload(reloaded.tokenServer) ?? (reloaded.tokenServer == nil ? [] : ["berth.tokenserver"])
         if reloaded.host != config.host || reloaded.port != config.port { ignored.append("http.addr") }
         if reloaded.rootDirectory != config.rootDirectory { ignored.append("storage.filesystem.rootdirectory") }
+        if reloaded.s3 != config.s3 { ignored.append("storage.s3") }
+        if reloaded.redirect != config.redirect { ignored.append("storage.redirect") }
         if reloaded.htpasswd?.path != config.htpasswd?.path { ignored.append("auth.htpasswd") }
         return ignored
     }
@@ -151,7 +156,7 @@ extension RegistryHTTPServer {
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in
             var problems: [String] = []
-            do { try registry.probeStorage() } catch { problems.append("storage not writable: \(error)") }
+            do { try await registry.probeStorage() } catch { problems.append("storage not writable: \(error)") }
             do { _ = try await registry.statistics() } catch { problems.append("database not answering: \(error)") }
             let text = problems.isEmpty ? "ok\n" : problems.joined(separator: "\n") + "\n"
             return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
@@ -196,11 +201,13 @@ extension RegistryHTTPServer {
 public enum ServerError: Error, CustomStringConvertible {
     case cannotListen(address: String, reason: String)
     case tls(String)
+    case storage(String)
 
     public var description: String {
         switch self {
         case .cannotListen(let address, let reason): "cannot listen on \(address): \(reason)"
         case .tls(let why): "TLS: \(why)"
+        case .storage(let why): "cannot use storage: \(why)"
         }
     }
 }

@@ -23,7 +23,6 @@ struct RegistryResponder: HTTPResponder {
     let notifier: Notifier?
 
     /// Blob bytes are read from disk in slices of this size while streaming to the client.
-    static let readChunk = 1 << 20
     /// Blobs from this size on are sent with sendfile; smaller ones are cheaper as one buffer.
     static let zeroCopyThreshold: Int64 = 64 << 10
 
@@ -331,26 +330,24 @@ struct RegistryResponder: HTTPResponder {
             return Response(status: status, headers: headers, body: ResponseBody())
         }
         let blobs = registry.blobs
+        // Object storage: the client fetches the bytes from the store itself (Range included).
+        if config.redirect, let url = try await blobs.redirectURL(for: digest) {
+            return Response(
+                status: .temporaryRedirect,
+                headers: [.location: url, .dockerContentDigest: digest.description, .contentLength: "0"], body: ResponseBody())
+        }
         let start = range.lowerBound
         let channel = context.channel
         let zeroCopy = config.tlsCertificate == nil && length >= Self.zeroCopyThreshold
         let body = ResponseBody(contentLength: Int(length)) { writer in
-            let reader = try blobs.openBlob(digest)
+            let reader = try await blobs.openBlob(digest)
             defer { reader.close() }
             if zeroCopy, let descriptor = reader.duplicateDescriptor() {
                 try await BelowCodecWriter.sendFile(descriptor: descriptor, range: start..<(start + length), on: channel)
                 try await writer.finish(nil)
                 return
             }
-            var offset = start
-            let end = start + length
-            let allocator = ByteBufferAllocator()
-            while offset < end {
-                let chunk = try reader.read(at: offset, length: Int(min(Int64(Self.readChunk), end - offset)), allocator: allocator)
-                guard chunk.readableBytes > 0 else { throw RegistryError.blobUnknown(digest) }
-                offset += Int64(chunk.readableBytes)
-                try await writer.write(chunk)
-            }
+            for try await chunk in try await reader.bytes(start..<(start + length)) { try await writer.write(chunk) }
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)

@@ -3,6 +3,7 @@
 // JSON errors, logs one access line per request.
 
 import Foundation
+import RegistryStorage
 import Logging
 import NIOSSL
 import Yams
@@ -10,7 +11,13 @@ import Yams
 /// The server's settings, read from a distribution-style `config.yml` plus `REGISTRY_*` overrides.
 public struct ServerConfig: Sendable {
     public var logLevel: Logger.Level = .info
+    /// `storage.filesystem.rootdirectory`: blobs (with the filesystem driver), the SQLite
+    /// metadata and generated keys.
     public var rootDirectory: String = "./berth-data"
+    /// `storage.s3`: blobs in a bucket instead of under `rootDirectory`.
+    public var s3: S3StorageSettings?
+    /// Blob GETs answer 307 to a presigned URL where the store offers one (`storage.redirect.disable`).
+    public var redirect = true
     /// SQLite file; defaults to `<rootDirectory>/metadata.sqlite`.
     public var databasePath: String?
     public var deleteEnabled = true
@@ -60,6 +67,14 @@ public struct ServerConfig: Sendable {
     public init() {}
 
     public var resolvedDatabasePath: String { databasePath ?? "\(rootDirectory)/metadata.sqlite" }
+
+    public var blobStorage: BlobStorageSettings { s3.map(BlobStorageSettings.s3) ?? .filesystem(rootDirectory: rootDirectory) }
+
+    /// Where blobs go, for the startup line.
+    public var storageDescription: String {
+        guard let s3 else { return rootDirectory }
+        return "s3://\(s3.location.bucket)/\(s3.rootDirectory) at \(s3.location.endpoint.absoluteString)"
+    }
 
     /// The configuration used when no file exists: the same as `registry-config/config.yml`.
     public static let embeddedDefault = """
@@ -115,6 +130,7 @@ public struct ServerConfig: Sendable {
             guard !root.isEmpty else { throw ConfigError(key: "storage.filesystem.rootdirectory", problem: "must not be empty") }
             config.rootDirectory = root
         }
+        try loadStorage(reader, environment: environment, into: &config)
         config.deleteEnabled = try reader.bool("storage.delete.enabled") ?? config.deleteEnabled
         config.readOnly = try reader.bool("storage.maintenance.readonly.enabled") ?? config.readOnly
         if let addr = try reader.string("http.addr") {
@@ -374,11 +390,12 @@ public struct ServerConfig: Sendable {
         "berth.http.forwardedheaders", "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged", "notifications.endpoints",
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
         "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",
+        "storage.s3", "storage.redirect.disable", "database.enabled",
     ]
 
     /// distribution keys Berth accepts without acting on them (yet).
     static let ignoredDistributionSections = [
-        "log.formatter", "log.fields", "log.accesslog", "loglevel", "storage.cache", "storage.redirect", "storage.maintenance",
+        "log.formatter", "log.fields", "log.accesslog", "loglevel", "storage.cache", "storage.redirect", "storage.maintenance", "database",
         "storage.tag", "http.secret", "http.prefix", "http.headers", "http.debug", "http.http2", "http.relativeurls",
         "http.net", "http.tls", "notifications.events", "redis", "health", "proxy", "validation",
         "compatibility", "reporting", "middleware",
@@ -447,7 +464,7 @@ extension ConfigError {
 }
 
 /// Typed access to a YAML tree by dotted path.
-private struct TreeReader {
+struct TreeReader {
     let tree: [String: Any]
 
     func value(_ path: String) -> Any? {

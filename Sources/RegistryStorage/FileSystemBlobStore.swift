@@ -27,7 +27,9 @@ public struct FileSystemBlobStore: BlobStore {
 
     func uploadPath(_ id: UUID) -> String { "\(root.path)/uploads/\(id.uuidString.lowercased())" }
 
-    public func size(of digest: Digest) throws -> Int64? {
+    public func size(of digest: Digest) async throws -> Int64? { try fileSize(digest) }
+
+    func fileSize(_ digest: Digest) throws -> Int64? {
         var st = stat()
         guard stat(blobPath(digest), &st) == 0 else {
             if errno == ENOENT { return nil }
@@ -36,38 +38,44 @@ public struct FileSystemBlobStore: BlobStore {
         return Int64(st.st_size)
     }
 
-    public func openBlob(_ digest: Digest) throws -> any BlobReader {
+    public func openBlob(_ digest: Digest) async throws -> any BlobReader {
         try FileBlobReader(path: blobPath(digest))
     }
 
-    public func openUpload(_ id: UUID, truncatingTo offset: Int64?) throws -> any UploadWriter {
-        try FileUploadWriter(path: uploadPath(id), truncatingTo: offset)
+    /// Files are served by the registry itself (with sendfile where it can).
+    public func redirectURL(for digest: Digest) async throws -> String? { nil }
+
+    public func openUpload(_ id: UUID, resuming checkpoint: UploadCheckpoint?) async throws -> any UploadWriter {
+        try FileUploadWriter(store: self, id: id, truncatingTo: checkpoint?.offset ?? 0)
     }
 
-    public func readUpload(_ id: UUID, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public func readUpload(_ id: UUID, _ checkpoint: UploadCheckpoint, _ body: (UnsafeRawBufferPointer) throws -> Void) async throws {
         let path = uploadPath(id)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StorageIOError.system("open", path, errno) }
         defer { _ = Glibc.close(fd) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
-        while true {
-            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+        var remaining = checkpoint.offset
+        while remaining > 0 {
+            let n = Glibc.read(fd, buffer.baseAddress, Int(min(Int64(buffer.count), remaining)))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw StorageIOError.system("read", path, errno)
             }
-            if n == 0 { return }
+            if n == 0 { throw StorageIOError.system("read", path, EIO) }
             try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            remaining -= Int64(n)
         }
     }
 
-    public func commitUpload(_ id: UUID, as digest: Digest) throws {
+    /// Makes the upload file the blob `digest` by renaming it into place.
+    func install(_ id: UUID, as digest: Digest) throws {
         let source = uploadPath(id)
         let target = blobPath(digest)
-        if try size(of: digest) != nil {
+        if try fileSize(digest) != nil {
             // Content-addressed: the bytes already stored are these bytes.
-            try deleteUpload(id)
+            try removeUpload(id)
             return
         }
         let directory = (target as NSString).deletingLastPathComponent
@@ -98,12 +106,14 @@ public struct FileSystemBlobStore: BlobStore {
         }
     }
 
-    public func deleteUpload(_ id: UUID) throws {
+    public func deleteUpload(_ id: UUID, _ checkpoint: UploadCheckpoint?) async throws { try removeUpload(id) }
+
+    func removeUpload(_ id: UUID) throws {
         let path = uploadPath(id)
         if unlink(path) != 0, errno != ENOENT { throw StorageIOError.system("unlink", path, errno) }
     }
 
-    public func probeWritable() throws {
+    public func probeWritable() async throws {
         let path = "\(root.path)/uploads/.probe-\(UUID().uuidString)"
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageIOError.system("open", path, errno) }
@@ -111,7 +121,7 @@ public struct FileSystemBlobStore: BlobStore {
         unlink(path)
     }
 
-    public func uploadFiles() throws -> [(id: UUID, modified: Date)] {
+    public func uploadFiles() async throws -> [(id: UUID, modified: Date)] {
         let directory = "\(root.path)/uploads"
         return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap { name in
             guard let id = UUID(uuidString: name) else { return nil }
@@ -121,7 +131,7 @@ public struct FileSystemBlobStore: BlobStore {
         }
     }
 
-    public func deleteBlob(_ digest: Digest) throws {
+    public func deleteBlob(_ digest: Digest) async throws {
         let path = blobPath(digest)
         if unlink(path) != 0, errno != ENOENT { throw StorageIOError.system("unlink", path, errno) }
     }
@@ -136,10 +146,16 @@ public struct FileSystemBlobStore: BlobStore {
 
 public enum StorageIOError: Error, CustomStringConvertible {
     case system(String, String, Int32)
+    /// An upload session's saved store state does not match what the store holds.
+    case corruptUploadState(String)
+    /// The store cannot read an upload's bytes back before it is committed.
+    case unreadableUpload(String)
 
     public var description: String {
         switch self {
         case .system(let call, let path, let code): "\(call) \(path): \(String(cString: strerror(code)))"
+        case .corruptUploadState(let id): "upload \(id): its saved state does not match the stored bytes"
+        case .unreadableUpload(let id): "upload \(id): its bytes cannot be read back before it is committed (object storage)"
         }
     }
 }
@@ -162,16 +178,19 @@ final class FileBlobReader: BlobReader {
         size = Int64(st.st_size)
     }
 
+    func bytes(_ range: Range<Int64>) async throws -> any AsyncSequence<ByteBuffer, any Error> {
+        FileChunks(reader: self, range: range)
+    }
+
     func read(at offset: Int64, length: Int, allocator: ByteBufferAllocator) throws -> ByteBuffer {
         var buffer = allocator.buffer(capacity: length)
-        let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { ptr in
+        _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { ptr in
             while true {
                 let n = pread(fd, ptr.baseAddress, length, off_t(offset))
                 if n >= 0 { return n }
                 if errno != EINTR { throw StorageIOError.system("pread", path, errno) }
             }
         }
-        _ = n
         return buffer
     }
 
@@ -181,4 +200,29 @@ final class FileBlobReader: BlobReader {
     }
 
     func close() { _ = Glibc.close(fd) }
+}
+
+/// A file range read one chunk per `next()`, so the reader never gets ahead of the consumer.
+struct FileChunks: AsyncSequence {
+    static let chunkSize = 1 << 20
+    let reader: FileBlobReader
+    let range: Range<Int64>
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let reader: FileBlobReader
+        var offset: Int64
+        let end: Int64
+        let allocator = ByteBufferAllocator()
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard offset < end else { return nil }
+            let chunk = try reader.read(at: offset, length: Int(Swift.min(Int64(FileChunks.chunkSize), end - offset)), allocator: allocator)
+            // The file is shorter than its metadata says: the blob is damaged or gone.
+            guard chunk.readableBytes > 0 else { throw StorageIOError.system("read", reader.path, EIO) }
+            offset += Int64(chunk.readableBytes)
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: reader, offset: range.lowerBound, end: range.upperBound) }
 }

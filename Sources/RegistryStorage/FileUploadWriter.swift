@@ -2,6 +2,9 @@
 import Glibc
 #endif
 import CLinuxIO
+import Foundation
+import NIOCore
+import OCI
 
 /// Appends to an upload file with direct I/O where the filesystem allows it.
 ///
@@ -17,6 +20,8 @@ final class FileUploadWriter: UploadWriter, @unchecked Sendable {
 
     let fd: Int32
     let path: String
+    let id: UUID
+    let store: FileSystemBlobStore
     private var direct: Bool
     private let staging: UnsafeMutableRawBufferPointer
     /// File offset of `staging[0]`; a block boundary while `direct`.
@@ -26,8 +31,10 @@ final class FileUploadWriter: UploadWriter, @unchecked Sendable {
 
     var offset: Int64 { stagingBase + Int64(staged) }
 
-    init(path: String, truncatingTo truncation: Int64?) throws {
-        self.path = path
+    init(store: FileSystemBlobStore, id: UUID, truncatingTo truncation: Int64?) throws {
+        self.store = store
+        self.id = id
+        path = store.uploadPath(id)
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageIOError.system("open", path, errno) }
         staging = .allocate(byteCount: Self.stagingSize, alignment: Self.blockSize)
@@ -47,6 +54,26 @@ final class FileUploadWriter: UploadWriter, @unchecked Sendable {
             close()
             throw error
         }
+    }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        try buffer.withUnsafeReadableBytes { try write($0) }
+    }
+
+    func checkpoint() async throws -> UploadCheckpoint {
+        try sync()
+        return UploadCheckpoint(offset: offset)
+    }
+
+    func commit(as digest: Digest) async throws {
+        try sync()
+        close()
+        try store.install(id, as: digest)
+    }
+
+    func discard() async {
+        close()
+        try? store.removeUpload(id)
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -78,11 +105,6 @@ final class FileUploadWriter: UploadWriter, @unchecked Sendable {
         stagingBase += Int64(aligned)
         staged -= aligned
         guard fdatasync(fd) == 0 else { throw StorageIOError.system("fsync", path, errno) }
-    }
-
-    func truncate(to newOffset: Int64) throws {
-        guard ftruncate(fd, off_t(newOffset)) == 0 else { throw StorageIOError.system("ftruncate", path, errno) }
-        try reposition(at: newOffset)
     }
 
     func close() {

@@ -52,7 +52,7 @@ public final class Registry: Sendable {
     public func openBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> any BlobReader {
         _ = try await blobSize(repository, digest)
         do {
-            return try blobs.openBlob(digest)
+            return try await blobs.openBlob(digest)
         } catch {
             // Metadata says yes but the file is gone: report it as unknown rather than fail the server.
             throw RegistryError.blobUnknown(digest)
@@ -74,7 +74,7 @@ public final class Registry: Sendable {
             let origin: RepositoryName?
             if let source { origin = source } else { origin = try await metadata.anyRepositoryHolding(digest, excluding: repository) }
             guard let origin, let size = try await metadata.linkedBlobSize(origin, digest),
-                try blobs.size(of: digest) != nil
+                try await blobs.size(of: digest) != nil
             else { return false }
             try await metadata.linkBlob(repository, digest, size: size)
             return true
@@ -87,9 +87,17 @@ public final class Registry: Sendable {
 
     public func startUpload(_ repository: RepositoryName, algorithm: Digest.Algorithm) async throws -> UploadRecord {
         try checkWritable()
-        let record = UploadRecord(id: UUID(), repository: repository, algorithm: algorithm, offset: 0, startedAt: Date())
-        let writer = try blobs.openUpload(record.id, truncatingTo: 0)
-        writer.close()
+        let id = UUID()
+        let writer = try await blobs.openUpload(id, resuming: nil)
+        let checkpoint: UploadCheckpoint
+        do { checkpoint = try await writer.checkpoint() } catch {
+            await writer.discard()
+            throw error
+        }
+        await writer.close()
+        let record = UploadRecord(
+            id: id, repository: repository, algorithm: algorithm, checkpoint: checkpoint, hashState: ResumableHasher(algorithm).state,
+            startedAt: Date())
         try await metadata.createUpload(record)
         return record
     }
@@ -102,9 +110,10 @@ public final class Registry: Sendable {
     }
 
     public func cancelUpload(_ repository: RepositoryName, _ id: UUID) async throws {
-        _ = try await uploadStatus(repository, id)
-        try await sessions.discard(id)
-        try blobs.deleteUpload(id)
+        let record = try await uploadStatus(repository, id)
+        try sessions.claim(id)
+        defer { sessions.release(id) }
+        try await blobs.deleteUpload(id, record.checkpoint)
         try await metadata.deleteUpload(id)
     }
 
@@ -118,7 +127,7 @@ public final class Registry: Sendable {
         let report = try await blobGate.holding {
             let report = try await metadata.collectGarbage(
                 before: now.addingTimeInterval(-grace), untaggedManifests: untaggedManifests, dryRun: dryRun)
-            if !dryRun { for blob in report.blobs { try blobs.deleteBlob(blob.digest) } }
+            if !dryRun { for blob in report.blobs { try await blobs.deleteBlob(blob.digest) } }
             return report
         }
         for repository in report.repositories { cache.invalidate(repository) }
@@ -131,11 +140,10 @@ public final class Registry: Sendable {
         for blob in try await metadata.allBlobs() {
             var hasher = blob.digest.algorithm.hasher()
             do {
-                let reader = try blobs.openBlob(blob.digest)
+                let reader = try await blobs.openBlob(blob.digest)
+                defer { reader.close() }
                 var offset: Int64 = 0
-                while true {
-                    let chunk = try reader.read(at: offset, length: 1 << 20, allocator: ByteBufferAllocator())
-                    if chunk.readableBytes == 0 { break }
+                for try await chunk in try await reader.bytes(0..<reader.size) {
                     chunk.withUnsafeReadableBytes { hasher.update($0) }
                     offset += Int64(chunk.readableBytes)
                 }
@@ -149,8 +157,8 @@ public final class Registry: Sendable {
 
     public func statistics() async throws -> StorageStatistics { try await metadata.statistics() }
 
-    /// Whether blobs can be written: a file is created and removed in the upload area.
-    public func probeStorage() throws { try blobs.probeWritable() }
+    /// Whether blobs can be written: something is created and removed where uploads go.
+    public func probeStorage() async throws { try await blobs.probeWritable() }
 
     /// Deletes upload sessions started more than `age` ago, and upload files no session owns
     /// that have not changed for as long (`storage.maintenance.uploadpurging`, as distribution).
@@ -164,37 +172,44 @@ public final class Registry: Sendable {
                 purged.append(record.id)
                 continue
             }
-            do { try await sessions.discard(record.id) } catch { continue }
-            try blobs.deleteUpload(record.id)
+            do { try sessions.claim(record.id) } catch { continue }
+            defer { sessions.release(record.id) }
+            try await blobs.deleteUpload(record.id, record.checkpoint)
             try await metadata.deleteUpload(record.id)
             purged.append(record.id)
         }
-        for (id, modified) in try blobs.uploadFiles() where modified < cutoff && !purged.contains(id) {
+        for (id, modified) in try await blobs.uploadFiles() where modified < cutoff && !purged.contains(id) {
             guard try await metadata.upload(id) == nil else { continue }
-            if !dryRun { try blobs.deleteUpload(id) }
+            if !dryRun { try await blobs.deleteUpload(id, nil) }
             purged.append(id)
         }
         return purged
     }
 
     /// Appends a chunk. `start` is the chunk's first byte when the client sent `Content-Range`;
-    /// `length` the byte count it declared. Returns the new size of the upload.
+    /// `length` the byte count it declared. Returns the new size of the upload. A request that
+    /// fails leaves the upload as the last successful one did.
     public func appendChunk(
         _ repository: RepositoryName, _ id: UUID, start: Int64?, length: Int64?,
         body: some AsyncSequence<ByteBuffer, any Error>
     ) async throws -> Int64 {
         try checkWritable()
         let record = try await uploadStatus(repository, id)
-        var state = try await claim(record)
+        try sessions.claim(id)
+        defer { sessions.release(id) }
+        var hasher = try await resumeHash(record)
+        let writer = try await blobs.openUpload(id, resuming: record.checkpoint)
         do {
-            try await append(&state, id: id, start: start, length: length, body: body)
-            try await metadata.setUploadOffset(id, state.offset)
+            let received = try await append(writer, &hasher, start: start, length: length, body: body)
+            if received > 0 {
+                try await metadata.saveUploadProgress(id, try await writer.checkpoint(), hashState: hasher.state)
+            }
+            await writer.close()
+            return writer.offset
         } catch {
-            await sessions.release(id, state)
+            await writer.close()
             throw error
         }
-        await sessions.release(id, state)
-        return state.offset
     }
 
     /// Closes an upload with its optional last chunk, checks `digest` and stores the blob.
@@ -204,24 +219,20 @@ public final class Registry: Sendable {
     ) async throws -> Int64 {
         try checkWritable()
         let record = try await uploadStatus(repository, id)
-        var state = try await claim(record)
+        try sessions.claim(id)
+        defer { sessions.release(id) }
+        var hasher = try await resumeHash(record)
+        let writer = try await blobs.openUpload(id, resuming: record.checkpoint)
         do {
-            try await append(&state, id: id, start: start, length: length, body: body)
-            let size = try await commit(state, id: id, repository: repository, digest: digest)
-            await sessions.end(id, state)
-            return size
-        } catch let error as RegistryError {
-            if case .digestInvalid = error {
-                // distribution drops an upload whose digest does not match; the client starts over.
-                await sessions.end(id, state)
-                try? blobs.deleteUpload(id)
-                try? await metadata.deleteUpload(id)
-            } else {
-                await sessions.release(id, state)
-            }
-            throw error
+            _ = try await append(writer, &hasher, start: start, length: length, body: body)
+            return try await commit(writer, hasher, id: id, repository: repository, digest: digest)
+        } catch RegistryError.digestInvalid(let detail) {
+            // distribution drops an upload whose digest does not match; the client starts over.
+            await writer.discard()
+            try? await metadata.deleteUpload(id)
+            throw RegistryError.digestInvalid(detail)
         } catch {
-            await sessions.release(id, state)
+            await writer.close()
             throw error
         }
     }
@@ -232,88 +243,73 @@ public final class Registry: Sendable {
     ) async throws -> Int64 {
         try checkWritable()
         let id = UUID()
-        var state = UploadState(hasher: digest.algorithm.hasher(), offset: 0, writer: try blobs.openUpload(id, truncatingTo: 0))
-        defer { state.writer.close() }
+        var hasher = ResumableHasher(digest.algorithm)
+        let writer = try await blobs.openUpload(id, resuming: nil)
         do {
-            try await append(&state, id: id, start: nil, length: length, body: body)
-            return try await commit(state, id: id, repository: repository, digest: digest)
+            _ = try await append(writer, &hasher, start: nil, length: length, body: body)
+            return try await commit(writer, hasher, id: id, repository: repository, digest: digest)
         } catch {
-            try? blobs.deleteUpload(id)
+            await writer.discard()
             throw error
         }
     }
 
-    private func claim(_ record: UploadRecord) async throws -> UploadState {
-        let progress = try await sessions.claim(record.id) {
-            // Not in memory (the server restarted): rebuild the hash from the bytes acknowledged so far.
-            let writer = try blobs.openUpload(record.id, truncatingTo: record.offset)
-            writer.close()
-            var hasher = record.algorithm.hasher()
-            try blobs.readUpload(record.id) { hasher.update($0) }
-            return UploadProgress(hasher: hasher, offset: record.offset)
-        }
-        do {
-            let writer = try blobs.openUpload(record.id, truncatingTo: progress.offset)
-            return UploadState(hasher: progress.hasher, offset: progress.offset, writer: writer)
-        } catch {
-            await sessions.abandon(record.id, progress)
-            throw error
-        }
+    /// The running hash of an upload: restored from its saved state, or (for sessions saved
+    /// before states were kept) rebuilt from the bytes acknowledged so far.
+    private func resumeHash(_ record: UploadRecord) async throws -> ResumableHasher {
+        if let state = record.hashState, let hasher = ResumableHasher(record.algorithm, state: state) { return hasher }
+        var hasher = ResumableHasher(record.algorithm)
+        try await blobs.readUpload(record.id, record.checkpoint) { hasher.update($0) }
+        return hasher
     }
 
+    /// Streams `body` into the upload while hashing it; returns the byte count.
     private func append(
-        _ state: inout UploadState, id: UUID, start: Int64?, length: Int64?, body: some AsyncSequence<ByteBuffer, any Error>
-    ) async throws {
-        if let start, start != state.offset {
+        _ writer: any UploadWriter, _ hasher: inout ResumableHasher, start: Int64?, length: Int64?,
+        body: some AsyncSequence<ByteBuffer, any Error>
+    ) async throws -> Int64 {
+        if let start, start != writer.offset {
             throw RegistryError.rangeInvalid(
-                offset: state.offset, detail: "chunk starts at \(start) but the upload has \(state.offset) bytes")
+                offset: writer.offset, detail: "chunk starts at \(start) but the upload has \(writer.offset) bytes")
         }
-        let checkpoint = (hasher: state.hasher, offset: state.offset)
-        do {
-            var received: Int64 = 0
-            for try await buffer in body {
-                received += Int64(buffer.readableBytes)
-                if let length, received > length {
-                    throw RegistryError.sizeInvalid("body is longer than the declared \(length) bytes")
-                }
-                try buffer.withUnsafeReadableBytes { bytes in
-                    state.hasher.update(bytes)
-                    try state.writer.write(bytes)
-                }
+        var received: Int64 = 0
+        for try await buffer in body {
+            received += Int64(buffer.readableBytes)
+            if let length, received > length {
+                throw RegistryError.sizeInvalid("body is longer than the declared \(length) bytes")
             }
-            if let length, received != length {
-                throw RegistryError.sizeInvalid("body has \(received) bytes but \(length) were declared")
-            }
-            state.offset = state.writer.offset
-            if received > 0 { try state.writer.sync() }
-        } catch {
-            // Nothing half-written: the upload goes back to what was acknowledged before this request.
-            try? state.writer.truncate(to: checkpoint.offset)
-            state.hasher = checkpoint.hasher
-            state.offset = checkpoint.offset
-            throw error
+            buffer.withUnsafeReadableBytes { hasher.update($0) }
+            try await writer.write(buffer)
         }
+        if let length, received != length {
+            throw RegistryError.sizeInvalid("body has \(received) bytes but \(length) were declared")
+        }
+        return received
     }
 
-    private func commit(_ state: UploadState, id: UUID, repository: RepositoryName, digest: Digest) async throws -> Int64 {
+    private func commit(
+        _ writer: any UploadWriter, _ hasher: ResumableHasher, id: UUID, repository: RepositoryName, digest: Digest
+    ) async throws -> Int64 {
         let actual: Digest
-        if state.hasher.algorithm == digest.algorithm {
-            actual = state.hasher.finalize()
+        if hasher.algorithm == digest.algorithm {
+            actual = hasher.finalize()
         } else {
             // The client names another algorithm than the session was started with: hash once more.
-            var hasher = digest.algorithm.hasher()
-            try blobs.readUpload(id) { hasher.update($0) }
-            actual = hasher.finalize()
+            let checkpoint = try await writer.checkpoint()
+            var other = ResumableHasher(digest.algorithm)
+            try await blobs.readUpload(id, checkpoint) { other.update($0) }
+            actual = other.finalize()
         }
         guard actual == digest else {
             throw RegistryError.digestInvalid("content digest is \(actual), not \(digest)")
         }
+        let size = writer.offset
         try await blobGate.holding {
-            try blobs.commitUpload(id, as: digest)
-            try await metadata.finishUpload(id, repository: repository, digest: digest, size: state.offset)
+            try await writer.commit(as: digest)
+            try await metadata.finishUpload(id, repository: repository, digest: digest, size: size)
         }
         cache.invalidate(repository.value)
-        return state.offset
+        return size
     }
 
     // MARK: manifests
@@ -461,56 +457,19 @@ public final class Registry: Sendable {
     }
 }
 
-/// An upload's live state while one request works on it: the running hash and the open file.
-struct UploadState: Sendable {
-    var hasher: DigestHasher
-    var offset: Int64
-    let writer: any UploadWriter
-}
+/// Upload sessions a request of this process is working on: a second request for the same
+/// session is refused rather than interleaved. Everything else about a session is in the
+/// metadata store, so any request (or replica) can continue it.
+final class UploadSessions: Sendable {
+    private let busy = Mutex<Set<UUID>>([])
 
-/// What is kept of an upload between requests; a value, so the hash state is a checkpoint.
-struct UploadProgress: Sendable {
-    var hasher: DigestHasher
-    var offset: Int64
-}
-
-/// Upload sessions in memory, each used by one request at a time. Files are open only while a
-/// request holds the session, so abandoned sessions cost no file descriptors.
-actor UploadSessions {
-    private var idle: [UUID: UploadProgress] = [:]
-    private var busy: Set<UUID> = []
-
-    func claim(_ id: UUID, load: () throws -> UploadProgress) throws -> UploadProgress {
-        guard !busy.contains(id) else { throw RegistryError.uploadBusy }
-        let progress = try idle.removeValue(forKey: id) ?? load()
-        busy.insert(id)
-        return progress
+    func claim(_ id: UUID) throws {
+        let claimed = busy.withLock { $0.insert(id).inserted }
+        guard claimed else { throw RegistryError.uploadBusy }
     }
 
-    /// Gives the session back after a request, keeping its progress.
-    func release(_ id: UUID, _ state: UploadState) {
-        state.writer.close()
-        busy.remove(id)
-        idle[id] = UploadProgress(hasher: state.hasher, offset: state.offset)
-    }
-
-    /// Gives the session back when its file could not be opened.
-    func abandon(_ id: UUID, _ progress: UploadProgress) {
-        busy.remove(id)
-        idle[id] = progress
-    }
-
-    /// Forgets a session no request is using (it is being cancelled).
-    func discard(_ id: UUID) throws {
-        guard !busy.contains(id) else { throw RegistryError.uploadBusy }
-        idle[id] = nil
-    }
-
-    /// Ends the session a request holds (finished, or failed beyond repair).
-    func end(_ id: UUID, _ state: UploadState) {
-        state.writer.close()
-        busy.remove(id)
-        idle[id] = nil
+    func release(_ id: UUID) {
+        _ = busy.withLock { $0.remove(id) }
     }
 }
 

@@ -106,6 +106,12 @@ public final class SQLiteMetadataStore: MetadataStore {
                     CREATE INDEX notifications_due ON notifications(endpoint, next_attempt);
                     """)
         }
+        migrator.registerMigration("v5 resumable uploads") { db in
+            // What an upload needs to continue without reading its bytes back: the running hash
+            // and the blob store's own state (an S3 multipart upload's id, parts and tail).
+            try db.execute(sql: "ALTER TABLE uploads ADD COLUMN hash_state BLOB")
+            try db.execute(sql: "ALTER TABLE uploads ADD COLUMN storage_state BLOB NOT NULL DEFAULT x''")
+        }
         return migrator
     }
 
@@ -446,10 +452,13 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func createUpload(_ upload: UploadRecord) async throws {
         try await pool.write { db in
             try db.execute(
-                sql: "INSERT INTO uploads(id, repository, algorithm, byte_offset, started_at) VALUES (?, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO uploads(id, repository, algorithm, byte_offset, started_at, hash_state, storage_state)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
                 arguments: [
                     upload.id.uuidString.lowercased(), upload.repository.value, upload.algorithm.rawValue, upload.offset,
-                    upload.startedAt.timeIntervalSince1970,
+                    upload.startedAt.timeIntervalSince1970, upload.hashState.map { Data($0) }, Data(upload.checkpoint.storageState),
                 ])
         }
     }
@@ -487,15 +496,19 @@ public final class SQLiteMetadataStore: MetadataStore {
         let (id, repository, algorithmName, offset, started): (String, String, String, Int64, Double) =
             (row["id"], row["repository"], row["algorithm"], row["byte_offset"], row["started_at"])
         guard let uuid = UUID(uuidString: id), let algorithm = Digest.Algorithm(rawValue: algorithmName) else { return nil }
+        let hashState: Data? = row["hash_state"]
+        let storageState: Data = row["storage_state"]
         return UploadRecord(
-            id: uuid, repository: try RepositoryName(parsing: repository), algorithm: algorithm, offset: offset,
+            id: uuid, repository: try RepositoryName(parsing: repository), algorithm: algorithm,
+            checkpoint: UploadCheckpoint(offset: offset, storageState: Array(storageState)), hashState: hashState.map(Array.init),
             startedAt: Date(timeIntervalSince1970: started))
     }
 
-    public func setUploadOffset(_ id: UUID, _ offset: Int64) async throws {
+    public func saveUploadProgress(_ id: UUID, _ checkpoint: UploadCheckpoint, hashState: [UInt8]) async throws {
         try await pool.write { db in
             try db.execute(
-                sql: "UPDATE uploads SET byte_offset = ? WHERE id = ?", arguments: [offset, id.uuidString.lowercased()])
+                sql: "UPDATE uploads SET byte_offset = ?, storage_state = ?, hash_state = ? WHERE id = ?",
+                arguments: [checkpoint.offset, Data(checkpoint.storageState), Data(hashState), id.uuidString.lowercased()])
         }
     }
 

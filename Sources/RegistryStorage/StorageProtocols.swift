@@ -7,45 +7,70 @@ import Foundation
 import NIOCore
 import OCI
 
-/// Content-addressed blob bytes plus the scratch space uploads stream into.
+/// Content-addressed blob bytes plus the scratch space uploads stream into. Implemented by
+/// `FileSystemBlobStore` (local files, direct I/O, sendfile) and `S3BlobStore` (object storage,
+/// multipart uploads, presigned URLs).
 public protocol BlobStore: Sendable {
     /// The size of a stored blob, or nil when it is not stored.
-    func size(of digest: Digest) throws -> Int64?
+    func size(of digest: Digest) async throws -> Int64?
     /// Opens a stored blob for reading.
-    func openBlob(_ digest: Digest) throws -> any BlobReader
-    /// Creates an empty upload, or opens an existing one truncated to `offset` bytes.
-    func openUpload(_ id: UUID, truncatingTo offset: Int64?) throws -> any UploadWriter
-    /// Reads an upload's bytes in order (used to rebuild a hash after a restart).
-    func readUpload(_ id: UUID, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
-    /// Makes a finished upload the blob `digest`; if that blob is already stored, drops the upload.
-    func commitUpload(_ id: UUID, as digest: Digest) throws
-    func deleteUpload(_ id: UUID) throws
-    /// Creates and removes a file where uploads go; throws when that fails.
-    func probeWritable() throws
-    /// Every upload file with its last modification, including ones no session knows about.
-    func uploadFiles() throws -> [(id: UUID, modified: Date)]
-    func deleteBlob(_ digest: Digest) throws
+    func openBlob(_ digest: Digest) async throws -> any BlobReader
+    /// A URL from which a client may fetch the blob itself (a presigned object URL), or nil when
+    /// the registry serves the bytes.
+    func redirectURL(for digest: Digest) async throws -> String?
+    /// Opens an upload to append to: a new one (`resuming` nil) or one continued from the
+    /// checkpoint saved after its last successful request. Bytes written after that checkpoint by
+    /// a request that failed are dropped.
+    func openUpload(_ id: UUID, resuming: UploadCheckpoint?) async throws -> any UploadWriter
+    /// Reads an upload's bytes up to its checkpoint, in order (to hash them with another
+    /// algorithm). Stores whose uploads cannot be read back before they are committed throw.
+    func readUpload(_ id: UUID, _ checkpoint: UploadCheckpoint, _ body: (UnsafeRawBufferPointer) throws -> Void) async throws
+    /// Removes an upload no request holds, whatever it had stored.
+    func deleteUpload(_ id: UUID, _ checkpoint: UploadCheckpoint?) async throws
+    /// Writes and removes something where uploads go; throws when that fails.
+    func probeWritable() async throws
+    /// Uploads with their last change, including ones no session knows about.
+    func uploadFiles() async throws -> [(id: UUID, modified: Date)]
+    func deleteBlob(_ digest: Digest) async throws
 }
 
 /// Random access to one stored blob.
 public protocol BlobReader: Sendable {
     var size: Int64 { get }
-    /// Reads up to `length` bytes at `offset`; an empty buffer means end of file.
-    func read(at offset: Int64, length: Int, allocator: ByteBufferAllocator) throws -> ByteBuffer
+    /// The bytes of `range`, in order, as they are read.
+    func bytes(_ range: Range<Int64>) async throws -> any AsyncSequence<ByteBuffer, any Error>
     /// A new descriptor for the blob's file, owned by the caller, when the blob is a local file
     /// (so the HTTP layer can send it with sendfile); nil for stores that are not files.
     func duplicateDescriptor() -> Int32?
     func close()
 }
 
-/// Appends to an upload in progress.
+/// Where an upload stands after a successful request: its size and what its store needs to
+/// continue it on any replica (nothing for files; the multipart upload, its parts and the
+/// pending tail for S3). Saved with the upload session.
+public struct UploadCheckpoint: Sendable, Equatable {
+    public var offset: Int64
+    public var storageState: [UInt8]
+
+    public init(offset: Int64, storageState: [UInt8] = []) {
+        self.offset = offset
+        self.storageState = storageState
+    }
+}
+
+/// Appends to an upload; used by one request at a time.
 public protocol UploadWriter: Sendable {
     var offset: Int64 { get }
-    func write(_ bytes: UnsafeRawBufferPointer) throws
-    /// Makes the bytes written so far durable.
-    func sync() throws
-    func truncate(to offset: Int64) throws
-    func close()
+    func write(_ buffer: ByteBuffer) async throws
+    /// Makes the bytes written so far durable; returns what to save with the session.
+    func checkpoint() async throws -> UploadCheckpoint
+    /// Makes everything written the blob `digest`; when that blob is stored already the upload's
+    /// bytes are dropped (content-addressed: they are the same bytes). Ends the writer.
+    func commit(as digest: Digest) async throws
+    /// Ends use of the writer; what was checkpointed stays.
+    func close() async
+    /// Ends use of the writer and removes everything the upload stored, checkpointed or not.
+    func discard() async
 }
 
 /// A stored manifest as the registry serves it.
@@ -102,13 +127,27 @@ public struct StorageStatistics: Sendable, Equatable {
     public let uploads: Int
 }
 
-/// An upload session as persisted, so it survives a restart.
+/// An upload session as persisted, so it survives a restart and continues on any replica.
 public struct UploadRecord: Sendable, Equatable {
     public let id: UUID
     public let repository: RepositoryName
     public let algorithm: Digest.Algorithm
-    public var offset: Int64
+    public var checkpoint: UploadCheckpoint
+    /// The running hash's saved state (`ResumableHasher.state`); nil for sessions saved before
+    /// states were kept, whose bytes are read back and hashed again.
+    public var hashState: [UInt8]?
     public let startedAt: Date
+
+    public var offset: Int64 { checkpoint.offset }
+
+    public init(id: UUID, repository: RepositoryName, algorithm: Digest.Algorithm, checkpoint: UploadCheckpoint, hashState: [UInt8]?, startedAt: Date) {
+        self.id = id
+        self.repository = repository
+        self.algorithm = algorithm
+        self.checkpoint = checkpoint
+        self.hashState = hashState
+        self.startedAt = startedAt
+    }
 }
 
 /// One page of a listing, with whether more entries follow.
@@ -154,7 +193,8 @@ public protocol MetadataStore: Sendable {
 
     func createUpload(_ upload: UploadRecord) async throws
     func upload(_ id: UUID) async throws -> UploadRecord?
-    func setUploadOffset(_ id: UUID, _ offset: Int64) async throws
+    /// Saves where an upload stands after a request (offset, store state, hash state).
+    func saveUploadProgress(_ id: UUID, _ checkpoint: UploadCheckpoint, hashState: [UInt8]) async throws
     func deleteUpload(_ id: UUID) async throws
     /// Deletes, in one transaction, manifests last pushed before `cutoff` that no tag, index or
     /// present subject keeps (when `untaggedManifests`), then blobs last linked before `cutoff`

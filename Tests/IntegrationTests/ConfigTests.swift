@@ -77,6 +77,17 @@ import Testing
             "berth.tokenserver.access[0].groups[0]"),
         ("version: 0.1\nberth:\n  tokenserver:\n    htpasswd: /x\n    access:\n      - users: [a]\n        repositories: ['a/***']\n        actions: [pull]",
             "berth.tokenserver.access[0].repositories[0]"),
+        ("version: 0.1\nstorage:\n  gcs:\n    bucket: b", "storage.gcs"),
+        ("version: 0.1\nstorage:\n  azure:\n    accountname: a", "storage.azure"),
+        ("version: 0.1\nstorage:\n  inmemory: {}", "storage.inmemory"),
+        ("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /x\n  s3:\n    bucket: b", "storage"),
+        ("version: 0.1\nstorage:\n  s3:\n    region: eu-west-1", "storage.s3.bucket"),
+        ("version: 0.1\nstorage:\n  s3:\n    bucket: b", "storage.s3.region"),
+        ("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    region: r\n    accesskey: k\n    secretkey: s\n    chunksize: 1024", "storage.s3.chunksize"),
+        ("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    region: r\n    accesskey: k\n    secretkey: s\n    v4auth: false", "storage.s3.v4auth"),
+        ("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    region: r\n    accesskey: k\n    secretkey: s\n    bucketname: x", "storage.s3.bucketname"),
+        ("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    regionendpoint: ftp://x/y\n    accesskey: k\n    secretkey: s", "storage.s3.regionendpoint"),
+        ("version: 0.1\ndatabase:\n  enabled: true\n  host: db", "database"),
         ("- just\n- a list", ""),
         ("key: [unclosed", ""),
     ])
@@ -85,6 +96,39 @@ import Testing
             _ = try ServerConfig.load(yaml: yaml)
         } throws: { error in
             (error as? ConfigError)?.key == key
+        }
+    }
+
+    @Test func s3KeysFollowDistributionAndCredentialsComeFromTheUsualPlaces() throws {
+        let config = try ServerConfig.load(
+            yaml: """
+                version: 0.1
+                storage:
+                  s3:
+                    region: eu-west-1
+                    regionendpoint: minio.example.com:9000
+                    secure: false
+                    bucket: registry
+                    rootdirectory: /berth
+                    chunksize: 20971520
+                    storageclass: NONE
+                    encrypt: true
+                    keyid: alias/registry
+                  redirect:
+                    disable: true
+                """, environment: ["AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "secret", "HOME": "/nonexistent"])
+        let s3 = try #require(config.s3)
+        #expect(s3.location.endpoint.absoluteString == "http://minio.example.com:9000")
+        #expect(s3.location.pathStyle && s3.location.region == "eu-west-1" && s3.location.bucket == "registry")
+        #expect(s3.location.storageClass == nil && s3.location.encrypt && s3.location.kmsKeyID == "alias/registry")
+        #expect(s3.credentials.accessKey == "AKIDENV" && s3.chunkSize == 20 << 20 && s3.rootDirectory == "/berth")
+        #expect(!config.redirect && config.warnings.isEmpty)
+        let aws = try ServerConfig.load(
+            yaml: "version: 0.1\nstorage:\n  s3:\n    region: us-west-2\n    bucket: b\n    accesskey: k\n    secretkey: s\n")
+        #expect(aws.s3?.location.endpoint.absoluteString == "https://s3.us-west-2.amazonaws.com")
+        #expect(aws.s3?.location.pathStyle == false && aws.s3?.location.storageClass == "STANDARD" && aws.redirect)
+        #expect(throws: ConfigError.self) {
+            _ = try ServerConfig.load(yaml: "version: 0.1\nstorage:\n  s3:\n    region: r\n    bucket: b\n", environment: ["HOME": "/nonexistent"])
         }
     }
 
@@ -119,6 +163,15 @@ struct ServeCommandTests {
         let lines = result.stderr.split(separator: "\n").filter { !$0.isEmpty }
         #expect(lines.first?.contains("storage.delete.enabled") == true)
         #expect(lines.first?.contains("expected true or false") == true)
+
+        // The issue's example as a new user writes it: no silent fallback to ./berth-data.
+        try Data("version: 0.1\nstorage:\n  gcs:\n    bucket: registry\nhttp:\n  addr: 127.0.0.1:0\n".utf8).write(to: file)
+        let gcs = try await Interop.run(Interop.berthBinary, ["serve", "--config", file.path])
+        #expect(gcs.status != 0 && gcs.stderr.contains("storage.gcs: berth does not support the gcs storage driver"))
+        #expect(gcs.stderr.split(separator: "\n").count == 1)
+        try Data("version: 0.1\ndatabase:\n  enabled: true\n  host: db.example.com\nhttp:\n  addr: 127.0.0.1:0\n".utf8).write(to: file)
+        let database = try await Interop.run(Interop.berthBinary, ["serve", "--config", file.path])
+        #expect(database.status != 0 && database.stderr.contains("database: PostgreSQL metadata is not available"))
 
         let missing = try await Interop.run(Interop.berthBinary, ["serve", "--config", "/nonexistent/config.yml"])
         #expect(missing.status != 0 && missing.stderr.contains("cannot read /nonexistent/config.yml"))

@@ -1,0 +1,92 @@
+import Foundation
+import ObjectStorage
+import RegistryStorage
+
+/// The `storage:` driver and `database:` sections: distribution's `storage.s3` keys (and its
+/// defaults where they apply), GitLab's container registry `database:` spelling. A driver or a
+/// database Berth cannot use stops startup: data never silently lands on local disk instead.
+extension ServerConfig {
+    /// Keys under `storage` that are settings, not drivers.
+    static let storageParameters: Set<String> = ["delete", "maintenance", "cache", "redirect", "tag"]
+    /// distribution's drivers that Berth does not implement.
+    static let unsupportedDrivers: Set<String> = ["inmemory", "gcs", "azure", "swift", "oss", "s3aws", "cloudfrontstorage"]
+
+    static let s3Keys: Set<String> = [
+        "region", "regionendpoint", "bucket", "rootdirectory", "forcepathstyle", "secure", "skipverify", "chunksize", "storageclass",
+        "encrypt", "keyid", "accesskey", "secretkey", "sessiontoken", "v4auth",
+    ]
+
+    static func loadStorage(_ reader: TreeReader, environment: [String: String], into config: inout ServerConfig) throws(ConfigError) {
+        let storage = reader.value("storage") as? [String: Any] ?? [:]
+        let drivers = storage.keys.filter { !storageParameters.contains($0) }.sorted()
+        if let unsupported = drivers.first(where: { unsupportedDrivers.contains($0) || !["filesystem", "s3"].contains($0) }) {
+            throw ConfigError(key: "storage.\(unsupported)", problem: "berth does not support the \(unsupported) storage driver (filesystem and s3 are supported)")
+        }
+        if drivers.count > 1 {
+            throw ConfigError(key: "storage", problem: "configure one storage driver, not \(drivers.joined(separator: " and "))")
+        }
+        config.redirect = !(try reader.bool("storage.redirect.disable") ?? false)
+        if drivers == ["s3"] { config.s3 = try loadS3(reader, environment: environment) }
+        if let database = reader.value("database") {
+            guard database is [String: Any] else { throw ConfigError(key: "database", problem: "must be a mapping") }
+            if try reader.bool("database.enabled") == true {
+                throw ConfigError(
+                    key: "database",
+                    problem: "PostgreSQL metadata is not available in this berth yet; remove the database section (metadata then stays in SQLite at berth.database.path)")
+            }
+        }
+    }
+
+    private static func loadS3(_ reader: TreeReader, environment: [String: String]) throws(ConfigError) -> S3StorageSettings {
+        if let s3 = reader.value("storage.s3") as? [String: Any], let unknown = s3.keys.sorted().first(where: { !s3Keys.contains($0) }) {
+            throw ConfigError(key: "storage.s3.\(unknown)", problem: "not a storage.s3 key berth knows (\(s3Keys.sorted().joined(separator: ", ")))")
+        }
+        guard let bucket = try reader.string("storage.s3.bucket"), !bucket.isEmpty else {
+            throw ConfigError(key: "storage.s3.bucket", problem: "is required")
+        }
+        let endpointText = try reader.string("storage.s3.regionendpoint").flatMap { $0.isEmpty ? nil : $0 }
+        let region = try reader.string("storage.s3.region").flatMap { $0.isEmpty ? nil : $0 }
+        guard let region = region ?? (endpointText == nil ? nil : "us-east-1") else {
+            throw ConfigError(key: "storage.s3.region", problem: "is required unless regionendpoint is set")
+        }
+        if try reader.bool("storage.s3.v4auth") == false {
+            throw ConfigError(key: "storage.s3.v4auth", problem: "berth signs with AWS Signature Version 4 only")
+        }
+        let secure = try reader.bool("storage.s3.secure") ?? true
+        let endpoint: URL
+        if let endpointText {
+            let withScheme = endpointText.contains("://") ? endpointText : "\(secure ? "https" : "http")://\(endpointText)"
+            guard let url = URL(string: withScheme), url.host != nil, ["http", "https"].contains(url.scheme ?? ""), url.path.isEmpty || url.path == "/"
+            else { throw ConfigError(key: "storage.s3.regionendpoint", problem: "must be an http(s) URL with no path, got '\(endpointText)'") }
+            endpoint = url
+        } else {
+            endpoint = URL(string: "\(secure ? "https" : "http")://s3.\(region).amazonaws.com")!
+        }
+        var chunkSize = S3StorageSettings.defaultChunkSize
+        if let configured = try reader.int("storage.s3.chunksize") {
+            guard (S3StorageSettings.minimumChunkSize...S3StorageSettings.maximumChunkSize).contains(configured) else {
+                throw ConfigError(key: "storage.s3.chunksize", problem: "must be 5242880 (5 MiB) to 5368709120 (5 GiB), got \(configured)")
+            }
+            chunkSize = configured
+        }
+        var storageClass = try reader.string("storage.s3.storageclass") ?? "STANDARD"
+        if storageClass == "NONE" { storageClass = "" }
+        guard
+            let credentials = AWSCredentials.resolve(
+                accessKey: try reader.string("storage.s3.accesskey"), secretKey: try reader.string("storage.s3.secretkey"),
+                sessionToken: try reader.string("storage.s3.sessiontoken"), environment: environment)
+        else {
+            throw ConfigError(
+                key: "storage.s3",
+                problem: "no credentials: set accesskey and secretkey, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials")
+        }
+        let location = S3Location(
+            endpoint: endpoint, region: region, bucket: bucket,
+            // Path style by default when an endpoint is named (MinIO, Ceph RGW and moto expect it).
+            pathStyle: try reader.bool("storage.s3.forcepathstyle") ?? (endpointText != nil),
+            skipVerify: try reader.bool("storage.s3.skipverify") ?? false, storageClass: storageClass.isEmpty ? nil : storageClass,
+            encrypt: try reader.bool("storage.s3.encrypt") ?? false, kmsKeyID: try reader.string("storage.s3.keyid"))
+        return S3StorageSettings(
+            location: location, credentials: credentials, rootDirectory: try reader.string("storage.s3.rootdirectory") ?? "", chunkSize: chunkSize)
+    }
+}

@@ -1,0 +1,73 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import ObjectStorage
+import RegistryServer
+import RegistryStorage
+
+/// moto's S3 server on a free loopback port, one per test process, started on first use. It
+/// runs under a Python parent that exits when its stdin closes, so the server goes away with
+/// the test process however that ends. Each test gets a bucket of its own.
+actor MotoS3 {
+    static let shared = MotoS3()
+    static let credentials = AWSCredentials(accessKey: "AKIDBERTHTEST", secretKey: "berth-test-secret")
+
+    private var endpoint: URL?
+    private var process: Process?
+    private var stdin: Pipe?
+
+    /// Whether S3 tests run: always with BERTH_REQUIRE_INTEROP=1, else when moto's server is installed.
+    static var enabled: Bool { Interop.required || Interop.path(of: "moto_server") != nil }
+
+    func url() throws -> URL {
+        if let endpoint { return endpoint }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Interop.tool("python3"))
+        process.arguments = [
+            "-c",
+            """
+            import sys
+            from moto.server import ThreadedMotoServer
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            print(server.get_host_and_port()[1], flush=True)
+            sys.stdin.read()
+            server.stop()
+            """,
+        ]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The port line, or end of file when moto is missing (`pip install 'moto[server]'`).
+        var line = Data()
+        while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data([0x0A]) { line.append(byte) }
+        guard let port = Int(String(decoding: line, as: UTF8.self)) else {
+            throw TestFailure("moto's S3 server did not start (pip install 'moto[server]')")
+        }
+        self.process = process
+        stdin = input
+        let url = URL(string: "http://127.0.0.1:\(port)")!
+        endpoint = url
+        return url
+    }
+
+    /// A new, empty bucket.
+    func bucket() async throws -> (endpoint: URL, bucket: String) {
+        let endpoint = try url()
+        let name = "berth-\(UUID().uuidString.lowercased().prefix(18))"
+        let reply = try await HTTP(base: endpoint.absoluteString).send(.PUT, "/\(name)")
+        guard reply.status == 200 else { throw TestFailure("creating bucket \(name): \(reply.status) \(reply.text)") }
+        return (endpoint, name)
+    }
+
+    /// `storage.s3` settings for a new bucket (5 MiB parts, the smallest S3 allows).
+    func settings(rootDirectory: String = "/berth") async throws -> S3StorageSettings {
+        let (endpoint, bucket) = try await bucket()
+        return S3StorageSettings(
+            location: S3Location(endpoint: endpoint, region: "us-east-1", bucket: bucket, pathStyle: true),
+            credentials: Self.credentials, rootDirectory: rootDirectory, chunkSize: S3StorageSettings.minimumChunkSize)
+    }
+}
