@@ -18,13 +18,16 @@ import Testing
             .appendingPathComponent("registry-config")
         var loaded: [String: ServerConfig] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".yml") {
-            let config = try ServerConfig.load(file: directory.appendingPathComponent(name).path, environment: [:])
+            // s3.yml takes its keys from the environment, as a deployment would.
+            let environment = ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example"]
+            let config = try ServerConfig.load(file: directory.appendingPathComponent(name).path, environment: environment)
             #expect(config.warnings.isEmpty, "\(name): \(config.warnings)")
             loaded[name] = config
         }
         #expect(loaded["htpasswd.yml"]?.htpasswd?.path == "/etc/berth/htpasswd")
         #expect(loaded["token.yml"]?.token?.rootCertBundle == "/etc/berth/token-signers.pem")
         #expect(loaded["tokenserver.yml"]?.tokenServer?.service == "registry.example.com")
+        #expect(loaded["s3.yml"]?.s3?.location.bucket == "registry" && loaded["s3.yml"]?.s3?.credentials.accessKey == "AKIDEXAMPLE")
         #expect(loaded["tls.yml"]?.tlsCertificate == "/etc/berth/registry.crt" && loaded["tls.yml"]?.drainTimeout == .seconds(30))
     }
 

@@ -5,8 +5,12 @@ import Testing
 /// The real skopeo (Debian's) pushing into and pulling out of `berth serve`.
 @Suite(.enabled(if: Interop.enabled("skopeo"), "skopeo is not installed (apt-get install skopeo)"))
 struct SkopeoInteropTests {
-    @Test func copyInAndOutKeepsDigestsAndInspectListDeleteWork() async throws {
+    /// On local files, and on S3 where skopeo follows the blob redirects to presigned URLs.
+    @Test(arguments: ["filesystem", "s3"])
+    func copyInAndOutKeepsDigestsAndInspectListDeleteWork(_ storage: String) async throws {
         let skopeo = try Interop.tool("skopeo")
+        let s3 = storage == "s3" && MotoS3.enabled ? try await MotoS3.shared.settings() : nil
+        if storage == "s3", s3 == nil { return }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("berth-skopeo-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
         var layout = try OCILayoutFixture(at: work.appendingPathComponent("src"))
@@ -25,7 +29,7 @@ struct SkopeoInteropTests {
         layout.tag("multi", index, mediaType: MediaType.ociIndex)
         try layout.writeIndex()
 
-        try await withServer { server, http in
+        try await withServer({ $0.s3 = s3 }) { server, http in
             let registry = "docker://127.0.0.1:\(server.port)/team/app"
             func skopeoRun(_ arguments: [String]) async throws -> String {
                 let result = try await Interop.run(skopeo, arguments)
