@@ -4,7 +4,7 @@ import ObjectStorage
 import Testing
 
 /// The S3 client against a real S3 API (moto's server on loopback).
-@Suite(.enabled(if: MotoS3.enabled)) struct S3ClientTests {
+@Suite(.serialized, .enabled(if: MotoS3.enabled)) struct S3ClientTests {
     func client() async throws -> S3Client {
         let settings = try await MotoS3.shared.settings()
         return S3Client(location: settings.location, credentials: MotoS3.credentials)

@@ -7,7 +7,9 @@ import Testing
 
 /// `berth serve` with `storage.s3` on a real S3 API (moto): uploads as multipart uploads that
 /// continue on any server sharing the bucket and metadata, presigned redirects, ranges, dedupe.
-@Suite(.enabled(if: MotoS3.enabled)) struct S3StorageTests {
+/// One test at a time: moto is a single Python process, and parallel multi-MiB parts through it
+/// starve the timing-sensitive tests of the rest of the suite on two cores.
+@Suite(.serialized, .enabled(if: MotoS3.enabled)) struct S3StorageTests {
     func withS3Server(redirect: Bool = true, _ body: (TestServer, HTTP, S3StorageSettings) async throws -> Void) async throws {
         let settings = try await MotoS3.shared.settings()
         try await withServer({ config in
