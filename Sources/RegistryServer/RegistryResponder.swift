@@ -329,9 +329,8 @@ struct RegistryResponder: HTTPResponder {
         if request.method == .head || length == 0 {
             return Response(status: status, headers: headers, body: ResponseBody())
         }
-        let blobs = registry.blobs
         // Object storage: the client fetches the bytes from the store itself (Range included).
-        if config.redirect, let url = try await blobs.redirectURL(for: digest) {
+        if config.redirect, let url = try await registry.blobRedirect(digest) {
             return Response(
                 status: .temporaryRedirect,
                 headers: [.location: url, .dockerContentDigest: digest.description, .contentLength: "0"], body: ResponseBody())
@@ -339,8 +338,9 @@ struct RegistryResponder: HTTPResponder {
         let start = range.lowerBound
         let channel = context.channel
         let zeroCopy = config.tlsCertificate == nil && length >= Self.zeroCopyThreshold
+        let registry = self.registry
         let body = ResponseBody(contentLength: Int(length)) { writer in
-            let reader = try await blobs.openBlob(digest)
+            let reader = try await registry.openBlob(digest)
             defer { reader.close() }
             if zeroCopy, let descriptor = reader.duplicateDescriptor() {
                 try await BelowCodecWriter.sendFile(descriptor: descriptor, range: start..<(start + length), on: channel)

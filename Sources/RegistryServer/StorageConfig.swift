@@ -8,8 +8,7 @@ import RegistryStorage
 extension ServerConfig {
     /// Keys under `storage` that are settings, not drivers.
     static let storageParameters: Set<String> = ["delete", "maintenance", "cache", "redirect", "tag"]
-    /// distribution's drivers that Berth does not implement.
-    static let unsupportedDrivers: Set<String> = ["inmemory", "gcs", "azure", "swift", "oss", "s3aws", "cloudfrontstorage"]
+    static let supportedDrivers: Set<String> = ["filesystem", "s3"]
 
     static let s3Keys: Set<String> = [
         "region", "regionendpoint", "bucket", "rootdirectory", "forcepathstyle", "secure", "skipverify", "chunksize", "storageclass",
@@ -19,7 +18,7 @@ extension ServerConfig {
     static func loadStorage(_ reader: TreeReader, environment: [String: String], into config: inout ServerConfig) throws(ConfigError) {
         let storage = reader.value("storage") as? [String: Any] ?? [:]
         let drivers = storage.keys.filter { !storageParameters.contains($0) }.sorted()
-        if let unsupported = drivers.first(where: { unsupportedDrivers.contains($0) || !["filesystem", "s3"].contains($0) }) {
+        if let unsupported = drivers.first(where: { !supportedDrivers.contains($0) }) {
             throw ConfigError(key: "storage.\(unsupported)", problem: "berth does not support the \(unsupported) storage driver (filesystem and s3 are supported)")
         }
         if drivers.count > 1 {

@@ -150,12 +150,15 @@ public enum StorageIOError: Error, CustomStringConvertible {
     case corruptUploadState(String)
     /// The store cannot read an upload's bytes back before it is committed.
     case unreadableUpload(String)
+    /// A blob's link object does not name a data object and size.
+    case corruptLink(String)
 
     public var description: String {
         switch self {
         case .system(let call, let path, let code): "\(call) \(path): \(String(cString: strerror(code)))"
         case .corruptUploadState(let id): "upload \(id): its saved state does not match the stored bytes"
         case .unreadableUpload(let id): "upload \(id): its bytes cannot be read back before it is committed (object storage)"
+        case .corruptLink(let key): "\(key): not a blob link (<data key> <size>)"
         }
     }
 }

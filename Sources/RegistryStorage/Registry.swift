@@ -49,14 +49,19 @@ public final class Registry: Sendable {
         return size
     }
 
-    public func openBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> any BlobReader {
-        _ = try await blobSize(repository, digest)
+    /// Opens a blob the caller has found visible (`blobSize`) for reading.
+    public func openBlob(_ digest: Digest) async throws -> any BlobReader {
         do {
             return try await blobs.openBlob(digest)
         } catch {
-            // Metadata says yes but the file is gone: report it as unknown rather than fail the server.
+            // Metadata says yes but the bytes are gone: report it as unknown rather than fail the server.
             throw RegistryError.blobUnknown(digest)
         }
+    }
+
+    /// Where a client may fetch a visible blob itself (a presigned object URL), when the store offers that.
+    public func blobRedirect(_ digest: Digest) async throws -> String? {
+        try await blobs.redirectURL(for: digest)
     }
 
     public func deleteBlob(_ repository: RepositoryName, _ digest: Digest) async throws {
@@ -88,16 +93,11 @@ public final class Registry: Sendable {
     public func startUpload(_ repository: RepositoryName, algorithm: Digest.Algorithm) async throws -> UploadRecord {
         try checkWritable()
         let id = UUID()
-        let writer = try await blobs.openUpload(id, resuming: nil)
-        let checkpoint: UploadCheckpoint
-        do { checkpoint = try await writer.checkpoint() } catch {
-            await writer.discard()
-            throw error
-        }
-        await writer.close()
+        // Created now (an upload file exists from the start); an empty upload has nothing to checkpoint.
+        try await blobs.openUpload(id, resuming: nil).close()
         let record = UploadRecord(
-            id: id, repository: repository, algorithm: algorithm, checkpoint: checkpoint, hashState: ResumableHasher(algorithm).state,
-            startedAt: Date())
+            id: id, repository: repository, algorithm: algorithm, checkpoint: UploadCheckpoint(offset: 0),
+            hashState: ResumableHasher(algorithm).state, startedAt: Date())
         try await metadata.createUpload(record)
         return record
     }
@@ -111,10 +111,10 @@ public final class Registry: Sendable {
 
     public func cancelUpload(_ repository: RepositoryName, _ id: UUID) async throws {
         let record = try await uploadStatus(repository, id)
-        try sessions.claim(id)
-        defer { sessions.release(id) }
-        try await blobs.deleteUpload(id, record.checkpoint)
-        try await metadata.deleteUpload(id)
+        try await sessions.holding(id) {
+            try await blobs.deleteUpload(id, record.checkpoint)
+            try await metadata.deleteUpload(id)
+        }
     }
 
     /// Online garbage collection: what nothing keeps and was last pushed more than `grace`
@@ -172,10 +172,14 @@ public final class Registry: Sendable {
                 purged.append(record.id)
                 continue
             }
-            do { try sessions.claim(record.id) } catch { continue }
-            defer { sessions.release(record.id) }
-            try await blobs.deleteUpload(record.id, record.checkpoint)
-            try await metadata.deleteUpload(record.id)
+            do {
+                try await sessions.holding(record.id) {
+                    try await blobs.deleteUpload(record.id, record.checkpoint)
+                    try await metadata.deleteUpload(record.id)
+                }
+            } catch RegistryError.uploadBusy {
+                continue
+            }
             purged.append(record.id)
         }
         for (id, modified) in try await blobs.uploadFiles() where modified < cutoff && !purged.contains(id) {
@@ -195,20 +199,19 @@ public final class Registry: Sendable {
     ) async throws -> Int64 {
         try checkWritable()
         let record = try await uploadStatus(repository, id)
-        try sessions.claim(id)
-        defer { sessions.release(id) }
-        var hasher = try await resumeHash(record)
-        let writer = try await blobs.openUpload(id, resuming: record.checkpoint)
-        do {
-            let received = try await append(writer, &hasher, start: start, length: length, body: body)
-            if received > 0 {
-                try await metadata.saveUploadProgress(id, try await writer.checkpoint(), hashState: hasher.state)
+        return try await sessions.holding(id) {
+            var (hasher, writer) = try await resume(record)
+            do {
+                let received = try await append(writer, &hasher, start: start, length: length, body: body)
+                if received > 0 {
+                    try await metadata.saveUploadProgress(id, try await writer.checkpoint(), hashState: hasher.state)
+                }
+                await writer.close()
+                return writer.offset
+            } catch {
+                await writer.close()
+                throw error
             }
-            await writer.close()
-            return writer.offset
-        } catch {
-            await writer.close()
-            throw error
         }
     }
 
@@ -219,21 +222,20 @@ public final class Registry: Sendable {
     ) async throws -> Int64 {
         try checkWritable()
         let record = try await uploadStatus(repository, id)
-        try sessions.claim(id)
-        defer { sessions.release(id) }
-        var hasher = try await resumeHash(record)
-        let writer = try await blobs.openUpload(id, resuming: record.checkpoint)
-        do {
-            _ = try await append(writer, &hasher, start: start, length: length, body: body)
-            return try await commit(writer, hasher, id: id, repository: repository, digest: digest)
-        } catch RegistryError.digestInvalid(let detail) {
-            // distribution drops an upload whose digest does not match; the client starts over.
-            await writer.discard()
-            try? await metadata.deleteUpload(id)
-            throw RegistryError.digestInvalid(detail)
-        } catch {
-            await writer.close()
-            throw error
+        return try await sessions.holding(id) {
+            var (hasher, writer) = try await resume(record)
+            do {
+                _ = try await append(writer, &hasher, start: start, length: length, body: body)
+                return try await commit(writer, hasher, id: id, repository: repository, digest: digest)
+            } catch RegistryError.digestInvalid(let detail) {
+                // distribution drops an upload whose digest does not match; the client starts over.
+                await writer.discard()
+                try? await metadata.deleteUpload(id)
+                throw RegistryError.digestInvalid(detail)
+            } catch {
+                await writer.close()
+                throw error
+            }
         }
     }
 
@@ -254,13 +256,18 @@ public final class Registry: Sendable {
         }
     }
 
-    /// The running hash of an upload: restored from its saved state, or (for sessions saved
-    /// before states were kept) rebuilt from the bytes acknowledged so far.
-    private func resumeHash(_ record: UploadRecord) async throws -> ResumableHasher {
-        if let state = record.hashState, let hasher = ResumableHasher(record.algorithm, state: state) { return hasher }
-        var hasher = ResumableHasher(record.algorithm)
-        try await blobs.readUpload(record.id, record.checkpoint) { hasher.update($0) }
-        return hasher
+    /// An upload as its last successful request left it: the running hash, restored from its
+    /// saved state (or, for sessions saved before states were kept, rebuilt from the bytes), and
+    /// the store's writer reopened at the checkpoint.
+    private func resume(_ record: UploadRecord) async throws -> (ResumableHasher, any UploadWriter) {
+        var hasher: ResumableHasher
+        if let state = record.hashState, let restored = ResumableHasher(record.algorithm, state: state) {
+            hasher = restored
+        } else {
+            hasher = ResumableHasher(record.algorithm)
+            try await blobs.readUpload(record.id, record.checkpoint) { hasher.update($0) }
+        }
+        return (hasher, try await blobs.openUpload(record.id, resuming: record.checkpoint))
     }
 
     /// Streams `body` into the upload while hashing it; returns the byte count.
@@ -463,13 +470,12 @@ public final class Registry: Sendable {
 final class UploadSessions: Sendable {
     private let busy = Mutex<Set<UUID>>([])
 
-    func claim(_ id: UUID) throws {
+    /// Runs `body` holding session `id`; throws `uploadBusy` when another request holds it.
+    func holding<T: Sendable>(_ id: UUID, _ body: () async throws -> T) async throws -> T {
         let claimed = busy.withLock { $0.insert(id).inserted }
         guard claimed else { throw RegistryError.uploadBusy }
-    }
-
-    func release(_ id: UUID) {
-        _ = busy.withLock { $0.remove(id) }
+        defer { _ = busy.withLock { $0.remove(id) } }
+        return try await body()
     }
 }
 

@@ -7,7 +7,7 @@ import Synchronization
 /// Blobs in an S3 bucket (`storage.s3`). Layout under the root prefix:
 /// - `data/<upload id>`: a blob's bytes, written once by the upload that brought them;
 /// - `blobs/<algorithm>/<first two hex>/<hex>/link`: the name of the `data/` object holding that
-///   digest. Committing an upload writes this small object instead of copying the bytes under a
+///   digest and its size (`<key> <size>`), so reads need no HEAD. Committing an upload writes this small object instead of copying the bytes under a
 ///   content-addressed key (distribution's server-side copy, moby#17038, costs time in
 ///   proportion to the blob; this costs one small PUT);
 /// - `uploads/<upload id>/tail-<offset>`: bytes of an upload in progress that do not yet fill a
@@ -21,10 +21,10 @@ public final class S3BlobStore: BlobStore {
     let chunkSize: Int
     /// How long a presigned blob URL stays valid (distribution uses 20 minutes).
     let redirectExpiry: Int
-    /// digest → data key. A digest's data object only changes when the blob is deleted, which
+    /// digest → data object. A digest's data object only changes when the blob is deleted, which
     /// goes through `deleteBlob` here (other replicas' entries then point at a missing object:
     /// reads fail as unknown blob, which the metadata already says it is).
-    private let links = Mutex<[Digest: String]>([:])
+    private let links = Mutex<[Digest: DataObject]>([:])
     static let maxCachedLinks = 200_000
 
     public init(client: S3Client, rootDirectory: String, chunkSize: Int, redirectExpiry: Int = 1200) {
@@ -43,53 +43,53 @@ public final class S3BlobStore: BlobStore {
     func uploadPrefix(_ id: UUID) -> String { "\(prefix)uploads/\(id.uuidString.lowercased())/" }
 
     /// The data object of a stored blob, or nil when the digest is not stored.
-    func dataKey(of digest: Digest) async throws -> String? {
+    func dataObject(of digest: Digest) async throws -> DataObject? {
         if let cached = links.withLock({ $0[digest] }) { return cached }
         let body: ByteBuffer
         do { body = try await client.getSmallObject(linkKey(digest), limit: 4096) } catch let error as S3Error where error.isNotFound { return nil }
-        let key = String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
-        remember(digest, key)
-        return key
+        let fields = String(buffer: body).split(separator: " ")
+        guard fields.count == 2, let size = Int64(fields[1]) else {
+            throw StorageIOError.corruptLink(linkKey(digest))
+        }
+        let object = DataObject(key: String(fields[0]), size: size)
+        remember(digest, object)
+        return object
     }
 
-    private func remember(_ digest: Digest, _ key: String) {
+    private func remember(_ digest: Digest, _ object: DataObject) {
         links.withLock { links in
             if links.count >= Self.maxCachedLinks { links.removeAll() }
-            links[digest] = key
+            links[digest] = object
         }
     }
 
-    public func size(of digest: Digest) async throws -> Int64? {
-        guard let key = try await dataKey(of: digest) else { return nil }
-        return try await client.headObject(key)
-    }
+    public func size(of digest: Digest) async throws -> Int64? { try await dataObject(of: digest)?.size }
 
     public func openBlob(_ digest: Digest) async throws -> any BlobReader {
-        guard let key = try await dataKey(of: digest), let size = try await client.headObject(key) else {
-            throw RegistryError.blobUnknown(digest)
-        }
-        return S3BlobReader(client: client, key: key, size: size)
+        guard let object = try await dataObject(of: digest) else { throw RegistryError.blobUnknown(digest) }
+        return S3BlobReader(client: client, key: object.key, size: object.size)
     }
 
     public func redirectURL(for digest: Digest) async throws -> String? {
-        guard let key = try await dataKey(of: digest) else { return nil }
-        return client.presignedURL(key, expires: redirectExpiry)
+        guard let object = try await dataObject(of: digest) else { return nil }
+        return client.presignedURL(object.key, expires: redirectExpiry)
     }
 
     public func openUpload(_ id: UUID, resuming checkpoint: UploadCheckpoint?) async throws -> any UploadWriter {
-        let state: S3UploadState
-        if let checkpoint, !checkpoint.storageState.isEmpty {
-            do { state = try JSONDecoder().decode(S3UploadState.self, from: Data(checkpoint.storageState)) } catch {
-                throw StorageIOError.corruptUploadState(id.uuidString)
-            }
-        } else {
-            state = S3UploadState()
+        try writer(id, checkpoint)
+    }
+
+    private func writer(_ id: UUID, _ checkpoint: UploadCheckpoint?) throws -> S3UploadWriter {
+        guard let checkpoint, !checkpoint.storageState.isEmpty else { return S3UploadWriter(store: self, id: id, state: S3UploadState()) }
+        do {
+            return S3UploadWriter(store: self, id: id, state: try JSONDecoder().decode(S3UploadState.self, from: Data(checkpoint.storageState)))
+        } catch {
+            throw StorageIOError.corruptUploadState(id.uuidString)
         }
-        return S3UploadWriter(store: self, id: id, state: state)
     }
 
     public func readUpload(_ id: UUID, _ checkpoint: UploadCheckpoint, _ body: (UnsafeRawBufferPointer) throws -> Void) async throws {
-        let writer = try await openUpload(id, resuming: checkpoint) as! S3UploadWriter
+        let writer = try writer(id, checkpoint)
         guard writer.state.multipartID == nil else {
             // Parts of a multipart upload in progress cannot be read back from S3.
             throw StorageIOError.unreadableUpload(id.uuidString)
@@ -99,7 +99,7 @@ public final class S3BlobStore: BlobStore {
     }
 
     public func deleteUpload(_ id: UUID, _ checkpoint: UploadCheckpoint?) async throws {
-        if let checkpoint, let writer = try? await openUpload(id, resuming: checkpoint) as? S3UploadWriter {
+        if let checkpoint, let writer = try? writer(id, checkpoint) {
             await writer.discard()
             return
         }
@@ -148,23 +148,32 @@ public final class S3BlobStore: BlobStore {
     /// Removes the link first: a crash between the two leaves an unreferenced data object,
     /// never a link to missing bytes.
     public func deleteBlob(_ digest: Digest) async throws {
-        let key = try await dataKey(of: digest)
+        let object = try await dataObject(of: digest)
         try await client.deleteObject(linkKey(digest))
         _ = links.withLock { $0.removeValue(forKey: digest) }
-        if let key { try await client.deleteObject(key) }
+        if let object { try await client.deleteObject(object.key) }
     }
 
-    /// Records `key` as the data object of `digest`, unless another upload stored it first;
+    /// Records `object` as the data of `digest`, unless another upload stored it first;
     /// returns whether this one's bytes are now the blob's.
-    func link(_ digest: Digest, to key: String) async throws -> Bool {
+    func link(_ digest: Digest, to object: DataObject) async throws -> Bool {
         do {
-            try await client.putObject(linkKey(digest), ByteBuffer(string: key), ifNoneMatch: true)
+            try await client.putObject(linkKey(digest), ByteBuffer(string: "\(object.key) \(object.size)"), ifNoneMatch: true)
         } catch let error as S3Error where error.status == 412 || error.status == 409 {
-            return false
+            // Taken: by another upload, or by this PUT itself when its answer was lost and the
+            // client's retry found the link already written.
+            links.withLock { _ = $0.removeValue(forKey: digest) }
+            return try await dataObject(of: digest)?.key == object.key
         }
-        remember(digest, key)
+        remember(digest, object)
         return true
     }
+}
+
+/// The object holding a blob's bytes.
+struct DataObject: Sendable, Equatable {
+    let key: String
+    let size: Int64
 }
 
 /// What an S3 upload needs to continue on any replica; saved as JSON with the session.
@@ -175,7 +184,7 @@ struct S3UploadState: Codable, Equatable {
     var tailKey: String?
     var tailSize: Int64 = 0
 
-    var offset: Int64 { parts.reduce(0) { $0 + $1.size } + tailSize }
+    var partsSize: Int64 { parts.reduce(0) { $0 + $1.size } }
 }
 
 /// Appends to an S3 upload: bytes gather in memory up to one part, then go up as a part.
@@ -193,10 +202,14 @@ final class S3UploadWriter: UploadWriter, @unchecked Sendable {
         self.store = store
         self.id = id
         self.state = state
+        partsSize = state.partsSize
         tailLoaded = state.tailSize == 0
     }
 
-    var offset: Int64 { state.offset - state.tailSize + (tailLoaded ? Int64(pending.readableBytes) : state.tailSize) }
+    /// Bytes in parts, plus the tail: in memory once read back, else as saved.
+    var offset: Int64 { partsSize + (tailLoaded ? Int64(pending.readableBytes) : state.tailSize) }
+    /// `state.partsSize`, kept as parts are added rather than summed per call.
+    private var partsSize: Int64
 
     func loadTail() async throws -> ByteBuffer {
         if !tailLoaded, let key = state.tailKey {
@@ -223,6 +236,7 @@ final class S3UploadWriter: UploadWriter, @unchecked Sendable {
         if state.multipartID == nil { state.multipartID = try await store.client.createMultipartUpload(key) }
         let part = try await store.client.uploadPart(key, uploadID: state.multipartID!, number: state.parts.count + 1, bytes)
         state.parts.append(part)
+        partsSize += part.size
     }
 
     func checkpoint() async throws -> UploadCheckpoint {
@@ -244,20 +258,26 @@ final class S3UploadWriter: UploadWriter, @unchecked Sendable {
 
     func commit(as digest: Digest) async throws {
         let client = store.client
-        if try await store.dataKey(of: digest) != nil {
+        if try await store.dataObject(of: digest) != nil {
             // Content-addressed: the bytes already stored are these bytes.
             await discard()
             return
         }
         let key = store.dataKey(id)
         let last = try await loadTail()
+        let size = offset
         if let multipartID = state.multipartID {
             if last.readableBytes > 0 { try await uploadPart(last) }
-            try await client.completeMultipartUpload(key, uploadID: multipartID, parts: state.parts)
+            do {
+                try await client.completeMultipartUpload(key, uploadID: multipartID, parts: state.parts)
+            } catch let error as S3Error where error.code == "NoSuchUpload" {
+                // A retried Complete whose first attempt went through (its answer was lost).
+                guard try await client.headObject(key) == size else { throw error }
+            }
         } else {
             try await client.putObject(key, last)
         }
-        if try await !store.link(digest, to: key) {
+        if try await !store.link(digest, to: DataObject(key: key, size: size)) {
             // Another upload of the same bytes linked first.
             try await client.deleteObject(key)
         }

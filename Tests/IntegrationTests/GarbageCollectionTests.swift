@@ -106,9 +106,10 @@ import Testing
                 for client in 0..<4 {
                     group.addTask {
                         var round = 0
-                        // At least one round each, however busy the machine (the suite's S3 tests
-                        // load it too): a round that starts after the deadline still races the collector.
-                        while round == 0 || (ContinuousClock.now < deadline && round < 500) {
+                        // At least three rounds each, however busy the machine (the suite's S3 tests
+                        // load it too): rounds 2 and 3 leave tagged images for the checks below (round 1
+                        // deletes its own), and a round after the deadline still races the collector.
+                        while round < 3 || (ContinuousClock.now < deadline && round < 500) {
                             round += 1
                             let repo = "stress/r\(client % 2)"
                             // Images share a layer with the base image, across repositories.

@@ -1,9 +1,11 @@
 import Foundation
 import NIOCore
 import ObjectStorage
+import OCI
 import RegistryServer
-import RegistryStorage
 import Testing
+
+@testable import RegistryStorage
 
 /// `berth serve` with `storage.s3` on a real S3 API (moto): uploads as multipart uploads that
 /// continue on any server sharing the bucket and metadata, presigned redirects, ranges, dedupe.
@@ -119,6 +121,23 @@ import Testing
             #expect(try await s3.listMultipartUploads(prefix: "berth/").isEmpty)
             try await s3.shutdown()
         }
+    }
+
+    @Test func linkingIsCreateOnceAndARetriedLinkIsStillOurs() async throws {
+        let settings = try await MotoS3.shared.settings()
+        let client = S3Client(location: settings.location, credentials: settings.credentials)
+        let store = S3BlobStore(client: client, rootDirectory: settings.rootDirectory, chunkSize: settings.chunkSize)
+        let digest = Digest.of(Array("x".utf8))
+        let ours = DataObject(key: "berth/data/one", size: 1)
+        #expect(try await store.link(digest, to: ours))
+        // The same PUT sent again (its first answer lost): the link it finds is its own.
+        #expect(try await store.link(digest, to: ours))
+        // Another upload of the same bytes comes second.
+        #expect(try await !store.link(digest, to: DataObject(key: "berth/data/two", size: 1)))
+        let fresh = S3BlobStore(client: client, rootDirectory: settings.rootDirectory, chunkSize: settings.chunkSize)
+        #expect(try await fresh.size(of: digest) == 1)
+        #expect(try await fresh.dataObject(of: digest) == ours)
+        try await client.shutdown()
     }
 
     @Test func aWrongDigestLeavesNothingBehind() async throws {
