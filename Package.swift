@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -85,7 +86,9 @@ let package = Package(
             dependencies: [
                 "OCI", "CLinuxIO", "CLibCrypto", "ObjectStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -114,8 +117,9 @@ let package = Package(
         .executableTarget(
             name: "BerthCLI",
             dependencies: [
-                "RegistryServer", "Transports", "RegistryClient", "OCI", "Signing", "Runtime",
+                "RegistryServer", "RegistryStorage", "Transports", "RegistryClient", "OCI", "Signing", "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -126,11 +130,15 @@ let package = Package(
         .testTarget(
             name: "RuntimeTests", dependencies: ["Runtime", "OCI", "CLinuxIO", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage"], swiftSettings: strict),
-        .testTarget(name: "RegistryStorageTests", dependencies: ["RegistryStorage"], swiftSettings: strict),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(
+            name: "RegistryStorageTests",
+            dependencies: ["RegistryStorage", "TestSupport", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OCI", "ObjectStorage", "RegistryClient", "RegistryServer", "RegistryStorage", "Transports",
+                "OCI", "ObjectStorage", "RegistryClient", "RegistryServer", "RegistryStorage", "Transports", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

@@ -28,7 +28,7 @@ struct GarbageCollect: AsyncParsableCommand {
         var logger = Logger(label: "berth.gc")
         logger.logLevel = .error
         let server: RegistryHTTPServer
-        do { server = try RegistryHTTPServer(config: config, logger: logger) } catch {
+        do { server = try await RegistryHTTPServer(config: config, logger: logger) } catch {
             throw CLIError("cannot open storage \(config.storageDescription): \(error)")
         }
         let report = try await server.registry.collectGarbage(grace: seconds, untaggedManifests: deleteUntagged, dryRun: dryRun)

@@ -30,7 +30,7 @@ struct Serve: AsyncParsableCommand {
         for warning in serverConfig.warnings { logger.warning("config: \(warning)") }
         let server: RegistryHTTPServer
         do {
-            server = try RegistryHTTPServer(config: serverConfig, logger: logger)
+            server = try await RegistryHTTPServer(config: serverConfig, logger: logger)
         } catch let error as ConfigError {
             throw CLIError(error.description)
         } catch {

@@ -18,10 +18,12 @@ public struct RegistryHTTPServer: Sendable {
     /// The built-in token server, when configured (its rules follow configuration reloads).
     let issuer: TokenIssuer?
 
-    public init(config: ServerConfig, logger: Logger) throws {
+    /// Opens the stores (connecting to PostgreSQL and migrating its schema when configured).
+    public init(config: ServerConfig, logger: Logger) async throws {
         self.config = config
         self.logger = logger
-        stores = try RegistryStores(blobs: config.blobStorage, databasePath: config.resolvedDatabasePath)
+        stores = try await RegistryStores(
+            blobs: config.blobStorage, postgres: config.postgres, databasePath: config.resolvedDatabasePath, logger: logger)
         var options = Registry.Options()
         options.deleteEnabled = config.deleteEnabled
         options.readOnly = config.readOnly

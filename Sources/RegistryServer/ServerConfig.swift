@@ -16,6 +16,8 @@ public struct ServerConfig: Sendable {
     public var rootDirectory: String = "./berth-data"
     /// `storage.s3`: blobs in a bucket instead of under `rootDirectory`.
     public var s3: S3StorageSettings?
+    /// `database:`: metadata in PostgreSQL instead of the SQLite file.
+    public var postgres: PostgresSettings?
     /// Blob GETs answer 307 to a presigned URL where the store offers one (`storage.redirect.disable`).
     public var redirect = true
     /// SQLite file; defaults to `<rootDirectory>/metadata.sqlite`.
@@ -72,8 +74,8 @@ public struct ServerConfig: Sendable {
 
     /// Where blobs go, for the startup line.
     public var storageDescription: String {
-        guard let s3 else { return rootDirectory }
-        return "s3://\(s3.location.bucket)/\(s3.rootDirectory) at \(s3.location.endpoint.absoluteString)"
+        let blobs = s3.map { "s3://\($0.location.bucket)/\($0.rootDirectory) at \($0.location.endpoint.absoluteString)" } ?? rootDirectory
+        return postgres.map { "\(blobs), metadata in \($0.location)" } ?? blobs
     }
 
     /// The configuration used when no file exists: the same as `registry-config/config.yml`.
@@ -220,7 +222,7 @@ public struct ServerConfig: Sendable {
                 try duration("grace", defaults.grace), try duration("interval", defaults.interval), try reader.bool("berth.gc.untagged") ?? true
             )
         }
-        config.warnings = unrecognisedKeys(tree)
+        config.warnings = unrecognisedKeys(tree) + ignoredDatabaseWarnings(reader)
         return config
     }
 
@@ -390,12 +392,12 @@ public struct ServerConfig: Sendable {
         "berth.http.forwardedheaders", "berth.gc.enabled", "berth.gc.grace", "berth.gc.interval", "berth.gc.untagged", "notifications.endpoints",
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
         "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",
-        "storage.s3", "storage.redirect.disable", "database.enabled",
+        "storage.s3", "storage.redirect.disable", "database",
     ]
 
     /// distribution keys Berth accepts without acting on them (yet).
     static let ignoredDistributionSections = [
-        "log.formatter", "log.fields", "log.accesslog", "loglevel", "storage.cache", "storage.redirect", "storage.maintenance", "database",
+        "log.formatter", "log.fields", "log.accesslog", "loglevel", "storage.cache", "storage.redirect", "storage.maintenance",
         "storage.tag", "http.secret", "http.prefix", "http.headers", "http.debug", "http.http2", "http.relativeurls",
         "http.net", "http.tls", "notifications.events", "redis", "health", "proxy", "validation",
         "compatibility", "reporting", "middleware",

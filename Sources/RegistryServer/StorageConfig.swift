@@ -26,14 +26,74 @@ extension ServerConfig {
         }
         config.redirect = !(try reader.bool("storage.redirect.disable") ?? false)
         if drivers == ["s3"] { config.s3 = try loadS3(reader, environment: environment) }
-        if let database = reader.value("database") {
-            guard database is [String: Any] else { throw ConfigError(key: "database", problem: "must be a mapping") }
-            if try reader.bool("database.enabled") == true {
-                throw ConfigError(
-                    key: "database",
-                    problem: "PostgreSQL metadata is not available in this berth yet; remove the database section (metadata then stays in SQLite at berth.database.path)")
-            }
+        config.postgres = try loadDatabase(reader, environment: environment)
+    }
+
+    static let databaseKeys: Set<String> = [
+        "enabled", "host", "port", "user", "password", "dbname", "sslmode", "sslcert", "sslkey", "sslrootcert", "connecttimeout", "pool",
+    ]
+    /// GitLab keys accepted without effect: postgres-nio prepares statements per connection
+    /// and closes idle connections by `pool.maxidletime` alone.
+    static let ignoredDatabaseKeys: Set<String> = ["preparedstatements", "draintimeout", "pool.maxidle", "pool.maxlifetime"]
+
+    /// The GitLab `database` keys present that Berth accepts without effect, as warnings.
+    static func ignoredDatabaseWarnings(_ reader: TreeReader) -> [String] {
+        ignoredDatabaseKeys.sorted().filter { reader.value("database.\($0)") != nil }.map { "database.\($0): not supported by berth, ignored" }
+    }
+
+    /// `database:` (GitLab's container registry keys). Disabled or absent: SQLite.
+    private static func loadDatabase(_ reader: TreeReader, environment: [String: String]) throws(ConfigError) -> PostgresSettings? {
+        guard let database = reader.value("database") else { return nil }
+        guard let section = database as? [String: Any] else { throw ConfigError(key: "database", problem: "must be a mapping") }
+        guard try reader.bool("database.enabled") == true else { return nil }
+        let pool = section["pool"] as? [String: Any] ?? [:]
+        let keys = section.keys.map { $0 } + pool.keys.map { "pool.\($0)" }
+        if let unknown = keys.sorted().first(where: {
+            !databaseKeys.contains($0) && !ignoredDatabaseKeys.contains($0) && !["pool.maxopen", "pool.maxidletime"].contains($0)
+        }) {
+            throw ConfigError(key: "database.\(unknown)", problem: "not a database key berth knows")
         }
+        func required(_ key: String) throws(ConfigError) -> String {
+            guard let value = try reader.string("database.\(key)"), !value.isEmpty else {
+                throw ConfigError(key: "database.\(key)", problem: "is required when the database is enabled")
+            }
+            return value
+        }
+        var settings = PostgresSettings(host: try required("host"), user: try required("user"), database: try required("dbname"))
+        if let port = try reader.int("database.port") {
+            guard (1...65535).contains(port) else { throw ConfigError(key: "database.port", problem: "must be 1 to 65535, got \(port)") }
+            settings.port = port
+        }
+        // libpq's PGPASSWORD when the file names none, so the secret can stay out of it.
+        settings.password = try reader.string("database.password") ?? environment["PGPASSWORD"]
+        if let mode = try reader.string("database.sslmode") {
+            guard let parsed = PostgresSettings.SSLMode(rawValue: mode) else {
+                throw ConfigError(
+                    key: "database.sslmode",
+                    problem: "must be one of \(PostgresSettings.SSLMode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(mode)'")
+            }
+            settings.sslMode = parsed
+        }
+        settings.sslRootCert = try reader.string("database.sslrootcert")
+        settings.sslCert = try reader.string("database.sslcert")
+        settings.sslKey = try reader.string("database.sslkey")
+        if (settings.sslCert == nil) != (settings.sslKey == nil) {
+            throw ConfigError(key: "database.sslcert", problem: "sslcert and sslkey go together")
+        }
+        func duration(_ key: String) throws(ConfigError) -> Duration? {
+            guard let text = try reader.string("database.\(key)") else { return nil }
+            guard let parsed = goDuration(text), parsed > .zero else {
+                throw ConfigError(key: "database.\(key)", problem: "must be a duration such as 5s or 1m, got '\(text)'")
+            }
+            return parsed
+        }
+        settings.connectTimeout = try duration("connecttimeout") ?? settings.connectTimeout
+        settings.maxIdleTime = try duration("pool.maxidletime") ?? settings.maxIdleTime
+        if let maxOpen = try reader.int("database.pool.maxopen") {
+            guard maxOpen > 0 else { throw ConfigError(key: "database.pool.maxopen", problem: "must be positive") }
+            settings.maxOpen = maxOpen
+        }
+        return settings
     }
 
     private static func loadS3(_ reader: TreeReader, environment: [String: String]) throws(ConfigError) -> S3StorageSettings {

@@ -293,7 +293,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             let names = try String.fetchAll(
                 db, sql: "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
                 arguments: [repo, last ?? "", fetchLimit])
-            return Self.page(names, limit: limit)
+            return Page(prefixOf: names, limit: limit)
         }
     }
 
@@ -302,7 +302,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             let names = try String.fetchAll(
                 db, sql: "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
                 arguments: [last ?? "", limit + 1])
-            return Self.page(names, limit: limit)
+            return Page(prefixOf: names, limit: limit)
         }
     }
 
@@ -548,10 +548,5 @@ public final class SQLiteMetadataStore: MetadataStore {
         try db.execute(
             sql: "INSERT OR IGNORE INTO repository_blobs(repository_id, digest) VALUES (?, ?)",
             arguments: [repo, digest.description])
-    }
-
-    private static func page(_ names: [String], limit: Int?) -> Page<String> {
-        guard let limit, names.count > limit else { return Page(items: names, hasMore: false) }
-        return Page(items: Array(names.prefix(limit)), hasMore: true)
     }
 }

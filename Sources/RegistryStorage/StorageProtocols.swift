@@ -161,6 +161,17 @@ public struct Page<Element: Sendable>: Sendable {
     }
 }
 
+extension Page where Element == String {
+    /// The first `limit` of `names` (fetched one past the limit), and whether there were more.
+    init(prefixOf names: [String], limit: Int?) {
+        guard let limit, names.count > limit else {
+            self.init(items: names, hasMore: false)
+            return
+        }
+        self.init(items: Array(names.prefix(limit)), hasMore: true)
+    }
+}
+
 /// The registry's metadata.
 public protocol MetadataStore: Sendable {
     /// Ends use of the store (a clean shutdown): later calls fail.

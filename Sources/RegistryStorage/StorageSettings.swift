@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ObjectStorage
 
 /// Where blobs live, as configured (`storage.filesystem` or `storage.s3`).
@@ -28,6 +29,39 @@ public struct S3StorageSettings: Sendable, Equatable {
     }
 }
 
+/// `database:` as GitLab's container registry spells it: PostgreSQL for the metadata.
+public struct PostgresSettings: Sendable, Equatable {
+    public enum SSLMode: String, Sendable, Equatable, CaseIterable {
+        case disable, allow, prefer, require
+        case verifyCA = "verify-ca"
+        case verifyFull = "verify-full"
+    }
+
+    public var host: String
+    public var port = 5432
+    public var user: String
+    public var password: String?
+    public var database: String
+    public var sslMode: SSLMode = .prefer
+    public var sslRootCert: String?
+    public var sslCert: String?
+    public var sslKey: String?
+    public var connectTimeout: Duration = .seconds(10)
+    /// `pool.maxopen`: connections per server (postgres-nio's default is 20).
+    public var maxOpen = 20
+    /// `pool.maxidletime`: how long an unused connection stays open.
+    public var maxIdleTime: Duration = .seconds(60)
+
+    public init(host: String, user: String, database: String) {
+        self.host = host
+        self.user = user
+        self.database = database
+    }
+
+    /// `postgres://user@host:port/dbname`, for messages (never the password).
+    public var location: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+}
+
 /// The stores a registry runs on, built in one place from its settings; the HTTP server
 /// receives them and never names a backend.
 public struct RegistryStores: Sendable {
@@ -36,8 +70,9 @@ public struct RegistryStores: Sendable {
     /// The bucket client, for the startup check and shutdown.
     let s3: S3Client?
 
-    /// Opens the blob store and the SQLite metadata database at `databasePath`.
-    public init(blobs settings: BlobStorageSettings, databasePath: String) throws {
+    /// Opens the blob store and the metadata: PostgreSQL when `postgres` is set (its schema
+    /// migrated, once, under a lock), else the SQLite database at `databasePath`.
+    public init(blobs settings: BlobStorageSettings, postgres: PostgresSettings?, databasePath: String, logger: Logger) async throws {
         switch settings {
         case .filesystem(let root):
             blobs = try FileSystemBlobStore(root: URL(fileURLWithPath: root))
@@ -47,9 +82,17 @@ public struct RegistryStores: Sendable {
             blobs = S3BlobStore(client: client, rootDirectory: s3Settings.rootDirectory, chunkSize: s3Settings.chunkSize)
             s3 = client
         }
-        try FileManager.default.createDirectory(
-            atPath: (databasePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        metadata = try SQLiteMetadataStore(path: databasePath)
+        if let postgres {
+            do {
+                metadata = try await PostgresMetadataStore(settings: postgres, logger: logger)
+            } catch {
+                throw StorageStartupError("database \(postgres.location): \(PostgresMetadataStore.describe(error))")
+            }
+        } else {
+            try FileManager.default.createDirectory(
+                atPath: (databasePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            metadata = try SQLiteMetadataStore(path: databasePath)
+        }
     }
 
     /// Checks that the backends answer before the registry takes requests: a bucket that is

@@ -90,7 +90,13 @@ import Testing
         ("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    region: r\n    accesskey: k\n    secretkey: s\n    v4auth: false", "storage.s3.v4auth"),
         ("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    region: r\n    accesskey: k\n    secretkey: s\n    bucketname: x", "storage.s3.bucketname"),
         ("version: 0.1\nstorage:\n  s3:\n    bucket: b\n    regionendpoint: ftp://x/y\n    accesskey: k\n    secretkey: s", "storage.s3.regionendpoint"),
-        ("version: 0.1\ndatabase:\n  enabled: true\n  host: db", "database"),
+        ("version: 0.1\ndatabase:\n  enabled: true\n  host: db", "database.user"),
+        ("version: 0.1\ndatabase:\n  enabled: true\n  user: u\n  dbname: d", "database.host"),
+        ("version: 0.1\ndatabase:\n  enabled: true\n  host: h\n  user: u\n  dbname: d\n  sslmode: maybe", "database.sslmode"),
+        ("version: 0.1\ndatabase:\n  enabled: true\n  host: h\n  user: u\n  dbname: d\n  port: 0", "database.port"),
+        ("version: 0.1\ndatabase:\n  enabled: true\n  host: h\n  user: u\n  dbname: d\n  connecttimeout: soon", "database.connecttimeout"),
+        ("version: 0.1\ndatabase:\n  enabled: true\n  host: h\n  user: u\n  dbname: d\n  sslcert: /c.pem", "database.sslcert"),
+        ("version: 0.1\ndatabase:\n  enabled: true\n  host: h\n  user: u\n  dbname: d\n  replicas: [x]", "database.replicas"),
         ("- just\n- a list", ""),
         ("key: [unclosed", ""),
     ])
@@ -126,6 +132,27 @@ import Testing
         #expect(s3.location.storageClass == nil && s3.location.encrypt && s3.location.kmsKeyID == "alias/registry")
         #expect(s3.credentials.accessKey == "AKIDENV" && s3.chunkSize == 20 << 20 && s3.rootDirectory == "/berth")
         #expect(!config.redirect && config.warnings.isEmpty)
+        let database = try ServerConfig.load(
+            yaml: """
+                version: 0.1
+                database:
+                  enabled: true
+                  host: db.example.com
+                  port: 6432
+                  user: berth
+                  dbname: registry
+                  sslmode: verify-full
+                  connecttimeout: 5s
+                  preparedstatements: false
+                  pool:
+                    maxopen: 25
+                    maxidletime: 5m
+                """, environment: ["PGPASSWORD": "from-env"])
+        let postgres = try #require(database.postgres)
+        #expect(postgres.location == "postgres://berth@db.example.com:6432/registry" && postgres.password == "from-env")
+        #expect(postgres.sslMode == .verifyFull && postgres.connectTimeout == .seconds(5) && postgres.maxOpen == 25 && postgres.maxIdleTime == .seconds(300))
+        #expect(database.warnings == ["database.preparedstatements: not supported by berth, ignored"])
+        #expect(try ServerConfig.load(yaml: "version: 0.1\ndatabase:\n  enabled: false\n  host: h\n").postgres == nil)
         let aws = try ServerConfig.load(
             yaml: "version: 0.1\nstorage:\n  s3:\n    region: us-west-2\n    bucket: b\n    accesskey: k\n    secretkey: s\n")
         #expect(aws.s3?.location.endpoint.absoluteString == "https://s3.us-west-2.amazonaws.com")
@@ -172,9 +199,15 @@ struct ServeCommandTests {
         let gcs = try await Interop.run(Interop.berthBinary, ["serve", "--config", file.path])
         #expect(gcs.status != 0 && gcs.stderr.contains("storage.gcs: berth does not support the gcs storage driver"))
         #expect(gcs.stderr.split(separator: "\n").count == 1)
-        try Data("version: 0.1\ndatabase:\n  enabled: true\n  host: db.example.com\nhttp:\n  addr: 127.0.0.1:0\n".utf8).write(to: file)
+        // A database nobody serves: one line naming it, at once (not the pool retrying quietly).
+        let closed = try freePort()
+        try Data(
+            "version: 0.1\ndatabase:\n  enabled: true\n  host: 127.0.0.1\n  port: \(closed)\n  user: berth\n  dbname: berth\nhttp:\n  addr: 127.0.0.1:0\n"
+                .utf8
+        ).write(to: file)
         let database = try await Interop.run(Interop.berthBinary, ["serve", "--config", file.path])
-        #expect(database.status != 0 && database.stderr.contains("database: PostgreSQL metadata is not available"))
+        #expect(database.status != 0 && database.stderr.contains("database postgres://berth@127.0.0.1:\(closed)/berth: "))
+        #expect(database.stderr.split(separator: "\n").count == 1, "\(database.stderr)")
 
         let missing = try await Interop.run(Interop.berthBinary, ["serve", "--config", "/nonexistent/config.yml"])
         #expect(missing.status != 0 && missing.stderr.contains("cannot read /nonexistent/config.yml"))

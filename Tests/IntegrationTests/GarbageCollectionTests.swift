@@ -197,7 +197,8 @@ extension GarbageCollectionTests {
         let berth = try BerthCommand()
         defer { berth.cleanup() }
         let config = berth.path("config.yml")
-        try Data("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: \(server.root.path)\n".utf8).write(to: URL(fileURLWithPath: config))
+        let database = try await TestBackend.databaseYAML(for: server.root)
+        try Data("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: \(server.root.path)\n\(database)".utf8).write(to: URL(fileURLWithPath: config))
 
         let dry = try await berth.succeed(["garbage-collect", "--config", config, "--dry-run"])
         #expect(dry.stdout.contains("blob eligible for deletion: \(stray)") && dry.stdout.contains("would delete 0 manifest(s) and 1 blob(s)"), "\(dry.stdout)")

@@ -1,17 +1,50 @@
 import Foundation
 import NIOCore
 import OCI
-import RegistryStorage
+import Logging
+import TestSupport
 import Testing
 
-/// Runs `body` against a registry in a fresh temporary directory.
-func withRegistry(_ options: Registry.Options = .init(), _ body: (Registry, URL) async throws -> Void) async throws {
+@testable import RegistryStorage
+
+/// The metadata stores the registry tests run on: SQLite, and PostgreSQL where it is installed
+/// (always under BERTH_REQUIRE_INTEROP=1, where a missing one fails).
+enum MetadataKind: String, CaseIterable, Sendable {
+    case sqlite, postgres
+
+    static var available: [MetadataKind] {
+        PostgresCluster.installed || ProcessInfo.processInfo.environment["BERTH_REQUIRE_INTEROP"] == "1" ? allCases : [.sqlite]
+    }
+
+    func open(root: URL) async throws -> any MetadataStore {
+        switch self {
+        case .sqlite: return try SQLiteMetadataStore(path: root.appendingPathComponent("m.sqlite").path)
+        case .postgres: return try await PostgresMetadataStore.forTests()
+        }
+    }
+}
+
+extension PostgresMetadataStore {
+    /// A store on a fresh database of the test cluster.
+    static func forTests(logger: Logger = Logger(label: "berth.test")) async throws -> PostgresMetadataStore {
+        let database = try await PostgresCluster.shared.database()
+        var settings = PostgresSettings(host: database.host, user: database.user, database: database.name)
+        settings.port = database.port
+        settings.sslMode = .disable
+        return try await PostgresMetadataStore(settings: settings, logger: logger)
+    }
+}
+
+/// Runs `body` against a registry in a fresh temporary directory, on the given metadata store.
+func withRegistry(
+    _ options: Registry.Options = .init(), metadata kind: MetadataKind = .sqlite, _ body: (Registry, URL) async throws -> Void
+) async throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-store-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: root) }
-    let registry = try Registry(
-        blobs: FileSystemBlobStore(root: root), metadata: SQLiteMetadataStore(path: root.appendingPathComponent("m.sqlite").path),
-        options: options)
-    try await body(registry, root)
+    let blobs = try FileSystemBlobStore(root: root)
+    let metadata = try await kind.open(root: root)
+    defer { try? metadata.close() }
+    try await body(Registry(blobs: blobs, metadata: metadata, options: options), root)
 }
 
 struct Chunks: AsyncSequence, Sendable {
@@ -37,8 +70,9 @@ struct Chunks: AsyncSequence, Sendable {
 @Suite struct StoreTests {
     let repo = try! RepositoryName(parsing: "team/app")
 
-    @Test func blobLivesOnceUnderItsDigest() async throws {
-        try await withRegistry { registry, root in
+    @Test(arguments: MetadataKind.available)
+    func blobLivesOnceUnderItsDigest(_ metadata: MetadataKind) async throws {
+        try await withRegistry(metadata: metadata) { registry, root in
             let data = Array("layer".utf8)
             let digest = Digest.of(data)
             _ = try await registry.putBlob(repo, digest: digest, length: 5, body: Chunks(chunks: [data]))
@@ -51,8 +85,9 @@ struct Chunks: AsyncSequence, Sendable {
         }
     }
 
-    @Test func aFailedChunkLeavesTheUploadWhereItWas() async throws {
-        try await withRegistry { registry, _ in
+    @Test(arguments: MetadataKind.available)
+    func aFailedChunkLeavesTheUploadWhereItWas(_ metadata: MetadataKind) async throws {
+        try await withRegistry(metadata: metadata) { registry, _ in
             let upload = try await registry.startUpload(repo, algorithm: .sha256)
             #expect(try await registry.appendChunk(repo, upload.id, start: 0, length: 3, body: Chunks(chunks: [[1, 2, 3]])) == 3)
             await #expect(throws: Chunks.Broken.self) {
@@ -69,8 +104,9 @@ struct Chunks: AsyncSequence, Sendable {
         }
     }
 
-    @Test func outOfOrderChunkIsARangeError() async throws {
-        try await withRegistry { registry, _ in
+    @Test(arguments: MetadataKind.available)
+    func outOfOrderChunkIsARangeError(_ metadata: MetadataKind) async throws {
+        try await withRegistry(metadata: metadata) { registry, _ in
             let upload = try await registry.startUpload(repo, algorithm: .sha256)
             await #expect(throws: RegistryError.rangeInvalid(offset: 0, detail: "chunk starts at 5 but the upload has 0 bytes")) {
                 _ = try await registry.appendChunk(repo, upload.id, start: 5, length: 1, body: Chunks(chunks: [[1]]))
@@ -78,8 +114,9 @@ struct Chunks: AsyncSequence, Sendable {
         }
     }
 
-    @Test func wrongDigestStoresNothing() async throws {
-        try await withRegistry { registry, root in
+    @Test(arguments: MetadataKind.available)
+    func wrongDigestStoresNothing(_ metadata: MetadataKind) async throws {
+        try await withRegistry(metadata: metadata) { registry, root in
             let claimed = Digest.of(Array("other".utf8))
             await #expect(throws: RegistryError.self) {
                 _ = try await registry.putBlob(repo, digest: claimed, length: 4, body: Chunks(chunks: [Array("data".utf8)]))
@@ -90,8 +127,9 @@ struct Chunks: AsyncSequence, Sendable {
         }
     }
 
-    @Test func tagsPageInByteOrder() async throws {
-        try await withRegistry { registry, _ in
+    @Test(arguments: MetadataKind.available)
+    func tagsPageInByteOrder(_ metadata: MetadataKind) async throws {
+        try await withRegistry(metadata: metadata) { registry, _ in
             let config = Array("{}".utf8)
             _ = try await registry.putBlob(repo, digest: Digest.of(config), length: 2, body: Chunks(chunks: [config]))
             let manifest = ImageManifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: Digest.of(config), size: 2), layers: [])
@@ -144,8 +182,9 @@ struct Chunks: AsyncSequence, Sendable {
         #expect(read == expected)
     }
 
-    @Test func cachedReadsSeeEveryWrite() async throws {
-        try await withRegistry { registry, _ in
+    @Test(arguments: MetadataKind.available)
+    func cachedReadsSeeEveryWrite(_ metadata: MetadataKind) async throws {
+        try await withRegistry(metadata: metadata) { registry, _ in
             let a = Array("a".utf8)
             await #expect(throws: RegistryError.self) { _ = try await registry.blobSize(repo, Digest.of(a)) }
             _ = try await registry.putBlob(repo, digest: Digest.of(a), length: 1, body: Chunks(chunks: [a]))

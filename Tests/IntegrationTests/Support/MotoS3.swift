@@ -4,6 +4,7 @@ import NIOCore
 import ObjectStorage
 import RegistryServer
 import RegistryStorage
+import TestSupport
 
 /// moto's S3 server on a free loopback port, one per test process, started on first use. It
 /// runs under a Python parent that exits when its stdin closes, so the server goes away with
@@ -13,42 +14,26 @@ actor MotoS3 {
     static let credentials = AWSCredentials(accessKey: "AKIDBERTHTEST", secretKey: "berth-test-secret")
 
     private var endpoint: URL?
-    private var process: Process?
-    private var stdin: Pipe?
+    private var server: Supervised?
 
     /// Whether S3 tests run: always with BERTH_REQUIRE_INTEROP=1, else when moto's server is installed.
     static var enabled: Bool { Interop.required || Interop.path(of: "moto_server") != nil }
 
     func url() throws -> URL {
         if let endpoint { return endpoint }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Interop.tool("python3"))
-        process.arguments = [
-            "-c",
-            """
-            import sys
-            from moto.server import ThreadedMotoServer
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            server.start()
-            print(server.get_host_and_port()[1], flush=True)
-            sys.stdin.read()
-            server.stop()
-            """,
-        ]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // The port line, or end of file when moto is missing (`pip install 'moto[server]'`).
-        var line = Data()
-        while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data([0x0A]) { line.append(byte) }
-        guard let port = Int(String(decoding: line, as: UTF8.self)) else {
-            throw TestFailure("moto's S3 server did not start (pip install 'moto[server]')")
-        }
-        self.process = process
-        stdin = input
+        let server = try Supervised(
+            python: """
+                import sys
+                from moto.server import ThreadedMotoServer
+                server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+                server.start()
+                print(server.get_host_and_port()[1], flush=True)
+                sys.stdin.read()
+                server.stop()
+                """)
+        // The port, or nothing when moto is missing.
+        guard let port = Int(server.firstLine) else { throw TestFailure("moto's S3 server did not start (pip install 'moto[server]')") }
+        self.server = server
         let url = URL(string: "http://127.0.0.1:\(port)")!
         endpoint = url
         return url

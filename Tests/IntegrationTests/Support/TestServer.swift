@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import RegistryServer
 import RegistryStorage
+import TestSupport
 
 /// `berth serve` in this process on a free loopback port with a temporary root; `stop()` ends it.
 final class TestServer: Sendable {
@@ -28,10 +29,11 @@ final class TestServer: Sendable {
         config.host = "127.0.0.1"
         config.port = 0
         config.logLevel = .warning
+        if TestBackend.postgres { config.postgres = try await TestBackend.database(for: root) }
         configure(&config)
         var logger = custom ?? Logger(label: "berth.test")
         if custom == nil { logger.logLevel = .warning }
-        let server = try RegistryHTTPServer(config: config, logger: logger)
+        let server = try await RegistryHTTPServer(config: config, logger: logger)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let (debugPorts, debugContinuation) = AsyncStream.makeStream(of: Int.self)
         let task = Task {
@@ -155,4 +157,36 @@ func withServer(
         throw error
     }
     await server.cleanup()
+}
+
+/// Which metadata store the suite runs on: SQLite, or with BERTH_TEST_METADATA=postgres (as the
+/// second pass of `scripts/test` sets) PostgreSQL, a database per server root.
+enum TestBackend {
+    static let postgres = ProcessInfo.processInfo.environment["BERTH_TEST_METADATA"] == "postgres"
+
+    /// The root's database: created on first use and named in the root, so a server restarted on
+    /// the same root finds its metadata again.
+    static func database(for root: URL) async throws -> PostgresSettings {
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let marker = root.appendingPathComponent("test-database")
+        let name: String
+        if let saved = try? String(contentsOf: marker, encoding: .utf8) {
+            name = saved
+        } else {
+            name = try await PostgresCluster.shared.database().name
+            try name.write(to: marker, atomically: true, encoding: .utf8)
+        }
+        var settings = PostgresSettings(host: "127.0.0.1", user: "berth", database: name)
+        settings.port = try await PostgresCluster.shared.database(named: name).port
+        settings.sslMode = .disable
+        return settings
+    }
+
+    /// The `database:` section a `berth` command needs to open the root's metadata ("" on SQLite).
+    static func databaseYAML(for root: URL) async throws -> String {
+        guard postgres else { return "" }
+        let settings = try await database(for: root)
+        return "database:\n  enabled: true\n  host: \(settings.host)\n  port: \(settings.port)\n  user: \(settings.user)\n"
+            + "  dbname: \(settings.database)\n  sslmode: disable\n"
+    }
 }

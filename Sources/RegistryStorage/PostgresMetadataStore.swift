@@ -1,0 +1,603 @@
+import Foundation
+import Logging
+import NIOCore
+import OCI
+import PostgresNIO
+
+/// Metadata in PostgreSQL (`database:`), for registries whose servers share one database. The
+/// same tables and semantics as `SQLiteMetadataStore` (the shared store tests run on both); names
+/// compare in byte order (`COLLATE "C"`), as SQLite's do. Writers that SQLite serialises by having
+/// one writer take advisory locks here: pushes and links share `gcLock`, the collector holds it
+/// alone, so a collection never deletes a blob a push is referencing in the same instant.
+public final class PostgresMetadataStore: MetadataStore {
+    let client: PostgresClient
+    let logger: Logger
+    private let running: Task<Void, Never>
+
+    /// Advisory lock keys (constants, so every server agrees).
+    static let migrationLock: Int64 = 0x6265_7274_6801  // "berth" + 1
+    static let gcLock: Int64 = 0x6265_7274_6802
+
+    /// Connects (checked with one connection first, so a database that cannot be used fails at
+    /// once with the reason), starts the pool and, with `migrating`, brings the schema up to date
+    /// under the migration lock, so servers starting together migrate once.
+    public init(settings: PostgresSettings, logger: Logger, migrating: Bool = true) async throws {
+        try await settings.probe(logger: logger)
+        client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
+        self.logger = logger
+        let client = self.client
+        running = Task { await client.run() }
+        do {
+            if migrating { try await migrate() } else { _ = try await migrationStatus() }
+        } catch {
+            running.cancel()
+            throw error
+        }
+    }
+
+
+    public func close() throws { running.cancel() }
+
+    /// One line for a PostgreSQL failure: the server's message and SQLSTATE, or what broke the
+    /// connection (postgres-nio's own description hides both).
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let message = error.serverInfo?[.message] {
+            return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
+        }
+        if let underlying = error.underlying { return "\(underlying)" }
+        return "\(error.code)"
+    }
+
+    // MARK: schema
+
+    static let migrations: [(version: Int, sql: String)] = [
+        (1, """
+            CREATE TABLE repositories(
+                id BIGSERIAL PRIMARY KEY,
+                name TEXT COLLATE "C" NOT NULL UNIQUE,
+                created_at DOUBLE PRECISION NOT NULL);
+            CREATE TABLE blobs(
+                digest TEXT COLLATE "C" PRIMARY KEY,
+                size BIGINT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                linked_at DOUBLE PRECISION NOT NULL);
+            CREATE TABLE repository_blobs(
+                repository_id BIGINT NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                digest TEXT COLLATE "C" NOT NULL REFERENCES blobs(digest) ON DELETE CASCADE,
+                PRIMARY KEY(repository_id, digest));
+            CREATE INDEX repository_blobs_by_digest ON repository_blobs(digest);
+            CREATE TABLE manifests(
+                id BIGSERIAL PRIMARY KEY,
+                repository_id BIGINT NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                digest TEXT COLLATE "C" NOT NULL,
+                media_type TEXT NOT NULL,
+                artifact_type TEXT,
+                subject TEXT COLLATE "C",
+                annotations TEXT,
+                payload BYTEA NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                UNIQUE(repository_id, digest));
+            CREATE INDEX manifests_by_subject ON manifests(repository_id, subject, digest) WHERE subject IS NOT NULL;
+            CREATE TABLE manifest_references(
+                manifest_id BIGINT NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                digest TEXT COLLATE "C" NOT NULL,
+                is_manifest BOOLEAN NOT NULL,
+                PRIMARY KEY(manifest_id, digest));
+            CREATE INDEX manifest_references_by_digest ON manifest_references(digest);
+            CREATE TABLE tags(
+                repository_id BIGINT NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                name TEXT COLLATE "C" NOT NULL,
+                manifest_id BIGINT NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                updated_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY(repository_id, name));
+            CREATE INDEX tags_by_manifest ON tags(manifest_id);
+            CREATE TABLE signatures(
+                manifest_id BIGINT NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                name TEXT COLLATE "C" NOT NULL,
+                content BYTEA NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY(manifest_id, name));
+            CREATE TABLE uploads(
+                id UUID PRIMARY KEY,
+                repository TEXT NOT NULL,
+                algorithm TEXT NOT NULL,
+                byte_offset BIGINT NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL,
+                hash_state BYTEA,
+                storage_state BYTEA NOT NULL);
+            CREATE INDEX uploads_by_start ON uploads(started_at);
+            CREATE TABLE notifications(
+                id BIGSERIAL PRIMARY KEY,
+                endpoint TEXT NOT NULL,
+                event BYTEA NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt DOUBLE PRECISION NOT NULL);
+            CREATE INDEX notifications_due ON notifications(endpoint, next_attempt);
+            """),
+    ]
+
+    /// Applies the migrations not applied yet, in one transaction holding the migration lock.
+    /// Returns the versions applied.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        try await write { db in
+            try await db.run("SELECT pg_advisory_xact_lock(\(Self.migrationLock))")
+            try await db.run("CREATE TABLE IF NOT EXISTS berth_schema_migrations(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            let applied = Set(try await db.all("SELECT version FROM berth_schema_migrations", as: Int.self))
+            var done: [Int] = []
+            for migration in Self.migrations where !applied.contains(migration.version) {
+                // One statement per query: the extended protocol takes no more.
+                for statement in migration.sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
+                    try await db.run(PostgresQuery(unsafeSQL: statement))
+                }
+                try await db.run("INSERT INTO berth_schema_migrations(version) VALUES (\(migration.version))")
+                done.append(migration.version)
+            }
+            return done
+        }
+    }
+
+    /// Every migration and whether it is applied.
+    public func migrationStatus() async throws -> [(version: Int, applied: Bool)] {
+        let applied = try await read { db -> Set<Int> in
+            // Read only: a database no server has migrated yet has no table of migrations.
+            guard try await db.first("SELECT to_regclass('berth_schema_migrations') IS NOT NULL", as: Bool.self) == true else { return [] }
+            return Set(try await db.all("SELECT version FROM berth_schema_migrations", as: Int.self))
+        }
+        return Self.migrations.map { ($0.version, applied.contains($0.version)) }
+    }
+
+    // MARK: units of work
+
+    private func read<T: Sendable>(_ body: (Statements) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in try await body(Statements(connection: connection, logger: logger)) }
+    }
+
+    /// `body` in a transaction: committed when it returns, rolled back when it throws, and then
+    /// its own error (a `RegistryError`, say) thrown rather than postgres-nio's wrapper.
+    private func write<T: Sendable>(_ body: (Statements) async throws -> T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(Statements(connection: connection, logger: logger)) }
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error.beginError ?? error.commitError ?? error
+        }
+    }
+
+    // MARK: repositories and blobs
+
+    public func repositoryExists(_ repository: RepositoryName) async throws -> Bool {
+        try await read { db in try await Self.repositoryID(db, repository) != nil }
+    }
+
+    public func linkedBlobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64? {
+        try await read { db in
+            try await db.first(
+                """
+                SELECT b.size FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest
+                JOIN repositories r ON r.id = rb.repository_id WHERE r.name = \(repository.value) AND b.digest = \(digest.description)
+                """, as: Int64.self)
+        }
+    }
+
+    public func anyRepositoryHolding(_ digest: Digest, excluding: RepositoryName) async throws -> RepositoryName? {
+        let name = try await read { db in
+            try await db.first(
+                """
+                SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+                WHERE rb.digest = \(digest.description) AND r.name != \(excluding.value) LIMIT 1
+                """, as: String.self)
+        }
+        return try name.map { try RepositoryName(parsing: $0) }
+    }
+
+    public func linkBlob(_ repository: RepositoryName, _ digest: Digest, size: Int64) async throws {
+        try await write { db in try await Self.link(db, repository, digest, size) }
+    }
+
+    public func unlinkBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> Bool {
+        try await write { db in
+            guard let repo = try await Self.repositoryID(db, repository) else { return false }
+            return try await db.first(
+                "DELETE FROM repository_blobs WHERE repository_id = \(repo) AND digest = \(digest.description) RETURNING 1", as: Int.self) != nil
+        }
+    }
+
+    // MARK: manifests and tags
+
+    public func manifest(_ repository: RepositoryName, _ reference: ManifestReference) async throws -> StoredManifest? {
+        let found = try await read { db -> (String, String, ByteBuffer)? in
+            switch reference {
+            case .digest(let digest):
+                return try await db.first(
+                    """
+                    SELECT m.digest, m.media_type, m.payload FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                    WHERE r.name = \(repository.value) AND m.digest = \(digest.description)
+                    """, as: (String, String, ByteBuffer).self)
+            case .tag(let tag):
+                return try await db.first(
+                    """
+                    SELECT m.digest, m.media_type, m.payload FROM tags t JOIN repositories r ON r.id = t.repository_id
+                    JOIN manifests m ON m.id = t.manifest_id WHERE r.name = \(repository.value) AND t.name = \(tag.value)
+                    """, as: (String, String, ByteBuffer).self)
+            }
+        }
+        guard let (digest, mediaType, payload) = found else { return nil }
+        return StoredManifest(digest: try Digest(parsing: digest), mediaType: mediaType, payload: Array(buffer: payload))
+    }
+
+    public func putManifest(_ repository: RepositoryName, _ record: ManifestRecord, tags: [Tag]) async throws {
+        try await write { db in
+            try await db.run("SELECT pg_advisory_xact_lock_shared(\(Self.gcLock))")
+            let repo = try await Self.ensureRepository(db, repository)
+            for digest in record.requiredBlobs {
+                let visible = try await db.first(
+                    "SELECT 1 FROM repository_blobs WHERE repository_id = \(repo) AND digest = \(digest.description)", as: Int.self)
+                if visible == nil { throw RegistryError.manifestBlobUnknown(digest) }
+            }
+            for digest in record.requiredManifests {
+                let present = try await db.first(
+                    "SELECT 1 FROM manifests WHERE repository_id = \(repo) AND digest = \(digest.description)", as: Int.self)
+                if present == nil { throw RegistryError.manifestBlobUnknown(digest) }
+            }
+            let now = Date().timeIntervalSince1970
+            var annotations: String?
+            if let values = record.summary.annotations, !values.isEmpty {
+                annotations = String(decoding: try JSONEncoder().encode(values), as: UTF8.self)
+            }
+            let manifestID = try await db.first(
+                """
+                INSERT INTO manifests(repository_id, digest, media_type, artifact_type, subject, annotations, payload, created_at)
+                VALUES (\(repo), \(record.digest.description), \(record.summary.mediaType), \(record.summary.effectiveArtifactType),
+                        \(record.summary.subject?.digest.description), \(annotations), \(ByteBuffer(bytes: record.payload)), \(now))
+                ON CONFLICT(repository_id, digest) DO UPDATE SET created_at = excluded.created_at
+                RETURNING id
+                """, as: Int64.self)!
+            for (digests, isManifest) in [(record.requiredBlobs, false), (record.requiredManifests, true)] {
+                for digest in digests {
+                    try await db.run(
+                        """
+                        INSERT INTO manifest_references(manifest_id, digest, is_manifest) VALUES (\(manifestID), \(digest.description), \(isManifest))
+                        ON CONFLICT DO NOTHING
+                        """)
+                }
+            }
+            for tag in tags {
+                try await db.run(
+                    """
+                    INSERT INTO tags(repository_id, name, manifest_id, updated_at) VALUES (\(repo), \(tag.value), \(manifestID), \(now))
+                    ON CONFLICT(repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at
+                    """)
+            }
+        }
+    }
+
+    public func deleteManifest(_ repository: RepositoryName, _ digest: Digest) async throws -> Bool {
+        try await write { db in
+            guard let repo = try await Self.repositoryID(db, repository) else { return false }
+            // Tags, references and signatures go with it through ON DELETE CASCADE.
+            return try await db.first(
+                "DELETE FROM manifests WHERE repository_id = \(repo) AND digest = \(digest.description) RETURNING 1", as: Int.self) != nil
+        }
+    }
+
+    public func deleteTag(_ repository: RepositoryName, _ tag: Tag) async throws -> Bool {
+        try await write { db in
+            guard let repo = try await Self.repositoryID(db, repository) else { return false }
+            return try await db.first("DELETE FROM tags WHERE repository_id = \(repo) AND name = \(tag.value) RETURNING 1", as: Int.self) != nil
+        }
+    }
+
+    public func signatures(_ repository: RepositoryName, _ digest: Digest) async throws -> [StoredSignature]? {
+        try await read { db in
+            guard let manifestID = try await Self.manifestID(db, repository, digest) else { return nil }
+            return try await db.all(
+                "SELECT name, content FROM signatures WHERE manifest_id = \(manifestID) ORDER BY created_at, name", as: (String, ByteBuffer).self
+            ).map { StoredSignature(name: $0.0, content: Array(buffer: $0.1)) }
+        }
+    }
+
+    public func addSignature(_ repository: RepositoryName, _ digest: Digest, _ signature: StoredSignature) async throws -> Bool {
+        try await write { db in
+            guard let manifestID = try await Self.manifestID(db, repository, digest) else { return false }
+            try await db.run(
+                """
+                INSERT INTO signatures(manifest_id, name, content, created_at)
+                VALUES (\(manifestID), \(signature.name), \(ByteBuffer(bytes: signature.content)), \(Date().timeIntervalSince1970))
+                ON CONFLICT DO NOTHING
+                """)
+            return true
+        }
+    }
+
+    public func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> Page<String>? {
+        try await read { db in
+            guard let repo = try await Self.repositoryID(db, repository) else { return nil }
+            let names = try await db.all(
+                """
+                SELECT name FROM tags WHERE repository_id = \(repo) AND name > \(last ?? "") ORDER BY name
+                LIMIT \(limit.map { Int64($0) + 1 })
+                """, as: String.self)
+            return Page(prefixOf: names, limit: limit)
+        }
+    }
+
+    public func repositories(after last: String?, limit: Int) async throws -> Page<String> {
+        try await read { db in
+            let names = try await db.all(
+                "SELECT name FROM repositories WHERE name > \(last ?? "") ORDER BY name LIMIT \(Int64(limit) + 1)", as: String.self)
+            return Page(prefixOf: names, limit: limit)
+        }
+    }
+
+    public func referrers(
+        _ repository: RepositoryName, subject: Digest, artifactType: String?, after last: String?, limit: Int
+    ) async throws -> Page<Descriptor> {
+        let rows = try await read { db in
+            try await db.all(
+                """
+                SELECT m.digest, m.media_type, m.artifact_type, m.annotations, octet_length(m.payload)::BIGINT FROM manifests m
+                JOIN repositories r ON r.id = m.repository_id
+                WHERE r.name = \(repository.value) AND m.subject = \(subject.description) AND m.digest > \(last ?? "")
+                  AND (\(artifactType)::TEXT IS NULL OR m.artifact_type = \(artifactType))
+                ORDER BY m.digest LIMIT \(Int64(limit) + 1)
+                """, as: (String, String, String?, String?, Int64).self)
+        }
+        let descriptors = try rows.prefix(limit).map { row in
+            Descriptor(
+                mediaType: row.1, digest: try Digest(parsing: row.0), size: row.4,
+                annotations: try row.3.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }, artifactType: row.2)
+        }
+        return Page(items: descriptors, hasMore: rows.count > limit)
+    }
+
+    // MARK: notifications
+
+    public func enqueueNotifications(_ events: [QueuedNotification]) async throws {
+        guard !events.isEmpty else { return }
+        try await write { db in
+            for event in events {
+                try await db.run(
+                    """
+                    INSERT INTO notifications(endpoint, event, next_attempt)
+                    VALUES (\(event.endpoint), \(ByteBuffer(bytes: event.event)), \(Date().timeIntervalSince1970))
+                    """)
+            }
+        }
+    }
+
+    public func dueNotifications(endpoint: String, now: Date, limit: Int) async throws -> [QueuedNotification] {
+        try await read { db in
+            try await db.all(
+                """
+                SELECT id, event, attempts FROM notifications WHERE endpoint = \(endpoint) AND next_attempt <= \(now.timeIntervalSince1970)
+                ORDER BY id LIMIT \(Int64(limit))
+                """, as: (Int64, ByteBuffer, Int).self
+            ).map { QueuedNotification(id: $0.0, endpoint: endpoint, event: Array(buffer: $0.1), attempts: $0.2) }
+        }
+    }
+
+    public func finishNotifications(_ ids: [Int64], retryAt: Date?) async throws {
+        guard !ids.isEmpty else { return }
+        try await write { db in
+            for id in ids {
+                if let retryAt {
+                    try await db.run(
+                        "UPDATE notifications SET attempts = attempts + 1, next_attempt = \(retryAt.timeIntervalSince1970) WHERE id = \(id)")
+                } else {
+                    try await db.run("DELETE FROM notifications WHERE id = \(id)")
+                }
+            }
+        }
+    }
+
+    // MARK: garbage collection
+
+    /// A dry run does the same work in a transaction it then rolls back.
+    public func collectGarbage(before cutoff: Date, untaggedManifests: Bool, dryRun: Bool) async throws -> GarbageReport {
+        do {
+            return try await write { db in
+                try await db.run("SELECT pg_advisory_xact_lock(\(Self.gcLock))")
+                let report = try await Self.collect(db, before: cutoff.timeIntervalSince1970, untaggedManifests: untaggedManifests)
+                if dryRun { throw DryRun(report: report) }
+                return report
+            }
+        } catch let dry as DryRun {
+            return dry.report
+        }
+    }
+
+    private struct DryRun: Error {
+        let report: GarbageReport
+    }
+
+    private static func collect(_ db: Statements, before time: Double, untaggedManifests: Bool) async throws -> GarbageReport {
+        var manifests = 0
+        var repositories: Set<String> = []
+        // Untagged, unreferenced manifests; an index going frees its children for the next round.
+        for _ in 0..<64 where untaggedManifests {
+            let rows = try await db.all(
+                """
+                DELETE FROM manifests m USING repositories r
+                WHERE r.id = m.repository_id AND m.created_at < \(time)
+                  AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
+                  AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN manifests p ON p.id = mr.manifest_id
+                                  WHERE mr.digest = m.digest AND mr.is_manifest AND p.repository_id = m.repository_id)
+                  AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s
+                                                        WHERE s.repository_id = m.repository_id AND s.digest = m.subject))
+                RETURNING r.name
+                """, as: String.self)
+            guard !rows.isEmpty else { break }
+            repositories.formUnion(rows)
+            manifests += rows.count
+        }
+        let candidates = try await db.all(
+            """
+            SELECT b.digest, b.size FROM blobs b
+            WHERE GREATEST(b.created_at, b.linked_at) < \(time)
+              AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.digest = b.digest AND NOT mr.is_manifest)
+            """, as: (String, Int64).self)
+        var blobs: [StorageBlob] = []
+        for (digest, size) in candidates {
+            repositories.formUnion(
+                try await db.all(
+                    "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id WHERE rb.digest = \(digest)",
+                    as: String.self))
+            try await db.run("DELETE FROM blobs WHERE digest = \(digest)")
+            if let parsed = try? Digest(parsing: digest) { blobs.append(StorageBlob(digest: parsed, size: size)) }
+        }
+        return GarbageReport(manifests: manifests, blobs: blobs, repositories: repositories.sorted())
+    }
+
+    // MARK: uploads
+
+    public func createUpload(_ upload: UploadRecord) async throws {
+        try await write { db in
+            try await db.run(
+                """
+                INSERT INTO uploads(id, repository, algorithm, byte_offset, started_at, hash_state, storage_state)
+                VALUES (\(upload.id), \(upload.repository.value), \(upload.algorithm.rawValue), \(upload.offset),
+                        \(upload.startedAt.timeIntervalSince1970), \(upload.hashState.map { ByteBuffer(bytes: $0) }),
+                        \(ByteBuffer(bytes: upload.checkpoint.storageState)))
+                """)
+        }
+    }
+
+    static let uploadColumns = "id, repository, algorithm, byte_offset, started_at, hash_state, storage_state"
+    typealias UploadRow = (UUID, String, String, Int64, Double, ByteBuffer?, ByteBuffer)
+
+    public func upload(_ id: UUID) async throws -> UploadRecord? {
+        try await read { db in
+            try await db.first("SELECT \(unescaped: Self.uploadColumns) FROM uploads WHERE id = \(id)", as: UploadRow.self)
+        }.flatMap(Self.uploadRecord)
+    }
+
+    public func uploads(startedBefore date: Date) async throws -> [UploadRecord] {
+        try await read { db in
+            try await db.all(
+                "SELECT \(unescaped: Self.uploadColumns) FROM uploads WHERE started_at < \(date.timeIntervalSince1970) ORDER BY started_at",
+                as: UploadRow.self)
+        }.compactMap(Self.uploadRecord)
+    }
+
+    private static func uploadRecord(_ row: UploadRow) -> UploadRecord? {
+        guard let algorithm = Digest.Algorithm(rawValue: row.2), let repository = try? RepositoryName(parsing: row.1) else { return nil }
+        return UploadRecord(
+            id: row.0, repository: repository, algorithm: algorithm,
+            checkpoint: UploadCheckpoint(offset: row.3, storageState: Array(buffer: row.6)), hashState: row.5.map { Array(buffer: $0) },
+            startedAt: Date(timeIntervalSince1970: row.4))
+    }
+
+    public func saveUploadProgress(_ id: UUID, _ checkpoint: UploadCheckpoint, hashState: [UInt8]) async throws {
+        try await write { db in
+            try await db.run(
+                """
+                UPDATE uploads SET byte_offset = \(checkpoint.offset), storage_state = \(ByteBuffer(bytes: checkpoint.storageState)),
+                hash_state = \(ByteBuffer(bytes: hashState)) WHERE id = \(id)
+                """)
+        }
+    }
+
+    public func deleteUpload(_ id: UUID) async throws {
+        try await write { db in try await db.run("DELETE FROM uploads WHERE id = \(id)") }
+    }
+
+    public func finishUpload(_ id: UUID, repository: RepositoryName, digest: Digest, size: Int64) async throws {
+        try await write { db in
+            try await db.run("DELETE FROM uploads WHERE id = \(id)")
+            try await Self.link(db, repository, digest, size)
+        }
+    }
+
+    public func allBlobs() async throws -> [StorageBlob] {
+        try await read { db in
+            try await db.all("SELECT digest, size FROM blobs ORDER BY digest", as: (String, Int64).self)
+        }.compactMap { row in (try? Digest(parsing: row.0)).map { StorageBlob(digest: $0, size: row.1) } }
+    }
+
+    public func statistics() async throws -> StorageStatistics {
+        try await read { db in
+            let (count, bytes) = try await db.first("SELECT COUNT(*), COALESCE(SUM(size), 0)::BIGINT FROM blobs", as: (Int64, Int64).self)!
+            let uploads = try await db.first("SELECT COUNT(*) FROM uploads", as: Int64.self)!
+            return StorageStatistics(blobs: Int(count), bytes: bytes, uploads: Int(uploads))
+        }
+    }
+
+    // MARK: helpers
+
+    private static func repositoryID(_ db: Statements, _ repository: RepositoryName) async throws -> Int64? {
+        try await db.first("SELECT id FROM repositories WHERE name = \(repository.value)", as: Int64.self)
+    }
+
+    private static func manifestID(_ db: Statements, _ repository: RepositoryName, _ digest: Digest) async throws -> Int64? {
+        try await db.first(
+            """
+            SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+            WHERE r.name = \(repository.value) AND m.digest = \(digest.description)
+            """, as: Int64.self)
+    }
+
+    private static func ensureRepository(_ db: Statements, _ repository: RepositoryName) async throws -> Int64 {
+        // Concurrent first pushes to one repository: the insert that loses the race reads the winner's row.
+        try await db.first(
+            """
+            WITH inserted AS (INSERT INTO repositories(name, created_at) VALUES (\(repository.value), \(Date().timeIntervalSince1970))
+                              ON CONFLICT(name) DO NOTHING RETURNING id)
+            SELECT id FROM inserted UNION ALL SELECT id FROM repositories WHERE name = \(repository.value) LIMIT 1
+            """, as: Int64.self)!
+    }
+
+    private static func link(_ db: Statements, _ repository: RepositoryName, _ digest: Digest, _ size: Int64) async throws {
+        try await db.run("SELECT pg_advisory_xact_lock_shared(\(gcLock))")
+        let repo = try await ensureRepository(db, repository)
+        let now = Date().timeIntervalSince1970
+        try await db.run(
+            """
+            INSERT INTO blobs(digest, size, created_at, linked_at) VALUES (\(digest.description), \(size), \(now), \(now))
+            ON CONFLICT(digest) DO UPDATE SET linked_at = excluded.linked_at
+            """)
+        try await db.run(
+            "INSERT INTO repository_blobs(repository_id, digest) VALUES (\(repo), \(digest.description)) ON CONFLICT DO NOTHING")
+    }
+}
+
+/// Statements on one leased connection (inside a transaction for writes).
+struct Statements {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    /// Runs a statement and reads its result to the end (the connection is then free for the next).
+    func run(_ query: PostgresQuery) async throws {
+        for try await _ in try await rows(query) {}
+    }
+
+    func rows(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await connection.query(query, logger: logger)
+    }
+
+    /// Rows of several columns, decoded as a tuple.
+    func all<each Column: PostgresDecodable & Sendable>(_ query: PostgresQuery, as: (repeat each Column).Type) async throws
+        -> [(repeat each Column)]
+    {
+        var result: [(repeat each Column)] = []
+        for try await row in try await rows(query).decode((repeat each Column).self) { result.append(row) }
+        return result
+    }
+
+    func first<each Column: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: (repeat each Column).Type) async throws
+        -> (repeat each Column)?
+    {
+        try await all(query, as: type).first
+    }
+
+    /// The values of a one-column result.
+    func all<Value: PostgresDecodable & Sendable>(_ query: PostgresQuery, as: Value.Type) async throws -> [Value] {
+        var values: [Value] = []
+        for try await value in try await rows(query).decode(Value.self) { values.append(value) }
+        return values
+    }
+
+    func first<Value: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: Value.Type) async throws -> Value? {
+        try await all(query, as: type).first
+    }
+}

@@ -1,0 +1,102 @@
+// TestSupport: servers the tests start for themselves. A throwaway PostgreSQL 15 cluster on a
+// loopback port, one per test process, and a fresh database for each test that asks.
+
+import Foundation
+
+/// PostgreSQL from Debian's `postgresql-15` (`/usr/lib/postgresql/15/bin`), initialised into a
+/// temporary directory (owned by `postgres` when the tests run as root: initdb refuses root) and
+/// run by a Python parent that stops it and removes the directory when its stdin closes, so the
+/// cluster goes away with the test process however that ends.
+public actor PostgresCluster {
+    public static let shared = PostgresCluster()
+    public static let binaries = "/usr/lib/postgresql/15/bin"
+    public static var installed: Bool { FileManager.default.isExecutableFile(atPath: "\(binaries)/initdb") }
+
+    public struct Database: Sendable {
+        public let host: String
+        public let port: Int
+        public let user: String
+        public let name: String
+    }
+
+    private var port: Int?
+    private var server: Supervised?
+
+    /// Starts the cluster on first use; returns its port.
+    func start() throws -> Int {
+        if let port { return port }
+        let server = try Supervised(python: Self.supervisor, arguments: [Self.binaries])
+        guard let started = Int(server.firstLine) else {
+            throw ClusterError("PostgreSQL did not start: \(server.firstLine) (apt-get install postgresql-15)")
+        }
+        self.server = server
+        port = started
+        return started
+    }
+
+    /// An existing database of this cluster, by name.
+    public func database(named name: String) throws -> Database {
+        Database(host: "127.0.0.1", port: try start(), user: "berth", name: name)
+    }
+
+    /// A new, empty database.
+    public func database() throws -> Database {
+        let port = try start()
+        let name = "berth_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))"
+        let psql = Process()
+        psql.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        psql.arguments = ["-h", "127.0.0.1", "-p", String(port), "-U", "berth", "-d", "postgres", "-qc", "CREATE DATABASE \(name)"]
+        psql.standardOutput = FileHandle.nullDevice
+        psql.standardError = FileHandle.nullDevice
+        try psql.run()
+        psql.waitUntilExit()
+        guard psql.terminationStatus == 0 else { throw ClusterError("CREATE DATABASE \(name) failed") }
+        return Database(host: "127.0.0.1", port: port, user: "berth", name: name)
+    }
+
+    /// initdb + postgres in the foreground, the port on stdout once it accepts connections, then
+    /// a fast shutdown and removal when stdin closes.
+    static let supervisor = #"""
+        import os, pwd, shutil, signal, socket, subprocess, sys, tempfile, time
+        bin = sys.argv[1]
+        root = os.getuid() == 0
+        base = tempfile.mkdtemp(prefix="berth-pg-")
+        def as_owner(argv):
+            return (["runuser", "-u", "postgres", "--"] + argv) if root else argv
+        try:
+            if root:
+                pw = pwd.getpwnam("postgres")
+                os.chown(base, pw.pw_uid, pw.pw_gid)
+            os.chmod(base, 0o700)
+            data, sock = os.path.join(base, "data"), os.path.join(base, "sock")
+            subprocess.run(as_owner([f"{bin}/initdb", "-D", data, "-U", "berth", "-A", "trust", "--no-sync", "-E", "UTF8",
+                                     "--locale=C.UTF-8"]), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(as_owner(["mkdir", sock]), check=True)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            server = subprocess.Popen(as_owner([f"{bin}/postgres", "-D", data, "-k", sock, "-p", str(port),
+                                                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                                                "-c", "full_page_writes=off", "-c", "max_connections=300"]),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(300):
+                if subprocess.run([f"{bin}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode == 0:
+                    break
+                time.sleep(0.1)
+            else:
+                print("not ready", flush=True)
+                sys.exit(1)
+            print(port, flush=True)
+            sys.stdin.read()
+            with open(os.path.join(data, "postmaster.pid")) as f:
+                os.kill(int(f.readline()), signal.SIGINT)
+            server.wait(timeout=30)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        """#
+}
+
+public struct ClusterError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
