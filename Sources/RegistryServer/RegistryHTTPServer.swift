@@ -86,6 +86,10 @@ public struct RegistryHTTPServer: Sendable {
         // The group runs in its own task so that cancelling ours asks for a graceful stop instead of
         // tearing the server down mid-request.
         let running = Task { try await group.run() }
+        // Another server's writes to a shared metadata store invalidate this one's cache.
+        let registry = self.registry
+        let follower = Task { await registry.followChanges() }
+        defer { follower.cancel() }
         let purger = config.uploadPurging.map { settings in Task { await purgeUploads(settings, metrics: metrics) } }
         defer { purger?.cancel() }
         let collector = config.garbageCollection.map { settings in Task { await collectGarbage(settings, metrics: metrics) } }
@@ -108,7 +112,7 @@ public struct RegistryHTTPServer: Sendable {
             throw ServerError.cannotListen(address: "\(config.host):\(config.port)", reason: String(cString: strerror(error.errnoCode)))
         }
         // Requests are done; the maintenance tasks stop before the database closes under them.
-        let background = [purger, collector].compactMap { $0 } + deliveries
+        let background = [purger, collector].compactMap { $0 } + [follower] + deliveries
         for task in background { task.cancel() }
         for task in background { await task.value }
         do { try await stores.close() } catch { logger.error("closing the storage: \(error)") }

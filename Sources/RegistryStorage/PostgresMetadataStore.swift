@@ -38,6 +38,36 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func close() throws { running.cancel() }
 
+    /// The channel every write notifies with the repository it changed (delivered at commit).
+    static let changesChannel = "berth_changes"
+
+    /// LISTEN on one pooled connection for as long as the stream is consumed; when the
+    /// connection breaks, `.lost`, then a new connection a second later.
+    public func changeFeed() -> AsyncStream<MetadataChange>? {
+        let client = self.client
+        let logger = self.logger
+        return AsyncStream { continuation in
+            let task = Task {
+                while !Task.isCancelled {
+                    do {
+                        try await client.withConnection { connection in
+                            try await connection.listen(on: Self.changesChannel) { notifications in
+                                continuation.yield(.listening)
+                                for try await notification in notifications { continuation.yield(.repository(notification.payload)) }
+                            }
+                        }
+                    } catch {
+                        if !Task.isCancelled { logger.warning("metadata change feed: \(Self.describe(error)); caching off until it is back") }
+                    }
+                    continuation.yield(.lost)
+                    try? await Task.sleep(for: .seconds(1))
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     /// One line for a PostgreSQL failure: the server's message and SQLSTATE, or what broke the
     /// connection (postgres-nio's own description hides both).
     public static func describe(_ error: any Error) -> String {
@@ -198,6 +228,7 @@ public final class PostgresMetadataStore: MetadataStore {
     public func unlinkBlob(_ repository: RepositoryName, _ digest: Digest) async throws -> Bool {
         try await write { db in
             guard let repo = try await Self.repositoryID(db, repository) else { return false }
+            try await db.notify(repository.value)
             return try await db.first(
                 "DELETE FROM repository_blobs WHERE repository_id = \(repo) AND digest = \(digest.description) RETURNING 1", as: Int.self) != nil
         }
@@ -230,6 +261,7 @@ public final class PostgresMetadataStore: MetadataStore {
         try await write { db in
             try await db.run("SELECT pg_advisory_xact_lock_shared(\(Self.gcLock))")
             let repo = try await Self.ensureRepository(db, repository)
+            try await db.notify(repository.value)
             for digest in record.requiredBlobs {
                 let visible = try await db.first(
                     "SELECT 1 FROM repository_blobs WHERE repository_id = \(repo) AND digest = \(digest.description)", as: Int.self)
@@ -275,6 +307,7 @@ public final class PostgresMetadataStore: MetadataStore {
     public func deleteManifest(_ repository: RepositoryName, _ digest: Digest) async throws -> Bool {
         try await write { db in
             guard let repo = try await Self.repositoryID(db, repository) else { return false }
+            try await db.notify(repository.value)
             // Tags, references and signatures go with it through ON DELETE CASCADE.
             return try await db.first(
                 "DELETE FROM manifests WHERE repository_id = \(repo) AND digest = \(digest.description) RETURNING 1", as: Int.self) != nil
@@ -284,6 +317,7 @@ public final class PostgresMetadataStore: MetadataStore {
     public func deleteTag(_ repository: RepositoryName, _ tag: Tag) async throws -> Bool {
         try await write { db in
             guard let repo = try await Self.repositoryID(db, repository) else { return false }
+            try await db.notify(repository.value)
             return try await db.first("DELETE FROM tags WHERE repository_id = \(repo) AND name = \(tag.value) RETURNING 1", as: Int.self) != nil
         }
     }
@@ -400,6 +434,7 @@ public final class PostgresMetadataStore: MetadataStore {
                 try await db.run("SELECT pg_advisory_xact_lock(\(Self.gcLock))")
                 let report = try await Self.collect(db, before: cutoff.timeIntervalSince1970, untaggedManifests: untaggedManifests)
                 if dryRun { throw DryRun(report: report) }
+                for repository in report.repositories { try await db.notify(repository) }
                 return report
             }
         } catch let dry as DryRun {
@@ -550,6 +585,7 @@ public final class PostgresMetadataStore: MetadataStore {
     private static func link(_ db: Statements, _ repository: RepositoryName, _ digest: Digest, _ size: Int64) async throws {
         try await db.run("SELECT pg_advisory_xact_lock_shared(\(gcLock))")
         let repo = try await ensureRepository(db, repository)
+        try await db.notify(repository.value)
         let now = Date().timeIntervalSince1970
         try await db.run(
             """
@@ -569,6 +605,11 @@ struct Statements {
     /// Runs a statement and reads its result to the end (the connection is then free for the next).
     func run(_ query: PostgresQuery) async throws {
         for try await _ in try await rows(query) {}
+    }
+
+    /// Tells every server listening that `repository` changed, when this transaction commits.
+    func notify(_ repository: String) async throws {
+        try await run("SELECT pg_notify(\(PostgresMetadataStore.changesChannel), \(repository))")
     }
 
     func rows(_ query: PostgresQuery) async throws -> PostgresRowSequence {

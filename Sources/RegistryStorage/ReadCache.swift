@@ -1,7 +1,9 @@
 import Synchronization
 
 /// Recent answers to per-repository reads (manifests by reference, blob sizes, tag pages), so hot
-/// pulls skip SQLite. Every write through `Registry` invalidates its repository. A read that raced
+/// pulls skip the metadata store. Every write through `Registry` invalidates its repository, and
+/// so does every change another server commits to a shared store (`Registry.followChanges`);
+/// while that feed is down nothing is cached. A read that raced
 /// a write is not cached: entries are stored only if the repository's generation did not move
 /// between the lookup and the insert. Bounded by an approximate byte budget; when full it starts over.
 final class ReadCache: Sendable {
@@ -11,6 +13,10 @@ final class ReadCache: Sendable {
     }
 
     private struct State: ~Copyable {
+        /// Stamps from one counter: a repository's last invalidation, and `floor`, the last time
+        /// everything was dropped; a repository's generation is the later of the two.
+        var tick: UInt64 = 0
+        var floor: UInt64 = 0
         var generations: [String: UInt64] = [:]
         var entries: [String: [String: (value: any Sendable, cost: Int)]] = [:]
         var repositoryCost: [String: Int] = [:]
@@ -19,11 +25,13 @@ final class ReadCache: Sendable {
 
     private let state = Mutex(State())
     private let budget: Int
+    /// Off while a shared store's change feed is down: every read then goes to the store.
+    private let enabled = Atomic<Bool>(true)
 
     init(budgetBytes: Int = 64 << 20) { budget = budgetBytes }
 
     func generation(_ repository: String) -> UInt64 {
-        state.withLock { $0.generations[repository] ?? 0 }
+        state.withLock { max($0.generations[repository] ?? 0, $0.floor) }
     }
 
     func get<T: Sendable>(_ key: Key, as: T.Type = T.self) -> T? {
@@ -36,7 +44,7 @@ final class ReadCache: Sendable {
 
     func put(_ key: Key, _ value: some Sendable, cost: Int, ifGeneration generation: UInt64) {
         state.withLock { state in
-            guard (state.generations[key.repository] ?? 0) == generation, cost < budget else { return }
+            guard max(state.generations[key.repository] ?? 0, state.floor) == generation, cost < budget else { return }
             if state.cost + cost > budget {
                 state.entries.removeAll()
                 state.repositoryCost.removeAll()
@@ -49,9 +57,23 @@ final class ReadCache: Sendable {
         }
     }
 
+    /// Turns caching on or off; either way, what was cached is dropped.
+    func setEnabled(_ on: Bool) {
+        enabled.store(on, ordering: .sequentiallyConsistent)
+        state.withLock { state in
+            state.tick += 1
+            state.floor = state.tick
+            state.generations.removeAll()
+            state.entries.removeAll()
+            state.repositoryCost.removeAll()
+            state.cost = 0
+        }
+    }
+
     func invalidate(_ repository: String) {
         state.withLock { state in
-            state.generations[repository, default: 0] &+= 1
+            state.tick += 1
+            state.generations[repository] = state.tick
             state.entries[repository] = nil
             state.cost -= state.repositoryCost.removeValue(forKey: repository) ?? 0
         }
@@ -59,6 +81,7 @@ final class ReadCache: Sendable {
 
     /// Returns the cached value for `key`, or loads it, caching it unless a write intervened.
     func value<T: Sendable>(_ key: Key, cost: (T) -> Int, load: () async throws -> T) async rethrows -> T {
+        guard enabled.load(ordering: .sequentiallyConsistent) else { return try await load() }
         if let hit: T = get(key) { return hit }
         let before = generation(key.repository)
         let loaded = try await load()

@@ -39,6 +39,21 @@ public final class Registry: Sendable {
         readOnly = Atomic(options.readOnly)
     }
 
+    /// Keeps the read cache true to changes other servers commit to a shared metadata store,
+    /// until cancelled: caching is off until the feed listens and whenever it breaks (everything
+    /// cached is then dropped). Returns at once for stores no other server shares.
+    public func followChanges() async {
+        guard let feed = metadata.changeFeed() else { return }
+        cache.setEnabled(false)
+        for await change in feed {
+            switch change {
+            case .listening: cache.setEnabled(true)
+            case .repository(let name): cache.invalidate(name)
+            case .lost: cache.setEnabled(false)
+            }
+        }
+    }
+
     // MARK: blobs
 
     /// The size of a blob visible in `repository`.

@@ -17,6 +17,9 @@ public final class SQLiteMetadataStore: MetadataStore {
         try Self.migrator.migrate(pool)
     }
 
+    /// One server per SQLite file: its own writes invalidate its caches.
+    public func changeFeed() -> AsyncStream<MetadataChange>? { nil }
+
     /// Folds the write-ahead log into the database file (so the file alone is complete, for a
     /// backup or a copy) and closes every connection. GRDB closes the writer before the
     /// read-only readers, so the last connection to close cannot checkpoint: it is done here first.

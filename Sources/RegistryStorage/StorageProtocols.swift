@@ -172,10 +172,23 @@ extension Page where Element == String {
     }
 }
 
+/// What other servers sharing a metadata store changed, so read caches stay true.
+public enum MetadataChange: Sendable, Equatable {
+    /// The feed is live: from now on every change arrives. What was cached before may be stale.
+    case listening
+    /// A repository's tags, manifests or blobs changed.
+    case repository(String)
+    /// The feed broke: nothing may be cached until it is `listening` again.
+    case lost
+}
+
 /// The registry's metadata.
 public protocol MetadataStore: Sendable {
     /// Ends use of the store (a clean shutdown): later calls fail.
     func close() throws
+    /// Changes committed by any server sharing the store, as they commit; nil when no other
+    /// server can share it, so a process's own writes are all there is to see.
+    func changeFeed() -> AsyncStream<MetadataChange>?
     func repositoryExists(_ repository: RepositoryName) async throws -> Bool
     /// The blob's size when it is visible in `repository`.
     func linkedBlobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64?
