@@ -71,41 +71,50 @@ final class Notifier: Sendable {
         do { try await metadata.enqueueNotifications(queued) } catch { logger.error("cannot queue a notification: \(error)") }
     }
 
-    /// Delivers until cancelled.
+    /// Delivers until cancelled. Servers sharing the metadata take turns per batch: one
+    /// server at a time sends an endpoint's due events and marks them, so each goes out once.
     func deliver(_ endpoint: WebhookEndpoint, client: HTTPClient) async {
         var failures = 0
         while !Task.isCancelled {
-            let due = (try? await metadata.dueNotifications(endpoint: endpoint.name, now: Date(), limit: 50)) ?? []
-            guard !due.isEmpty else {
+            let sent = try? await metadata.asSoleRunner("webhooks \(endpoint.name)") {
+                try await deliverBatch(endpoint, client: client, failures: &failures)
+            }
+            if sent != true {
                 do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
-                continue
             }
-            let body = "{\"events\":[" + due.map { String(decoding: $0.event, as: UTF8.self) }.joined(separator: ",") + "]}"
-            var request = HTTPClientRequest(url: endpoint.url)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: Self.envelopeType)
-            for (name, values) in endpoint.headers { for value in values { request.headers.add(name: name, value: value) } }
-            request.body = .bytes(ByteBuffer(string: body))
-            var delivered = false
-            do {
-                let response = try await client.execute(request, timeout: .nanoseconds(endpoint.timeout.components.seconds * 1_000_000_000 + endpoint.timeout.components.attoseconds / 1_000_000_000))
-                _ = try? await response.body.collect(upTo: 1 << 20)
-                delivered = (200..<300).contains(Int(response.status.code))
-            } catch {
-                delivered = false
-            }
-            let ids = due.map(\.id)
-            if delivered {
-                failures = 0
-                try? await metadata.finishNotifications(ids, retryAt: nil)
-                continue
-            }
-            failures += 1
-            // Past the threshold, wait `backoff` (doubling, at most 32×) before the next try.
-            let factor = failures < endpoint.threshold ? 0 : min(1 << min(failures - endpoint.threshold, 5), 32)
-            let delay = Double(endpoint.backoff.components.seconds) * Double(factor) + Double(endpoint.backoff.components.attoseconds) / 1e18 * Double(factor)
-            logger.warning("notification endpoint \(endpoint.name) failed (\(failures) in a row); retrying \(due.count) event(s)")
-            try? await metadata.finishNotifications(ids, retryAt: Date().addingTimeInterval(max(delay, 0.1)))
         }
+    }
+
+    /// Sends the endpoint's due events (up to 50) in one request; returns false when none were due.
+    private func deliverBatch(_ endpoint: WebhookEndpoint, client: HTTPClient, failures: inout Int) async throws -> Bool {
+        let due = try await metadata.dueNotifications(endpoint: endpoint.name, now: Date(), limit: 50)
+        guard !due.isEmpty else { return false }
+        let body = "{\"events\":[" + due.map { String(decoding: $0.event, as: UTF8.self) }.joined(separator: ",") + "]}"
+        var request = HTTPClientRequest(url: endpoint.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: Self.envelopeType)
+        for (name, values) in endpoint.headers { for value in values { request.headers.add(name: name, value: value) } }
+        request.body = .bytes(ByteBuffer(string: body))
+        var delivered = false
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(endpoint.timeout.components.seconds * 1_000_000_000 + endpoint.timeout.components.attoseconds / 1_000_000_000))
+            _ = try? await response.body.collect(upTo: 1 << 20)
+            delivered = (200..<300).contains(Int(response.status.code))
+        } catch {
+            delivered = false
+        }
+        let ids = due.map(\.id)
+        if delivered {
+            failures = 0
+            try await metadata.finishNotifications(ids, retryAt: nil)
+            return true
+        }
+        failures += 1
+        // Past the threshold, wait `backoff` (doubling, at most 32×) before the next try.
+        let factor = failures < endpoint.threshold ? 0 : min(1 << min(failures - endpoint.threshold, 5), 32)
+        let delay = Double(endpoint.backoff.components.seconds) * Double(factor) + Double(endpoint.backoff.components.attoseconds) / 1e18 * Double(factor)
+        logger.warning("notification endpoint \(endpoint.name) failed (\(failures) in a row); retrying \(due.count) event(s)")
+        try await metadata.finishNotifications(ids, retryAt: Date().addingTimeInterval(max(delay, 0.1)))
+        return true
     }
 }

@@ -138,7 +138,10 @@ extension RegistryHTTPServer {
         let age = Double(settings.age.components.seconds) + Double(settings.age.components.attoseconds) / 1e18
         while !Task.isCancelled {
             do {
-                let purged = try await registry.purgeUploads(olderThan: age, dryRun: settings.dryRun)
+                // One server at a time purges a shared store; the others skip this round.
+                let purged = try await registry.metadata.asSoleRunner("upload purging") {
+                    try await registry.purgeUploads(olderThan: age, dryRun: settings.dryRun)
+                } ?? []
                 if !purged.isEmpty, !settings.dryRun { metrics.uploadsPurged(purged.count) }
                 if !purged.isEmpty {
                     logger.info("upload purging: \(settings.dryRun ? "would delete" : "deleted") \(purged.count) abandoned upload(s)")
@@ -159,11 +162,18 @@ extension RegistryHTTPServer {
     ) -> some Service {
         let router = Router()
         let registry = self.registry
+        // Named in the answer, so an operator sees which backend is down (S3 or PostgreSQL).
+        let blobs = config.s3.map { "S3 bucket \($0.location.bucket) at \($0.location.endpoint.absoluteString)" } ?? config.rootDirectory
+        let metadata = config.postgres.map { "PostgreSQL \($0.location)" } ?? "SQLite \(config.resolvedDatabasePath)"
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in
             var problems: [String] = []
-            do { try await registry.probeStorage() } catch { problems.append("storage not writable: \(error)") }
-            do { _ = try await registry.statistics() } catch { problems.append("database not answering: \(error)") }
+            do { try await answering(within: .seconds(3)) { try await registry.probeStorage() } } catch {
+                problems.append("storage not writable (\(blobs)): \(error)")
+            }
+            do { try await answering(within: .seconds(3)) { _ = try await registry.statistics() } } catch {
+                problems.append("database not answering (\(metadata)): \(PostgresMetadataStore.describe(error))")
+            }
             let text = problems.isEmpty ? "ok\n" : problems.joined(separator: "\n") + "\n"
             return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
@@ -225,7 +235,9 @@ extension RegistryHTTPServer {
         while !Task.isCancelled {
             do { try await Task.sleep(for: settings.interval) } catch { return }
             do {
-                let report = try await registry.collectGarbage(grace: grace, untaggedManifests: settings.untagged)
+                guard let report = try await registry.metadata.asSoleRunner("garbage collection", {
+                    try await registry.collectGarbage(grace: grace, untaggedManifests: settings.untagged)
+                }) else { continue }
                 metrics.garbageCollected(report)
                 if report.manifests > 0 || !report.blobs.isEmpty {
                     logger.info("garbage collection: \(report.manifests) manifest(s), \(report.blobs.count) blob(s), \(report.bytesFreed) bytes freed")
@@ -235,4 +247,23 @@ extension RegistryHTTPServer {
             }
         }
     }
+}
+
+/// `body`, or a `ReadinessTimeout` once `limit` has passed: a backend that is down can keep a
+/// request waiting for a connection far longer than a load balancer's health check does.
+func answering(within limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw ReadinessTimeout(limit: limit)
+        }
+        defer { group.cancelAll() }
+        try await group.next()
+    }
+}
+
+struct ReadinessTimeout: Error, CustomStringConvertible {
+    let limit: Duration
+    var description: String { "no answer within \(limit.components.seconds) s" }
 }

@@ -10,13 +10,20 @@ import PostgresNIO
 /// one writer take advisory locks here: pushes and links share `gcLock`, the collector holds it
 /// alone, so a collection never deletes a blob a push is referencing in the same instant.
 public final class PostgresMetadataStore: MetadataStore {
+    /// Statements.
     let client: PostgresClient
+    /// Connections that hold a session-level advisory lock or LISTEN while their holder works
+    /// through `client`: a pool of their own, so lock holders waiting for a statement connection
+    /// can never have taken all of them (with one pool, 20 concurrent commits each holding the
+    /// blob lock's connection left none for their own statements).
+    let coordination: PostgresClient
     let logger: Logger
     private let running: Task<Void, Never>
 
     /// Advisory lock keys (constants, so every server agrees).
     static let migrationLock: Int64 = 0x6265_7274_6801  // "berth" + 1
     static let gcLock: Int64 = 0x6265_7274_6802
+    static let blobLock: Int64 = 0x6265_7274_6803
 
     /// Connects (checked with one connection first, so a database that cannot be used fails at
     /// once with the reason), starts the pool and, with `migrating`, brings the schema up to date
@@ -24,9 +31,15 @@ public final class PostgresMetadataStore: MetadataStore {
     public init(settings: PostgresSettings, logger: Logger, migrating: Bool = true) async throws {
         try await settings.probe(logger: logger)
         client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
+        coordination = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
         self.logger = logger
-        let client = self.client
-        running = Task { await client.run() }
+        let (client, coordination) = (self.client, self.coordination)
+        running = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await client.run() }
+                group.addTask { await coordination.run() }
+            }
+        }
         do {
             if migrating { try await migrate() } else { _ = try await migrationStatus() }
         } catch {
@@ -38,13 +51,48 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func close() throws { running.cancel() }
 
+    public func withBlobLock<T: Sendable>(exclusive: Bool, _ body: () async throws -> T) async throws -> T {
+        let mode = exclusive ? "" : "_shared"
+        // pg_advisory_lock waits and returns void: selected FROM it, it is one row of `true`.
+        let result = try await holdingSessionLock(
+            acquire: "SELECT true FROM \(unescaped: "pg_advisory_lock\(mode)")(\(Self.blobLock))",
+            release: "SELECT \(unescaped: "pg_advisory_unlock\(mode)")(\(Self.blobLock))", body)
+        guard let result else { throw PostgresStoreError.lockNotTaken }
+        return result
+    }
+
+    public func asSoleRunner<T: Sendable>(_ job: String, _ body: () async throws -> T) async throws -> T? {
+        let key = "berth job \(job)"
+        return try await holdingSessionLock(
+            acquire: "SELECT pg_try_advisory_lock(hashtextextended(\(key), 0))", release: "SELECT pg_advisory_unlock(hashtextextended(\(key), 0))",
+            body)
+    }
+
+    /// Runs `body` holding a session-level advisory lock on one `coordination` connection,
+    /// released however `body` ends; when the release itself fails (a cancelled task, a broken
+    /// connection) the connection is closed, which releases the lock: a lock never outlives its
+    /// holder on a pooled connection. Returns nil when `acquire` answers false (a `try` lock
+    /// someone else holds).
+    private func holdingSessionLock<T: Sendable>(
+        acquire: PostgresQuery, release: PostgresQuery, _ body: () async throws -> T
+    ) async throws -> T? {
+        try await coordination.withConnection { connection in
+            let db = Statements(connection: connection, logger: logger)
+            guard try await db.first(acquire, as: Bool.self) == true else { return nil }
+            let result: Result<T, any Error>
+            do { result = .success(try await body()) } catch { result = .failure(error) }
+            do { try await db.run(release) } catch { try? await connection.close() }
+            return try result.get()
+        }
+    }
+
     /// The channel every write notifies with the repository it changed (delivered at commit).
     static let changesChannel = "berth_changes"
 
     /// LISTEN on one pooled connection for as long as the stream is consumed; when the
     /// connection breaks, `.lost`, then a new connection a second later.
     public func changeFeed() -> AsyncStream<MetadataChange>? {
-        let client = self.client
+        let client = self.coordination
         let logger = self.logger
         return AsyncStream { continuation in
             let task = Task {
@@ -284,7 +332,8 @@ public final class PostgresMetadataStore: MetadataStore {
                         \(record.summary.subject?.digest.description), \(annotations), \(ByteBuffer(bytes: record.payload)), \(now))
                 ON CONFLICT(repository_id, digest) DO UPDATE SET created_at = excluded.created_at
                 RETURNING id
-                """, as: Int64.self)!
+                """, as: Int64.self)
+            guard let manifestID else { throw PostgresStoreError.noRow("INSERT INTO manifests … RETURNING id") }
             for (digests, isManifest) in [(record.requiredBlobs, false), (record.requiredManifests, true)] {
                 for digest in digests {
                     try await db.run(
@@ -552,8 +601,9 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func statistics() async throws -> StorageStatistics {
         try await read { db in
-            let (count, bytes) = try await db.first("SELECT COUNT(*), COALESCE(SUM(size), 0)::BIGINT FROM blobs", as: (Int64, Int64).self)!
-            let uploads = try await db.first("SELECT COUNT(*) FROM uploads", as: Int64.self)!
+            let totals: (Int64, Int64)? = try await db.first("SELECT COUNT(*), COALESCE(SUM(size), 0)::BIGINT FROM blobs", as: (Int64, Int64).self)
+            let (count, bytes) = totals ?? (0, 0)
+            let uploads = try await db.first("SELECT COUNT(*) FROM uploads", as: Int64.self) ?? 0
             return StorageStatistics(blobs: Int(count), bytes: bytes, uploads: Int(uploads))
         }
     }
@@ -573,13 +623,18 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     private static func ensureRepository(_ db: Statements, _ repository: RepositoryName) async throws -> Int64 {
-        // Concurrent first pushes to one repository: the insert that loses the race reads the winner's row.
-        try await db.first(
-            """
-            WITH inserted AS (INSERT INTO repositories(name, created_at) VALUES (\(repository.value), \(Date().timeIntervalSince1970))
-                              ON CONFLICT(name) DO NOTHING RETURNING id)
-            SELECT id FROM inserted UNION ALL SELECT id FROM repositories WHERE name = \(repository.value) LIMIT 1
-            """, as: Int64.self)!
+        if let id = try await repositoryID(db, repository) { return id }
+        // Concurrent first pushes to one repository: DO UPDATE waits for the other insert and
+        // returns its row (DO NOTHING would return nothing, and a SELECT in the same statement
+        // does not see a row committed after the statement began).
+        guard
+            let id = try await db.first(
+                """
+                INSERT INTO repositories(name, created_at) VALUES (\(repository.value), \(Date().timeIntervalSince1970))
+                ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id
+                """, as: Int64.self)
+        else { throw PostgresStoreError.noRow("INSERT INTO repositories … RETURNING id") }
+        return id
     }
 
     private static func link(_ db: Statements, _ repository: RepositoryName, _ digest: Digest, _ size: Int64) async throws {
@@ -640,5 +695,18 @@ struct Statements {
 
     func first<Value: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: Value.Type) async throws -> Value? {
         try await all(query, as: type).first
+    }
+}
+
+/// What PostgreSQL should always answer and did not.
+enum PostgresStoreError: Error, CustomStringConvertible {
+    case noRow(String)
+    case lockNotTaken
+
+    var description: String {
+        switch self {
+        case .noRow(let statement): "PostgreSQL returned no row for \(statement)"
+        case .lockNotTaken: "the blob lock could not be taken"
+        }
     }
 }

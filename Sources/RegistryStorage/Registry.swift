@@ -32,6 +32,12 @@ public final class Registry: Sendable {
     /// collector deletes rows and then files, so a blob is never re-linked between the two.
     private let blobGate = AsyncGate()
 
+    /// `body` under the blob gate of this process and the store's blob lock across servers
+    /// (shared for commits and mounts, exclusive for the collector).
+    private func blobLocked<T: Sendable>(exclusive: Bool, _ body: @Sendable () async throws -> T) async throws -> T {
+        try await blobGate.holding { try await metadata.withBlobLock(exclusive: exclusive, body) }
+    }
+
     public init(blobs: any BlobStore, metadata: any MetadataStore, options: Options) {
         self.blobs = blobs
         self.metadata = metadata
@@ -90,7 +96,7 @@ public final class Registry: Sendable {
     public func mount(_ digest: Digest, into repository: RepositoryName, from source: RepositoryName?) async throws -> Bool {
         try checkWritable()
         if try await metadata.linkedBlobSize(repository, digest) != nil { return true }
-        let linked = try await blobGate.holding { () async throws -> Bool in
+        let linked = try await blobLocked(exclusive: false) { () async throws -> Bool in
             let origin: RepositoryName?
             if let source { origin = source } else { origin = try await metadata.anyRepositoryHolding(digest, excluding: repository) }
             guard let origin, let size = try await metadata.linkedBlobSize(origin, digest),
@@ -139,7 +145,7 @@ public final class Registry: Sendable {
         -> GarbageReport
     {
         guard !isReadOnly else { return GarbageReport(manifests: 0, blobs: [], repositories: []) }
-        let report = try await blobGate.holding {
+        let report = try await blobLocked(exclusive: true) {
             let report = try await metadata.collectGarbage(
                 before: now.addingTimeInterval(-grace), untaggedManifests: untaggedManifests, dryRun: dryRun)
             if !dryRun { for blob in report.blobs { try await blobs.deleteBlob(blob.digest) } }
@@ -326,7 +332,7 @@ public final class Registry: Sendable {
             throw RegistryError.digestInvalid("content digest is \(actual), not \(digest)")
         }
         let size = writer.offset
-        try await blobGate.holding {
+        try await blobLocked(exclusive: false) {
             try await writer.commit(as: digest)
             try await metadata.finishUpload(id, repository: repository, digest: digest, size: size)
         }

@@ -17,8 +17,13 @@ public final class SQLiteMetadataStore: MetadataStore {
         try Self.migrator.migrate(pool)
     }
 
-    /// One server per SQLite file: its own writes invalidate its caches.
+    /// One server per SQLite file: its own writes invalidate its caches, `Registry`'s gate is
+    /// the blob lock and every job has this server as its sole runner.
     public func changeFeed() -> AsyncStream<MetadataChange>? { nil }
+
+    public func withBlobLock<T: Sendable>(exclusive: Bool, _ body: () async throws -> T) async throws -> T { try await body() }
+
+    public func asSoleRunner<T: Sendable>(_ job: String, _ body: () async throws -> T) async throws -> T? { try await body() }
 
     /// Folds the write-ahead log into the database file (so the file alone is complete, for a
     /// backup or a copy) and closes every connection. GRDB closes the writer before the

@@ -189,6 +189,15 @@ public protocol MetadataStore: Sendable {
     /// Changes committed by any server sharing the store, as they commit; nil when no other
     /// server can share it, so a process's own writes are all there is to see.
     func changeFeed() -> AsyncStream<MetadataChange>?
+    /// Runs `body` holding the blob lock across every server sharing the store: `exclusive` for
+    /// the collector deleting rows and then objects, shared for commits and mounts bringing blobs
+    /// into being, so no blob is re-linked between the collector's two steps. (Within one
+    /// process `Registry` also serialises them.)
+    func withBlobLock<T: Sendable>(exclusive: Bool, _ body: () async throws -> T) async throws -> T
+    /// Runs `body` unless another server sharing the store is running `job` (then returns nil):
+    /// garbage collection, upload purging and each webhook endpoint's deliveries run on one
+    /// server at a time.
+    func asSoleRunner<T: Sendable>(_ job: String, _ body: () async throws -> T) async throws -> T?
     func repositoryExists(_ repository: RepositoryName) async throws -> Bool
     /// The blob's size when it is visible in `repository`.
     func linkedBlobSize(_ repository: RepositoryName, _ digest: Digest) async throws -> Int64?

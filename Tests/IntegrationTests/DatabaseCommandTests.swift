@@ -9,16 +9,7 @@ struct DatabaseCommandTests {
         let database = try await PostgresCluster.shared.database()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("berth-db-\(UUID().uuidString).yml")
         defer { try? FileManager.default.removeItem(at: file) }
-        try Data("""
-            version: 0.1
-            database:
-              enabled: true
-              host: \(database.host)
-              port: \(database.port)
-              user: \(database.user)
-              dbname: \(database.name)
-              sslmode: disable
-            """.utf8).write(to: file)
+        try Data("version: 0.1\n\(database.yaml)".utf8).write(to: file)
         let pending = try await Interop.run(Interop.berthBinary, ["database", "status", "--config", file.path])
         #expect(pending.status == 2 && pending.stdout == "1\tpending\n")
         let migrated = try await Interop.run(Interop.berthBinary, ["database", "migrate", "--config", file.path])

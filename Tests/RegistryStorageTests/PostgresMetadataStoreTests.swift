@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OCI
 import TestSupport
 import Testing
 
@@ -29,6 +30,24 @@ struct PostgresMetadataStoreTests {
         #expect(try await stores[0].migrate().isEmpty)
         #expect(try await stores[1].migrationStatus().allSatisfy(\.applied))
         for store in stores { try store.close() }
+    }
+
+    @Test func concurrentFirstWritesToOneRepositoryAllSucceed() async throws {
+        // Found with three replicas: two transactions creating the same repository at once.
+        let store = try await PostgresMetadataStore.forTests()
+        defer { try? store.close() }
+        let repository = try RepositoryName(parsing: "team/new")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<16 {
+                group.addTask {
+                    let digest = Digest.of(Array("blob \(n)".utf8))
+                    try await store.linkBlob(repository, digest, size: 6)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.statistics().blobs == 16)
+        #expect(try await store.repositories(after: nil, limit: 10).items == ["team/new"])
     }
 
     @Test func anUnreachableServerOrAMissingDatabaseIsOneLine() async throws {

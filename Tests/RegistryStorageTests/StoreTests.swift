@@ -31,6 +31,7 @@ extension PostgresMetadataStore {
         var settings = PostgresSettings(host: database.host, user: database.user, database: database.name)
         settings.port = database.port
         settings.sslMode = .disable
+        settings.maxOpen = 4
         return try await PostgresMetadataStore(settings: settings, logger: logger)
     }
 }

@@ -17,6 +17,11 @@ public actor PostgresCluster {
         public let port: Int
         public let user: String
         public let name: String
+
+        /// The `database:` section of a berth config.yml for this database (ends with a newline).
+        public var yaml: String {
+            "database:\n  enabled: true\n  host: \(host)\n  port: \(port)\n  user: \(user)\n  dbname: \(name)\n  sslmode: disable\n"
+        }
     }
 
     private var port: Int?
@@ -77,7 +82,7 @@ public actor PostgresCluster {
                 port = s.getsockname()[1]
             server = subprocess.Popen(as_owner([f"{bin}/postgres", "-D", data, "-k", sock, "-p", str(port),
                                                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                                                "-c", "full_page_writes=off", "-c", "max_connections=300"]),
+                                                "-c", "full_page_writes=off", "-c", "max_connections=500"]),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for _ in range(300):
                 if subprocess.run([f"{bin}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode == 0:

@@ -179,14 +179,15 @@ enum TestBackend {
         var settings = PostgresSettings(host: "127.0.0.1", user: "berth", database: name)
         settings.port = try await PostgresCluster.shared.database(named: name).port
         settings.sslMode = .disable
+        // Dozens of servers run at once in the suite: a few connections each, closed when idle.
+        settings.maxOpen = 4
+        settings.maxIdleTime = .seconds(5)
         return settings
     }
 
     /// The `database:` section a `berth` command needs to open the root's metadata ("" on SQLite).
     static func databaseYAML(for root: URL) async throws -> String {
         guard postgres else { return "" }
-        let settings = try await database(for: root)
-        return "database:\n  enabled: true\n  host: \(settings.host)\n  port: \(settings.port)\n  user: \(settings.user)\n"
-            + "  dbname: \(settings.database)\n  sslmode: disable\n"
+        return try await PostgresCluster.shared.database(named: try await database(for: root).database).yaml
     }
 }
