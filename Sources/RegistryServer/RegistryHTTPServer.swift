@@ -8,6 +8,7 @@ import NIOSSL
 import Logging
 import RegistryStorage
 import ServiceLifecycle
+import Synchronization
 
 /// A registry server built from a `ServerConfig`: opens the stores and serves HTTP(S) until cancelled.
 public struct RegistryHTTPServer: Sendable {
@@ -250,16 +251,36 @@ extension RegistryHTTPServer {
 }
 
 /// `body`, or a `ReadinessTimeout` once `limit` has passed: a backend that is down can keep a
-/// request waiting for a connection far longer than a load balancer's health check does.
+/// request waiting for a connection far longer than a load balancer's health check does. The
+/// answer does not wait for `body` to notice its cancellation (a task group would: a pool
+/// waiting for a connection does not stop at once).
 func answering(within limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            throw ReadinessTimeout(limit: limit)
+    let finished = Once()
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        let work = Task {
+            let result: Result<Void, any Error>
+            do { try await body(); result = .success(()) } catch { result = .failure(error) }
+            if finished.claim() { continuation.resume(with: result) }
         }
-        defer { group.cancelAll() }
-        try await group.next()
+        Task {
+            try? await Task.sleep(for: limit)
+            if finished.claim() {
+                work.cancel()
+                continuation.resume(throwing: ReadinessTimeout(limit: limit))
+            }
+        }
+    }
+}
+
+/// True for the first caller only.
+final class Once: Sendable {
+    private let done = Mutex(false)
+
+    func claim() -> Bool {
+        done.withLock { done in
+            defer { done = true }
+            return !done
+        }
     }
 }
 
