@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import RegistryServer
+import RegistryStorage
 
 /// distribution's offline `garbage-collect`, for operators who stop the registry to collect:
 /// the same rules as the online collector, with no grace period unless asked for.
@@ -27,15 +28,18 @@ struct GarbageCollect: AsyncParsableCommand {
         guard let seconds = AccessFlags.seconds(grace) else { throw CLIError("invalid --grace '\(grace)' (e.g. 30m, 1h)") }
         var logger = Logger(label: "berth.gc")
         logger.logLevel = .error
-        let server: RegistryHTTPServer
-        do { server = try await RegistryHTTPServer(config: config, logger: logger) } catch {
+        let corrupt: [String]
+        do {
+            corrupt = try await config.withRegistry(logger: logger) { registry in
+                let report = try await registry.collectGarbage(grace: seconds, untaggedManifests: deleteUntagged, dryRun: dryRun)
+                if dryRun { for blob in report.blobs { print("blob eligible for deletion: \(blob.digest)") } }
+                print("\(dryRun ? "would delete" : "deleted") \(report.manifests) manifest(s) and \(report.blobs.count) blob(s), \(report.bytesFreed) bytes")
+                return verify ? try await registry.verifyBlobs().map(\.description) : []
+            }
+        } catch let error as StorageStartupError {
             throw CLIError("cannot open storage \(config.storageDescription): \(error)")
         }
-        let report = try await server.registry.collectGarbage(grace: seconds, untaggedManifests: deleteUntagged, dryRun: dryRun)
-        if dryRun { for blob in report.blobs { print("blob eligible for deletion: \(blob.digest)") } }
-        print("\(dryRun ? "would delete" : "deleted") \(report.manifests) manifest(s) and \(report.blobs.count) blob(s), \(report.bytesFreed) bytes")
         guard verify else { return }
-        let corrupt = try await server.registry.verifyBlobs()
         for digest in corrupt { Console.err("berth: corrupt blob \(digest)\n") }
         if !corrupt.isEmpty { throw ExitCode(1) }
         print("verified: every blob matches its digest")

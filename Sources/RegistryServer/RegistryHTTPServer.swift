@@ -25,15 +25,14 @@ public struct RegistryHTTPServer: Sendable {
         self.logger = logger
         stores = try await RegistryStores(
             blobs: config.blobStorage, postgres: config.postgres, databasePath: config.resolvedDatabasePath, logger: logger)
-        var options = Registry.Options()
-        options.deleteEnabled = config.deleteEnabled
-        options.readOnly = config.readOnly
-        options.maxManifestBytes = config.maxManifestBytes
-        options.requireReferences = config.requireManifestReferences
-        options.deleteSignatureTags = config.deleteSignatureTags
-        registry = Registry(blobs: stores.blobs, metadata: stores.metadata, options: options)
-        issuer = try config.tokenServer.map { settings in
-            try TokenIssuer(settings: settings, rootDirectory: config.rootDirectory, failureDelay: config.authFailureDelay, logger: logger)
+        registry = Registry(blobs: stores.blobs, metadata: stores.metadata, options: config.registryOptions)
+        do {
+            issuer = try config.tokenServer.map { settings in
+                try TokenIssuer(settings: settings, rootDirectory: config.rootDirectory, failureDelay: config.authFailureDelay, logger: logger)
+            }
+        } catch {
+            try? await stores.close()
+            throw error
         }
     }
 
@@ -44,10 +43,20 @@ public struct RegistryHTTPServer: Sendable {
         handleSignals: Bool = false, onListening: @escaping @Sendable (Int) async -> Void = { _ in },
         onDebugListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
-        do { try await stores.checkReachable() } catch {
+        do {
+            try await serve(handleSignals: handleSignals, onListening: onListening, onDebugListening: onDebugListening)
+        } catch {
+            // Whatever stopped the server, the stores' connections are closed before it goes away.
             try? await stores.close()
-            throw ServerError.storage("\(error)")
+            throw error
         }
+        do { try await stores.close() } catch { logger.error("closing the storage: \(error)") }
+    }
+
+    private func serve(
+        handleSignals: Bool, onListening: @escaping @Sendable (Int) async -> Void, onDebugListening: @escaping @Sendable (Int) async -> Void
+    ) async throws {
+        do { try await stores.checkReachable() } catch { throw ServerError.storage("\(error)") }
         let authenticator = try config.htpasswd.map { htpasswd in
             try HtpasswdAuthenticator(realm: htpasswd.realm, path: htpasswd.path, failureDelay: config.authFailureDelay, logger: logger)
         }
@@ -116,7 +125,6 @@ public struct RegistryHTTPServer: Sendable {
         let background = [purger, collector].compactMap { $0 } + [follower] + deliveries
         for task in background { task.cancel() }
         for task in background { await task.value }
-        do { try await stores.close() } catch { logger.error("closing the storage: \(error)") }
     }
 }
 

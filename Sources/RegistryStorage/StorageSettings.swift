@@ -82,16 +82,25 @@ public struct RegistryStores: Sendable {
             blobs = S3BlobStore(client: client, rootDirectory: s3Settings.rootDirectory, chunkSize: s3Settings.chunkSize)
             s3 = client
         }
-        if let postgres {
-            do {
-                metadata = try await PostgresMetadataStore(settings: postgres, logger: logger)
-            } catch {
-                throw StorageStartupError("database \(postgres.location): \(PostgresMetadataStore.describe(error))")
-            }
-        } else {
+        do {
+            metadata = try await Self.openMetadata(postgres: postgres, databasePath: databasePath, logger: logger)
+        } catch {
+            // The bucket client holds connections that must be shut down before it goes away.
+            try? await s3?.shutdown()
+            throw error
+        }
+    }
+
+    private static func openMetadata(postgres: PostgresSettings?, databasePath: String, logger: Logger) async throws -> any MetadataStore {
+        guard let postgres else {
             try FileManager.default.createDirectory(
                 atPath: (databasePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            metadata = try SQLiteMetadataStore(path: databasePath)
+            return try SQLiteMetadataStore(path: databasePath)
+        }
+        do {
+            return try await PostgresMetadataStore(settings: postgres, logger: logger)
+        } catch {
+            throw StorageStartupError("database \(postgres.location): \(PostgresMetadataStore.describe(error))")
         }
     }
 

@@ -30,8 +30,7 @@ import Testing
                 #expect(try await http.get("/v2/team/app\(i)/blobs/\(Fixtures.digest(shared))").body == shared)
                 #expect(try await http.get("/v2/team/many/blobs/\(Fixtures.digest(distinct[i]))").body == distinct[i])
             }
-            let uploads = try FileManager.default.contentsOfDirectory(atPath: server.root.appendingPathComponent("uploads").path)
-            #expect(uploads.isEmpty)
+            #expect(try await StoredBlobs.uploadLeftovers(server).isEmpty)
         }
     }
 }

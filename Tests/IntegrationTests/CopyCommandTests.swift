@@ -141,10 +141,9 @@ import Testing
                 let v1 = (manifest["manifests"] as! [[String: Any]]).first { ($0["annotations"] as? [String: String])?["org.opencontainers.image.ref.name"] == "v1" }!
                 let image = try JSONSerialization.jsonObject(with: Data(contentsOf: layout.appendingPathComponent("blobs/sha256/\((v1["digest"] as! String).dropFirst(7))"))) as! [String: Any]
                 let layer = try Digest(parsing: (image["layers"] as! [[String: Any]])[1]["digest"] as! String)
-                let file = server.root.appendingPathComponent("blobs/sha256/\(layer.encoded.prefix(2))/\(layer.encoded)")
-                var bytes = try Array(Data(contentsOf: file))
+                var bytes = try await StoredBlobs.read(server, layer.description)
                 bytes[bytes.count / 2] ^= 0xff
-                try Data(bytes).write(to: file)
+                try await StoredBlobs.overwrite(server, layer.description, with: bytes)
                 let result = try await berth.run(["copy", "--src-tls-verify=false", "docker://\(registry)/team/app:v1", "oci:\(berth.path("out")):v1"])
                 #expect(result.status == 1 && result.stderr.contains(layer.description), "\(result.stderr)")
                 #expect(!FileManager.default.fileExists(atPath: berth.path("out/index.json")))

@@ -8,11 +8,6 @@ import Testing
 @Suite struct GarbageCollectionTests {
     static let grace = Duration.seconds(1)
 
-    func blobFile(_ server: TestServer, _ digest: String) -> String {
-        let hex = String(digest.dropFirst("sha256:".count))
-        return server.root.appendingPathComponent("blobs/sha256/\(hex.prefix(2))/\(hex)").path
-    }
-
     /// Waits (bounded) until `condition` holds, the collector running every 100 ms.
     func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
         for _ in 0..<60 {
@@ -51,7 +46,7 @@ import Testing
             try await collect()
             #expect(try await http.get("/v2/team/app/manifests/\(dropped.digest)").status == 404)
             #expect(try await http.send(.HEAD, "/v2/team/app/blobs/\(stray)").status == 404)
-            #expect(!FileManager.default.fileExists(atPath: blobFile(server, stray)))
+            #expect(!(try await StoredBlobs.exists(server, stray)))
             #expect(try await http.send(.HEAD, "/v2/team/app/blobs/\(Fixtures.digest(dropped.layers[0]))").status == 404)
             for blob in [kept.config] + kept.layers + [child.config] + child.layers + [referrer.config] + referrer.layers {
                 #expect(try await http.send(.HEAD, "/v2/team/app/blobs/\(Fixtures.digest(blob))").status == 200, "kept blobs stay")
@@ -81,7 +76,7 @@ import Testing
         try await withServer({ $0.garbageCollection = (Self.grace, .milliseconds(100), true) }) { server, http in
             let stray = try await http.pushBlob("team/app", Fixtures.random(100))
             #expect(try await eventually { try await http.send(.HEAD, "/v2/team/app/blobs/\(stray)").status == 404 })
-            #expect(!FileManager.default.fileExists(atPath: blobFile(server, stray)))
+            #expect(!(try await StoredBlobs.exists(server, stray)))
         }
     }
 
@@ -160,9 +155,7 @@ import Testing
                         }
                     }
                 }
-                let files = (FileManager.default.enumerator(atPath: server.root.appendingPathComponent("blobs").path)?.allObjects as? [String] ?? [])
-                    .filter { $0.count > 64 && !$0.contains(".") }
-                return (referenced, Set(files.map { ($0 as NSString).lastPathComponent }))
+                return (referenced, try await StoredBlobs.all(server))
             }
             var (referenced, onDisk) = try await referencedAndOnDisk()
             for _ in 0..<100 where referenced != onDisk {
@@ -197,20 +190,19 @@ extension GarbageCollectionTests {
         let berth = try BerthCommand()
         defer { berth.cleanup() }
         let config = berth.path("config.yml")
-        let database = try await TestBackend.databaseYAML(for: server.root)
-        try Data("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: \(server.root.path)\n\(database)".utf8).write(to: URL(fileURLWithPath: config))
+        try Data(try await TestBackend.configYAML(for: server.root).utf8).write(to: URL(fileURLWithPath: config))
 
         let dry = try await berth.succeed(["garbage-collect", "--config", config, "--dry-run"])
         #expect(dry.stdout.contains("blob eligible for deletion: \(stray)") && dry.stdout.contains("would delete 0 manifest(s) and 1 blob(s)"), "\(dry.stdout)")
-        #expect(FileManager.default.fileExists(atPath: blobFile(server, stray)))
+        #expect(try await StoredBlobs.exists(server, stray))
         let collected = try await berth.succeed(["garbage-collect", "--config", config, "--delete-untagged"])
         #expect(collected.stdout.contains("deleted 1 manifest(s) and 3 blob(s)"), "\(collected.stdout)")
-        #expect(!FileManager.default.fileExists(atPath: blobFile(server, stray)))
-        #expect(!FileManager.default.fileExists(atPath: blobFile(server, Fixtures.digest(untagged.layers[0]))))
-        #expect(FileManager.default.fileExists(atPath: blobFile(server, Fixtures.digest(kept.layers[0]))))
+        #expect(!(try await StoredBlobs.exists(server, stray)))
+        #expect(!(try await StoredBlobs.exists(server, Fixtures.digest(untagged.layers[0]))))
+        #expect(try await StoredBlobs.exists(server, Fixtures.digest(kept.layers[0])))
 
         #expect(try await berth.succeed(["garbage-collect", "--config", config, "--verify"]).stdout.contains("every blob matches"))
-        try Data("tampered".utf8).write(to: URL(fileURLWithPath: blobFile(server, Fixtures.digest(kept.layers[0]))))
+        try await StoredBlobs.overwrite(server, Fixtures.digest(kept.layers[0]), with: Array("tampered".utf8))
         let verified = try await berth.run(["garbage-collect", "--config", config, "--verify"])
         #expect(verified.status == 1 && verified.stderr.contains("corrupt blob \(Fixtures.digest(kept.layers[0]))"), "\(verified.stderr)")
     }

@@ -36,7 +36,8 @@ import Testing
             #expect(!metrics.contains("team/app"), "repository names stay out of the labels")
 
             // Readiness fails, naming why, when the storage cannot be written (even for root:
-            // the upload area is briefly a file).
+            // the upload area is briefly a file). On S3 the fault tests stop the bucket instead.
+            guard !TestBackend.s3 else { return }
             let uploads = server.root.appendingPathComponent("uploads").path
             try FileManager.default.moveItem(atPath: uploads, toPath: uploads + ".away")
             try Data().write(to: URL(fileURLWithPath: uploads))

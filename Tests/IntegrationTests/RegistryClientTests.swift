@@ -64,10 +64,9 @@ import Testing
         try await withServer { server, http in
             let data = Fixtures.random(300_000)
             let digest = try Digest(parsing: try await http.pushBlob("team/app", data))
-            let file = server.root.appendingPathComponent("blobs/sha256/\(digest.encoded.prefix(2))/\(digest.encoded)")
             var corrupted = data
             corrupted[150_000] ^= 0xff
-            try Data(corrupted).write(to: file)
+            try await StoredBlobs.overwrite(server, digest.description, with: corrupted)
             await #expect(throws: ClientError.digestMismatch(expected: digest, actual: Digest.of(corrupted))) {
                 try await client(server.port).fetchBlob(try RepositoryName(parsing: "team/app"), digest) { _ in }
             }

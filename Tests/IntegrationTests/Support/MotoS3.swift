@@ -48,9 +48,10 @@ actor MotoS3 {
         return (endpoint, name)
     }
 
-    /// `storage.s3` settings for a new bucket (5 MiB parts, the smallest S3 allows).
-    func settings(rootDirectory: String = "/berth") async throws -> S3StorageSettings {
-        let (endpoint, bucket) = try await bucket()
+    /// `storage.s3` settings for a new bucket, or for `existing` (5 MiB parts, the smallest S3 allows).
+    func settings(rootDirectory: String = "/berth", bucket existing: String? = nil) async throws -> S3StorageSettings {
+        let (endpoint, bucket): (URL, String)
+        if let existing { (endpoint, bucket) = (try url(), existing) } else { (endpoint, bucket) = try await self.bucket() }
         return S3StorageSettings(
             location: S3Location(endpoint: endpoint, region: "us-east-1", bucket: bucket, pathStyle: true),
             credentials: Self.credentials, rootDirectory: rootDirectory, chunkSize: S3StorageSettings.minimumChunkSize)

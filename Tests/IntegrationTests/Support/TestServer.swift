@@ -30,6 +30,11 @@ final class TestServer: Sendable {
         config.port = 0
         config.logLevel = .warning
         if TestBackend.postgres { config.postgres = try await TestBackend.database(for: root) }
+        if TestBackend.s3 {
+            config.s3 = try await TestBackend.bucket(for: root)
+            // The suite reads blob bodies; the redirects have tests of their own (S3StorageTests).
+            config.redirect = false
+        }
         configure(&config)
         var logger = custom ?? Logger(label: "berth.test")
         if custom == nil { logger.logLevel = .warning }
@@ -159,10 +164,25 @@ func withServer(
     await server.cleanup()
 }
 
-/// Which metadata store the suite runs on: SQLite, or with BERTH_TEST_METADATA=postgres (as the
-/// second pass of `scripts/test` sets) PostgreSQL, a database per server root.
+/// Which backends the suite runs on: files and SQLite, or with BERTH_TEST_BACKEND=s3-postgres (as
+/// the second pass of `scripts/test` sets) blobs in moto's S3, a bucket per server root, and
+/// metadata in PostgreSQL, a database per server root.
 enum TestBackend {
-    static let postgres = ProcessInfo.processInfo.environment["BERTH_TEST_METADATA"] == "postgres"
+    static let scaled = ProcessInfo.processInfo.environment["BERTH_TEST_BACKEND"] == "s3-postgres"
+    static var postgres: Bool { scaled }
+    static var s3: Bool { scaled }
+
+    /// The root's bucket: created on first use and named in the root, like its database.
+    static func bucket(for root: URL) async throws -> S3StorageSettings {
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let marker = root.appendingPathComponent("test-bucket")
+        if let saved = try? String(contentsOf: marker, encoding: .utf8) {
+            return try await MotoS3.shared.settings(bucket: saved)
+        }
+        let settings = try await MotoS3.shared.settings()
+        try settings.location.bucket.write(to: marker, atomically: true, encoding: .utf8)
+        return settings
+    }
 
     /// The root's database: created on first use and named in the root, so a server restarted on
     /// the same root finds its metadata again.
@@ -185,9 +205,27 @@ enum TestBackend {
         return settings
     }
 
-    /// The `database:` section a `berth` command needs to open the root's metadata ("" on SQLite).
-    static func databaseYAML(for root: URL) async throws -> String {
-        guard postgres else { return "" }
-        return try await PostgresCluster.shared.database(named: try await database(for: root).database).yaml
+    /// A config.yml for a `berth` command opening the root's storage and metadata.
+    static func configYAML(for root: URL) async throws -> String {
+        var yaml = "version: 0.1\nstorage:\n"
+        if s3 {
+            let settings = try await bucket(for: root)
+            yaml += """
+                  s3:
+                    regionendpoint: \(settings.location.endpoint.absoluteString)
+                    region: \(settings.location.region)
+                    bucket: \(settings.location.bucket)
+                    rootdirectory: \(settings.rootDirectory)
+                    forcepathstyle: true
+                    accesskey: \(MotoS3.credentials.accessKey)
+                    secretkey: \(MotoS3.credentials.secretKey)
+                    chunksize: \(settings.chunkSize)
+
+                """
+        } else {
+            yaml += "  filesystem:\n    rootdirectory: \(root.path)\n"
+        }
+        guard postgres else { return yaml }
+        return yaml + (try await PostgresCluster.shared.database(named: try await database(for: root).database).yaml)
     }
 }
