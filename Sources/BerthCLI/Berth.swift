@@ -14,7 +14,7 @@ struct Berth: AsyncParsableCommand {
         abstract: "Copy, inspect, serve and run OCI container images.",
         subcommands: [
             Copy.self, Sync.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self,
-            StandaloneSign.self, StandaloneVerify.self, GenerateSigstoreKey.self, Serve.self, GarbageCollect.self, DatabaseCommand.self,
+            StandaloneSign.self, StandaloneVerify.self, GenerateSigstoreKey.self, Serve.self, GarbageCollect.self, DatabaseCommand.self, StorageCommand.self,
             Pull.self, Images.self, Rmi.self, Run.self, Ps.self, Rm.self, Unpack.self,
         ]
     )

@@ -599,6 +599,22 @@ public final class PostgresMetadataStore: MetadataStore {
         }.compactMap { row in (try? Digest(parsing: row.0)).map { StorageBlob(digest: $0, size: row.1) } }
     }
 
+    public func inventory(_ repository: RepositoryName) async throws -> RepositoryInventory? {
+        try await read { db -> RepositoryInventory? in
+            guard let repo = try await Self.repositoryID(db, repository) else { return nil }
+            let blobs = try await db.all(
+                "SELECT b.digest, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = \(repo) ORDER BY b.digest",
+                as: (String, Int64).self)
+            let manifests = try await db.all("SELECT digest FROM manifests WHERE repository_id = \(repo) ORDER BY id", as: String.self)
+            let tags = try await db.all(
+                "SELECT t.name, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = \(repo)", as: (String, String).self)
+            return RepositoryInventory(
+                blobs: blobs.compactMap { row in (try? Digest(parsing: row.0)).map { StorageBlob(digest: $0, size: row.1) } },
+                manifests: manifests.compactMap { try? Digest(parsing: $0) },
+                tags: Dictionary(uniqueKeysWithValues: tags.compactMap { row in (try? Digest(parsing: row.1)).map { (row.0, $0) } }))
+        }
+    }
+
     public func statistics() async throws -> StorageStatistics {
         try await read { db in
             let totals: (Int64, Int64)? = try await db.first("SELECT COUNT(*), COALESCE(SUM(size), 0)::BIGINT FROM blobs", as: (Int64, Int64).self)

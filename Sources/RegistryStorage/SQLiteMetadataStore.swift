@@ -485,6 +485,22 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func inventory(_ repository: RepositoryName) async throws -> RepositoryInventory? {
+        try await pool.read { db in
+            guard let repo = try Self.repositoryID(db, repository) else { return nil }
+            let blobs = try Row.fetchAll(
+                db, sql: "SELECT b.digest, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = ? ORDER BY b.digest",
+                arguments: [repo]
+            ).compactMap { row in (try? Digest(parsing: row["digest"] as String)).map { StorageBlob(digest: $0, size: row["size"]) } }
+            let manifests = try String.fetchAll(db, sql: "SELECT digest FROM manifests WHERE repository_id = ? ORDER BY id", arguments: [repo])
+            let tags = try Row.fetchAll(
+                db, sql: "SELECT t.name, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = ?", arguments: [repo])
+            return RepositoryInventory(
+                blobs: blobs, manifests: manifests.compactMap { try? Digest(parsing: $0) },
+                tags: Dictionary(uniqueKeysWithValues: tags.compactMap { row in (try? Digest(parsing: row["digest"] as String)).map { (row["name"], $0) } }))
+        }
+    }
+
     public func statistics() async throws -> StorageStatistics {
         try await pool.read { db in
             let blobs = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blobs")

@@ -242,6 +242,8 @@ public protocol MetadataStore: Sendable {
     func finishNotifications(_ ids: [Int64], retryAt: Date?) async throws
     /// Every blob row (for `garbage-collect --verify`).
     func allBlobs() async throws -> [StorageBlob]
+    /// Everything `repository` holds, for copying it elsewhere; nil when it does not exist.
+    func inventory(_ repository: RepositoryName) async throws -> RepositoryInventory?
     /// What the store holds: blobs, their bytes, and upload sessions open; also proves the
     /// database answers.
     func statistics() async throws -> StorageStatistics
@@ -249,6 +251,14 @@ public protocol MetadataStore: Sendable {
     func uploads(startedBefore date: Date) async throws -> [UploadRecord]
     /// Ends an upload and records its blob as visible in the upload's repository, in one transaction.
     func finishUpload(_ id: UUID, repository: RepositoryName, digest: Digest, size: Int64) async throws
+}
+
+/// What one repository holds: its visible blobs, its manifests in the order they were pushed
+/// (so an index comes after its children), and its tags with the manifest each names.
+public struct RepositoryInventory: Sendable, Equatable {
+    public let blobs: [StorageBlob]
+    public let manifests: [Digest]
+    public let tags: [String: Digest]
 }
 
 /// A signature of the extension API: its name (`<digest>@<random hex>`) and the OpenPGP bytes.

@@ -134,11 +134,17 @@ final class DockerRegistryProcess: @unchecked Sendable {
         throw TestFailure("docker-registry did not come up on port \(port)")
     }
 
+    /// Stops the registry and removes its storage.
     func stop() {
+        terminate()
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    /// Stops the registry, keeping its storage (under `root/data`).
+    func terminate() {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
         }
-        try? FileManager.default.removeItem(at: root)
     }
 }

@@ -205,9 +205,10 @@ enum TestBackend {
         return settings
     }
 
-    /// A config.yml for a `berth` command opening the root's storage and metadata.
-    static func configYAML(for root: URL) async throws -> String {
-        var yaml = "version: 0.1\nstorage:\n"
+    /// A config.yml for a `berth` command opening the root's storage and metadata (on the suite's
+    /// backends unless told).
+    static func configYAML(for root: URL, s3: Bool = s3, postgres: Bool = postgres) async throws -> String {
+        var yaml = "version: 0.1\nstorage:\n  redirect:\n    disable: true\n"
         if s3 {
             let settings = try await bucket(for: root)
             yaml += """
@@ -225,6 +226,7 @@ enum TestBackend {
         } else {
             yaml += "  filesystem:\n    rootdirectory: \(root.path)\n"
         }
+        if s3 && !postgres { yaml += "berth:\n  database:\n    path: \(root.path)/metadata.sqlite\n" }
         guard postgres else { return yaml }
         return yaml + (try await PostgresCluster.shared.database(named: try await database(for: root).database).yaml)
     }
