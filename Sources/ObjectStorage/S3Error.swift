@@ -16,7 +16,7 @@ public struct S3Error: Error, CustomStringConvertible, Sendable {
     }
 
     /// Worth another attempt: throttling, server faults and answers that never came.
-    var isTransient: Bool {
+    public var isTransient: Bool {
         status == 0 || status == 500 || status == 502 || status == 503 || status == 504 || code == "SlowDown" || code == "InternalError"
             || code == "RequestTimeout"
     }

@@ -36,7 +36,12 @@ struct SpecError: Error {
             case .tag(let e): self.init(.tagInvalid, e.description)
             }
         default:
-            self.init(.unknown, "internal error")
+            // A backend that does not answer is 503 (try again), not a fault of the registry's.
+            if let unavailable = StorageUnavailable(classifying: error) {
+                self.init(.unavailable, unavailable.description)
+            } else {
+                self.init(.unknown, "internal error")
+            }
         }
     }
 

@@ -52,6 +52,7 @@ struct RegistryResponder: HTTPResponder {
         } catch {
             let spec = SpecError(from: error)
             if spec.code == .unknown { logger.error("\(request.method) \(request.uri.path): \(error)") }
+            if spec.code == .unavailable { logger.warning("\(request.method) \(request.uri.path): \(spec.detail)") }
             response = spec.response(includeBody: request.method != .head)
         }
         response.headers[.dockerAPIVersion] = "registry/2.0"

@@ -18,6 +18,10 @@ public final class PostgresMetadataStore: MetadataStore {
     /// blob lock's connection left none for their own statements).
     let coordination: PostgresClient
     let logger: Logger
+    /// How long a request waits for a connection (`connecttimeout`) before answering 503.
+    let connectionWait: Duration
+    /// `postgres://user@host:port/dbname`, for messages.
+    let location: String
     private let running: Task<Void, Never>
 
     /// Advisory lock keys (constants, so every server agrees).
@@ -33,6 +37,8 @@ public final class PostgresMetadataStore: MetadataStore {
         client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
         coordination = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
         self.logger = logger
+        connectionWait = settings.connectTimeout
+        location = settings.location
         let (client, coordination) = (self.client, self.coordination)
         running = Task {
             await withDiscardingTaskGroup { group in
@@ -76,7 +82,7 @@ public final class PostgresMetadataStore: MetadataStore {
     private func holdingSessionLock<T: Sendable>(
         acquire: PostgresQuery, release: PostgresQuery, _ body: () async throws -> T
     ) async throws -> T? {
-        try await coordination.withConnection { connection in
+        try await leased(coordination) { connection in
             let db = Statements(connection: connection, logger: logger)
             guard try await db.first(acquire, as: Bool.self) == true else { return nil }
             let result: Result<T, any Error>
@@ -193,6 +199,12 @@ public final class PostgresMetadataStore: MetadataStore {
                 next_attempt DOUBLE PRECISION NOT NULL);
             CREATE INDEX notifications_due ON notifications(endpoint, next_attempt);
             """),
+        // Which server's request is writing an upload, and until when unless renewed: a PATCH
+        // for a session another replica is still writing is refused (a crashed holder's mark runs out).
+        (2, """
+            ALTER TABLE uploads ADD COLUMN busy_by TEXT;
+            ALTER TABLE uploads ADD COLUMN busy_until DOUBLE PRECISION;
+            """),
     ]
 
     /// Applies the migrations not applied yet, in one transaction holding the migration lock.
@@ -229,17 +241,33 @@ public final class PostgresMetadataStore: MetadataStore {
     // MARK: units of work
 
     private func read<T: Sendable>(_ body: (Statements) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in try await body(Statements(connection: connection, logger: logger)) }
+        try await leased(client) { connection in try await body(Statements(connection: connection, logger: logger)) }
     }
 
-    /// `body` in a transaction: committed when it returns, rolled back when it throws, and then
-    /// its own error (a `RegistryError`, say) thrown rather than postgres-nio's wrapper.
+    /// `body` in a transaction: committed when it returns, rolled back when it throws (its own
+    /// error thrown, a `RegistryError` say). BEGIN and COMMIT go through `Statements` rather than
+    /// postgres-nio's `withTransaction` so that they too refuse a connection already closed.
     private func write<T: Sendable>(_ body: (Statements) async throws -> T) async throws -> T {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(Statements(connection: connection, logger: logger)) }
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error.beginError ?? error.commitError ?? error
+        try await leased(client) { connection in
+            let db = Statements(connection: connection, logger: logger)
+            try await db.run("BEGIN")
+            do {
+                let result = try await body(db)
+                try await db.run("COMMIT")
+                return result
+            } catch {
+                // On a broken connection the server has rolled back already.
+                if !connection.isClosed { try? await db.run("ROLLBACK") }
+                throw error
+            }
         }
+    }
+
+    /// A connection of `pool` within `connecttimeout`, or 503.
+    private func leased<T: Sendable>(_ pool: PostgresClient, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let (limit, location) = (connectionWait, self.location)
+        return try await pool.withConnection(
+            within: limit, unavailable: { StorageUnavailable("database \(location): no connection within \(limit) (is PostgreSQL up?)") }, body)
     }
 
     // MARK: repositories and blobs
@@ -582,6 +610,22 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
+    public func claimUpload(_ id: UUID, holder: String, until: Date, now: Date) async throws -> Bool {
+        try await read { db in
+            let claimed = try await db.first(
+                """
+                UPDATE uploads SET busy_by = \(holder), busy_until = \(until.timeIntervalSince1970)
+                WHERE id = \(id) AND (busy_until IS NULL OR busy_until < \(now.timeIntervalSince1970) OR busy_by = \(holder)) RETURNING true
+                """, as: Bool.self)
+            if claimed == true { return true }
+            return try await db.first("SELECT true FROM uploads WHERE id = \(id)", as: Bool.self) == nil
+        }
+    }
+
+    public func releaseUpload(_ id: UUID, holder: String) async throws {
+        try await read { db in try await db.run("UPDATE uploads SET busy_until = NULL WHERE id = \(id) AND busy_by = \(holder)") }
+    }
+
     public func deleteUpload(_ id: UUID) async throws {
         try await write { db in try await db.run("DELETE FROM uploads WHERE id = \(id)") }
     }
@@ -684,7 +728,10 @@ struct Statements {
     }
 
     func rows(_ query: PostgresQuery) async throws -> PostgresRowSequence {
-        try await connection.query(query, logger: logger)
+        // postgres-nio drops a query written to a channel that has closed (the server went away
+        // mid-transaction, say) and its caller then waits forever: refuse it here instead.
+        guard !connection.isClosed else { throw StorageUnavailable("database: the connection closed (PostgreSQL restarting?)") }
+        return try await connection.query(query, logger: logger)
     }
 
     /// Rows of several columns, decoded as a tuple.

@@ -26,7 +26,7 @@ public final class Registry: Sendable {
     /// Turns read-only mode on or off for the requests that follow.
     public func setReadOnly(_ on: Bool) { readOnly.store(on, ordering: .relaxed) }
     public var isReadOnly: Bool { readOnly.load(ordering: .relaxed) }
-    private let sessions = UploadSessions()
+    private let sessions: UploadSessions
     private let cache = ReadCache()
     /// Held while a blob file and its row come into being (upload commit, mount) and while the
     /// collector deletes rows and then files, so a blob is never re-linked between the two.
@@ -43,6 +43,7 @@ public final class Registry: Sendable {
         self.metadata = metadata
         self.options = options
         readOnly = Atomic(options.readOnly)
+        sessions = UploadSessions(metadata: metadata)
     }
 
     /// Keeps the read cache true to changes other servers commit to a shared metadata store,
@@ -485,19 +486,47 @@ public final class Registry: Sendable {
     }
 }
 
-/// Upload sessions a request of this process is working on: a second request for the same
-/// session is refused rather than interleaved. Everything else about a session is in the
-/// metadata store, so any request (or replica) can continue it.
+/// Upload sessions a request is working on: a second request for the same session — in this
+/// process, or on another server sharing the metadata — is refused rather than interleaved.
+/// Everything else about a session is in the metadata store, so any request (or replica) can
+/// continue it once the first is done.
 final class UploadSessions: Sendable {
+    /// How long a server's mark on a session lasts unless renewed: a crashed server's sessions
+    /// can be continued elsewhere after this. Renewed every third of it while the request runs.
+    static let markLifetime: Duration = .seconds(30)
+
     private let busy = Mutex<Set<UUID>>([])
+    private let metadata: any MetadataStore
+
+    init(metadata: any MetadataStore) { self.metadata = metadata }
 
     /// Runs `body` holding session `id`; throws `uploadBusy` when another request holds it.
     func holding<T: Sendable>(_ id: UUID, _ body: () async throws -> T) async throws -> T {
         let claimed = busy.withLock { $0.insert(id).inserted }
         guard claimed else { throw RegistryError.uploadBusy }
         defer { _ = busy.withLock { $0.remove(id) } }
-        return try await body()
+        let holder = UUID().uuidString
+        guard try await mark(id, holder) else { throw RegistryError.uploadBusy }
+        let renewal = Task { [metadata] in
+            while !Task.isCancelled {
+                try await Task.sleep(for: Self.markLifetime / 3)
+                _ = try await metadata.claimUpload(id, holder: holder, until: Date().addingTimeInterval(Self.seconds(Self.markLifetime)), now: Date())
+            }
+        }
+        defer { renewal.cancel() }
+        let result: Result<T, any Error>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        // A mark left behind (the database gone meanwhile) runs out by itself.
+        try? await metadata.releaseUpload(id, holder: holder)
+        return try result.get()
     }
+
+    private func mark(_ id: UUID, _ holder: String) async throws -> Bool {
+        let now = Date()
+        return try await metadata.claimUpload(id, holder: holder, until: now.addingTimeInterval(Self.seconds(Self.markLifetime)), now: now)
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval { Double(duration.components.seconds) }
 }
 
 /// A mutual-exclusion lock for async code: one holder at a time, waiters in arrival order.

@@ -536,6 +536,10 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    /// One server per SQLite file: `Registry`'s own set of sessions in use is the whole truth.
+    public func claimUpload(_ id: UUID, holder: String, until: Date, now: Date) async throws -> Bool { true }
+    public func releaseUpload(_ id: UUID, holder: String) async throws {}
+
     public func deleteUpload(_ id: UUID) async throws {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM uploads WHERE id = ?", arguments: [id.uuidString.lowercased()])

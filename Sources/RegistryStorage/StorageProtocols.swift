@@ -249,6 +249,13 @@ public protocol MetadataStore: Sendable {
     func statistics() async throws -> StorageStatistics
     /// Upload sessions started before `date`, oldest first.
     func uploads(startedBefore date: Date) async throws -> [UploadRecord]
+    /// Marks upload `id` as written by `holder` until `until`, unless another holder's mark has
+    /// not run out by `now` (false then); renewing one's own mark succeeds, and so does claiming a
+    /// session that no longer exists (the request then finds it unknown). Stores no other server
+    /// can share answer true without writing: the process's own set of sessions in use suffices.
+    func claimUpload(_ id: UUID, holder: String, until: Date, now: Date) async throws -> Bool
+    /// Clears `holder`'s mark on upload `id`.
+    func releaseUpload(_ id: UUID, holder: String) async throws
     /// Ends an upload and records its blob as visible in the upload's repository, in one transaction.
     func finishUpload(_ id: UUID, repository: RepositoryName, digest: Digest, size: Int64) async throws
 }

@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import RegistryServer
 import RegistryStorage
 import TestSupport
@@ -45,6 +47,46 @@ struct SharedMetadataTests {
             #expect(try await writer.send(.DELETE, "/v2/team/app/manifests/v1").status == 202)
             #expect(try await seen(reader, "/v2/team/app/manifests/v1") { $0.status == 404 })
             #expect(try await seen(reader, "/v2/team/app/tags/list") { ($0.json["tags"] as? [String]) == [] })
+        }
+    }
+
+    @Test func aPatchForAnUploadAnotherServerIsWritingIsRefused() async throws {
+        try await withTwoServers { (a: TestServer, b: TestServer, database: PostgresSettings) async throws in
+            var location = try #require(try await HTTP(a).send(.POST, "/v2/team/app/blobs/uploads/").header("Location"))
+            let id = try #require(location.split(separator: "?")[0].split(separator: "/").last.map(String.init))
+            let data = Fixtures.random(3 << 20)
+            // A PATCH on server a whose body arrives slowly: the first MiB, then a pause.
+            let (stream, feed) = AsyncStream.makeStream(of: ByteBuffer.self)
+            var request = HTTPClientRequest(url: a.base + location)
+            request.method = .PATCH
+            request.headers.add(name: "Content-Type", value: "application/octet-stream")
+            request.body = .stream(stream, length: .known(Int64(2 << 20)))
+            let slow = Task { try await HTTP.client.execute(request, timeout: .seconds(60)) }
+            feed.yield(ByteBuffer(bytes: data[0..<(1 << 20)]))
+            // Bounded wait until server a has marked the session as its own.
+            var marked = false
+            for _ in 0..<100 where !marked {
+                let row = try await Interop.run(
+                    "/usr/bin/psql", ["-h", "127.0.0.1", "-p", String(database.port), "-U", "berth", "-d", database.database, "-qAtc",
+                    "SELECT busy_until IS NOT NULL FROM uploads WHERE id = '\(id)'"])
+                marked = row.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "t"
+                if !marked { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(marked)
+            let refused = try await HTTP(b).send(.PATCH, location, headers: [("Content-Type", "application/octet-stream")], body: Array(data[(2 << 20)...]))
+            #expect(refused.status == 400 && refused.errorCode == "BLOB_UPLOAD_INVALID", "\(refused.status) \(refused.text)")
+
+            feed.yield(ByteBuffer(bytes: data[(1 << 20)..<(2 << 20)]))
+            feed.finish()
+            let first = try await slow.value
+            #expect(first.status == .accepted)
+            location = try #require(first.headers.first(name: "Location"))
+            // Done on a: the session continues on b, and closes on a with every byte in order.
+            let second = try await HTTP(b).send(.PATCH, location, headers: [("Content-Type", "application/octet-stream")], body: Array(data[(2 << 20)...]))
+            #expect(second.status == 202 && second.header("Range") == "0-\(data.count - 1)", "\(second.status) \(second.text)")
+            let last = try #require(second.header("Location"))
+            let put = try await HTTP(a).send(.PUT, "\(last)\(last.contains("?") ? "&" : "?")digest=\(Fixtures.digest(data))")
+            #expect(put.status == 201, "\(put.status) \(put.text)")
         }
     }
 

@@ -156,7 +156,7 @@ struct StorageMigrationTests {
         let layer = Fixtures.digest(image.layers[0])
         var damaged = image.layers[0]
         damaged[10] ^= 0xff
-        try await StoredBlobs.overwrite(source, layer, with: damaged)
+        try await StoredBlobs.overwrite(source, layer, with: damaged, onS3: false)
         await source.stop()
         let from = berth.path("from.yml"), to = berth.path("to.yml")
         FileManager.default.createFile(atPath: from, contents: Data(try await TestBackend.configYAML(for: roots[0], s3: false, postgres: false).utf8))

@@ -9,6 +9,9 @@ import Foundation
 /// cluster goes away with the test process however that ends.
 public actor PostgresCluster {
     public static let shared = PostgresCluster()
+
+    /// A cluster of its own, for a test that stops and starts it (`shared` serves everyone else).
+    public init() {}
     public static let binaries = "/usr/lib/postgresql/15/bin"
     public static var installed: Bool { FileManager.default.isExecutableFile(atPath: "\(binaries)/initdb") }
 
@@ -39,6 +42,17 @@ public actor PostgresCluster {
         return started
     }
 
+    /// Stops the server (a fast shutdown: sessions are cut, committed data stays) or starts it
+    /// again on the same port and data.
+    public func stop() throws { try control("stop", expecting: "stopped") }
+    public func restart() throws { try control("start", expecting: "ready") }
+
+    private func control(_ command: String, expecting answer: String) throws {
+        _ = try start()
+        let reply = try server?.command(command) ?? ""
+        guard reply == answer else { throw ClusterError("PostgreSQL \(command): \(reply)") }
+    }
+
     /// An existing database of this cluster, by name.
     public func database(named name: String) throws -> Database {
         Database(host: "127.0.0.1", port: try start(), user: "berth", name: name)
@@ -59,8 +73,8 @@ public actor PostgresCluster {
         return Database(host: "127.0.0.1", port: port, user: "berth", name: name)
     }
 
-    /// initdb + postgres in the foreground, the port on stdout once it accepts connections, then
-    /// a fast shutdown and removal when stdin closes.
+    /// initdb + postgres in the foreground, the port on stdout once it accepts connections; then
+    /// `stop` and `start` commands on stdin, and a fast shutdown and removal when stdin closes.
     static let supervisor = #"""
         import os, pwd, shutil, signal, socket, subprocess, sys, tempfile, time
         bin = sys.argv[1]
@@ -80,22 +94,40 @@ public actor PostgresCluster {
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
-            server = subprocess.Popen(as_owner([f"{bin}/postgres", "-D", data, "-k", sock, "-p", str(port),
-                                                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                                                "-c", "full_page_writes=off", "-c", "max_connections=500"]),
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(300):
-                if subprocess.run([f"{bin}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode == 0:
-                    break
-                time.sleep(0.1)
-            else:
+            def start():
+                server = subprocess.Popen(as_owner([f"{bin}/postgres", "-D", data, "-k", sock, "-p", str(port),
+                                                    "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                                                    "-c", "full_page_writes=off", "-c", "max_connections=500"]),
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for _ in range(300):
+                    if subprocess.run([f"{bin}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode == 0:
+                        return server
+                    time.sleep(0.1)
+                return None
+            def stop(server):
+                with open(os.path.join(data, "postmaster.pid")) as f:
+                    os.kill(int(f.readline()), signal.SIGINT)
+                server.wait(timeout=30)
+            server = start()
+            if server is None:
                 print("not ready", flush=True)
                 sys.exit(1)
             print(port, flush=True)
-            sys.stdin.read()
-            with open(os.path.join(data, "postmaster.pid")) as f:
-                os.kill(int(f.readline()), signal.SIGINT)
-            server.wait(timeout=30)
+            while True:
+                line = sys.stdin.readline()
+                if not line:
+                    break
+                if line.strip() == "stop" and server:
+                    stop(server)
+                    server = None
+                    print("stopped", flush=True)
+                elif line.strip() == "start" and not server:
+                    server = start()
+                    print("ready" if server else "not ready", flush=True)
+                else:
+                    print("unknown command", flush=True)
+            if server:
+                stop(server)
         finally:
             shutil.rmtree(base, ignore_errors=True)
         """#

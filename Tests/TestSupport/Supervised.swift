@@ -2,10 +2,12 @@ import Foundation
 
 /// A server run by a Python script that prints one line (its port) once it is ready and stops the
 /// server when its stdin closes. The test process holds the pipe, so the server goes away with it
-/// however the process ends.
+/// however the process ends. Scripts that take commands read them one per line and answer each
+/// with one line (`command(_:)`).
 public final class Supervised: Sendable {
     private let process: Process
     private let stdin: Pipe
+    private let stdout: Pipe
     /// The first line the script printed (empty when it exited first).
     public let firstLine: String
 
@@ -15,12 +17,23 @@ public final class Supervised: Sendable {
         process.arguments = ["python3", "-c", script] + arguments
         stdin = Pipe()
         let output = Pipe()
+        stdout = output
         process.standardInput = stdin
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        firstLine = try Self.readLine(output)
+    }
+
+    /// Sends one command line and returns the script's one-line answer.
+    public func command(_ line: String) throws -> String {
+        try stdin.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+        return try Self.readLine(stdout)
+    }
+
+    private static func readLine(_ pipe: Pipe) throws -> String {
         var line = Data()
-        while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data([0x0A]) { line.append(byte) }
-        firstLine = String(decoding: line, as: UTF8.self)
+        while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data([0x0A]) { line.append(byte) }
+        return String(decoding: line, as: UTF8.self)
     }
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
 """berth serve against docker-registry on the same S3 (moto), in one run. Called by scale.sh.
+Then REPLICAS (3) berth servers on one bucket and one PostgreSQL database behind HAProxy against
+docker-registry behind the same HAProxy.
 
 Each round makes a fresh image (random bytes gzip-compressed: real gzip layers that do not
 shrink), pushes it with skopeo to both registries (alternating which goes first), pulls it back
@@ -16,6 +18,7 @@ LAYER_MIB = int(os.environ.get("LAYER_MIB", "32"))
 BIG_MIB = int(os.environ.get("BIG_MIB", "1024"))
 BIG_ROUNDS = int(os.environ.get("BIG_ROUNDS", "3"))
 WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "8"))
+REPLICAS = int(os.environ.get("REPLICAS", "3"))
 MANIFEST_ACCEPT = "application/vnd.oci.image.manifest.v1+json"
 
 
@@ -42,8 +45,9 @@ def bucket(endpoint):
     return name
 
 
-def registry(kind, endpoint):
-    """One registry on its own bucket; the same storage.s3 keys for both (10 MiB parts, v4 signing)."""
+def registry(kind, endpoint, shared_bucket=None, database=None):
+    """One registry on its own bucket (or `shared_bucket`); the same storage.s3 keys for both (10 MiB
+    parts, v4 signing); berth's metadata in SQLite, or in PostgreSQL with `database` (a database: section)."""
     port = free_port()
     path = os.path.join(work, f"{kind}-{port}.yml")
     with open(path, "w") as f:
@@ -54,7 +58,7 @@ storage:
   s3:
     region: us-east-1
     regionendpoint: {endpoint}
-    bucket: {bucket(endpoint)}
+    bucket: {shared_bucket or bucket(endpoint)}
     accesskey: AKIDBENCH
     secretkey: bench-secret
     secure: false
@@ -66,7 +70,9 @@ storage:
 http:
   addr: 127.0.0.1:{port}
 """)
-        if kind == "berth":
+        if kind == "berth" and database:
+            f.write(database)
+        elif kind == "berth":
             f.write(f"berth:\n  database:\n    path: {work}/berth-{port}/metadata.sqlite\n")
     argv = [BERTH, "serve", "--config", path] if kind == "berth" else ["docker-registry", "serve", path]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -143,6 +149,126 @@ def manifest_rate(registry, repo):
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
+def start_postgres():
+    """A throwaway PostgreSQL 15 cluster on loopback with default (durable) settings, initialised
+    as the postgres user when run as root (initdb refuses root); returns a database: section."""
+    bindir = "/usr/lib/postgresql/15/bin"
+    base = os.path.join(work, "pg")
+    os.makedirs(os.path.join(base, "sock"))
+    owner = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    if owner:
+        subprocess.run(["chown", "-R", "postgres:postgres", base], check=True)
+    data, port = os.path.join(base, "data"), free_port()
+    subprocess.run(owner + [f"{bindir}/initdb", "-D", data, "-U", "berth", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"],
+                   check=True, stdout=subprocess.DEVNULL)
+    servers.append(subprocess.Popen(owner + [f"{bindir}/postgres", "-D", data, "-k", os.path.join(base, "sock"), "-p", str(port),
+                                             "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for _ in range(300):
+        if subprocess.run([f"{bindir}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode == 0:
+            break
+        time.sleep(0.1)
+    else:
+        sys.exit("PostgreSQL did not start")
+    subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "berth", "-d", "postgres", "-qc", "CREATE DATABASE berth"], check=True)
+    return f"database:\n  enabled: true\n  host: 127.0.0.1\n  port: {port}\n  user: berth\n  dbname: berth\n  sslmode: disable\n", data
+
+
+def stop_postgres(data):
+    """The postmaster by its pid file (a wrapper process would not pass the signal on)."""
+    with open(os.path.join(data, "postmaster.pid")) as f:
+        os.kill(int(f.readline()), 2)
+
+
+def balancer(berth_replicas, distribution_address):
+    """HAProxy on loopback, round robin over the replicas with no stickiness, and a second
+    frontend passing through to docker-registry, so both are measured behind the same proxy."""
+    front, single = free_port(), free_port()
+    path = os.path.join(work, "haproxy.cfg")
+    with open(path, "w") as f:
+        f.write(f"""global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 10m
+  timeout server 10m
+frontend berth
+  bind 127.0.0.1:{front}
+  default_backend replicas
+frontend distribution
+  bind 127.0.0.1:{single}
+  default_backend distribution
+backend replicas
+  balance roundrobin
+""" + "".join(f"  server r{i} {address}\n" for i, address in enumerate(berth_replicas)) + f"""backend distribution
+  server d {distribution_address}
+""")
+    servers.append(subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wait_up(front)
+    wait_up(single)
+    return f"127.0.0.1:{front}", f"127.0.0.1:{single}"
+
+
+def replicas_phase(endpoint, distribution_address, sqlite_rate):
+    """REPLICAS berth servers sharing one bucket and one PostgreSQL database behind HAProxy against
+    docker-registry behind the same HAProxy: skopeo push and pull (digests checked equal), manifest
+    GETs through the balancer, one replica's manifest rate on PostgreSQL beside berth's on SQLite."""
+    database, data = start_postgres()
+    shared = bucket(endpoint)
+    replicas = [registry("berth", endpoint, shared_bucket=shared, database=database) for _ in range(REPLICAS)]
+    berth_front, distribution_front = balancer([address for address, _ in replicas], distribution_address)
+    targets = {"berth x%d" % REPLICAS: berth_front, "docker-registry": distribution_front}
+    results = {name: {"push": [], "pull": []} for name in targets}
+    try:
+        for round in range(ROUNDS):
+            push_and_pull(targets, results, round, "rep")
+        berth_name = "berth x%d" % REPLICAS
+        rates = {name: manifest_rate(targets[name], "rep/r0") for name in targets}
+        one_on_postgres = manifest_rate(replicas[0][0], "rep/r0")
+        print(f"{REPLICAS} berth replicas (one bucket, one PostgreSQL database) behind HAProxy round robin, against "
+              f"docker-registry behind the same HAProxy; {ROUNDS} rounds, same image format, digests checked equal", flush=True)
+        for op in ["push", "pull"]:
+            b, d = statistics.median(results[berth_name][op]), statistics.median(results["docker-registry"][op])
+            print(f"skopeo {op} through the balancer: {berth_name} {spread(results[berth_name][op])}  "
+                  f"docker-registry {spread(results['docker-registry'][op])}  speed {d / b:4.2f}x", flush=True)
+        print(f"manifest GET by tag through the balancer, wrk {WRK_SECONDS} s x 16 connections: {berth_name} "
+              f"{rates[berth_name]:.0f}/s  docker-registry {rates['docker-registry']:.0f}/s  "
+              f"ratio {rates[berth_name] / rates['docker-registry']:.1f}x", flush=True)
+        print(f"manifest GET by tag on one replica, metadata in PostgreSQL: {one_on_postgres:.0f}/s; berth on SQLite "
+              f"(first part): {sqlite_rate:.0f}/s; PostgreSQL at {100 * one_on_postgres / sqlite_rate:.0f}% of SQLite", flush=True)
+        print("peak RSS per replica: " + ", ".join(f"{peak_rss_mib(process):.0f} MiB" for _, process in replicas), flush=True)
+    finally:
+        stop_postgres(data)
+
+
+def push_and_pull(targets, results, round, prefix):
+    """One round: a fresh image of real gzip layers pushed with skopeo to every target and pulled
+    back (alternating which goes first), times appended to `results`; exits unless every target
+    served the same manifest digest and every pull holds the same blobs. Returns the layers."""
+    layers = [gzip.compress(os.urandom(LAYER_MIB << 20), compresslevel=1) for _ in range(LAYERS)]
+    src = os.path.join(work, f"src-{prefix}-{round}")
+    write_layout(src, layers, {"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z"})
+    order = list(targets) if round % 2 == 0 else list(reversed(targets))
+    digests, pulled = {}, {}
+    for name in order:
+        clear_skopeo_cache()
+        subprocess.run(["sync"])
+        seconds, _ = timed(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{src}:bench",
+                              f"docker://{targets[name]}/{prefix}/r{round}:v1"])
+        results[name]["push"].append(seconds)
+        digests[name] = manifest_digest(targets[name], f"{prefix}/r{round}:v1")
+    for name in order:
+        out = os.path.join(work, f"out-{prefix}-{round}-{name.split()[0]}")
+        clear_skopeo_cache()
+        seconds, _ = timed(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{targets[name]}/{prefix}/r{round}:v1", f"oci:{out}:bench"])
+        results[name]["pull"].append(seconds)
+        pulled[name] = tuple(sorted(os.listdir(os.path.join(out, "blobs", "sha256"))))
+    if len(set(digests.values())) != 1 or len(set(pulled.values())) != 1:
+        sys.exit(f"the registries disagree, no ratio: manifests {digests}")
+    return layers
+
+
 def parallel(argvs):
     start = time.monotonic()
     procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for argv in argvs]
@@ -164,27 +290,7 @@ def main():
         results = {name: {"push": [], "pull": []} for name in targets}
         limits = {"push": [], "pull": []}
         for round in range(ROUNDS):
-            layers = [gzip.compress(os.urandom(LAYER_MIB << 20), compresslevel=1) for _ in range(LAYERS)]
-            src = os.path.join(work, f"src-{round}")
-            write_layout(src, layers, {"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z"})
-            order = list(targets) if round % 2 == 0 else list(reversed(targets))
-            digests, pulled = {}, {}
-            for name in order:
-                clear_skopeo_cache()
-                subprocess.run(["sync"])
-                seconds, _ = timed(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{src}:bench",
-                                      f"docker://{targets[name]}/bench/r{round}:v1"])
-                results[name]["push"].append(seconds)
-                digests[name] = manifest_digest(targets[name], f"bench/r{round}:v1")
-            for name in order:
-                out = os.path.join(work, f"out-{name}-{round}")
-                clear_skopeo_cache()
-                seconds, _ = timed(["skopeo", "copy", "-q", "--src-tls-verify=false",
-                                      f"docker://{targets[name]}/bench/r{round}:v1", f"oci:{out}:bench"])
-                results[name]["pull"].append(seconds)
-                pulled[name] = sorted(os.listdir(os.path.join(out, "blobs", "sha256")))
-            if len(set(digests.values())) != 1 or pulled["berth"] != pulled["docker-registry"]:
-                sys.exit(f"the registries disagree, no ratio: manifests {digests}")
+            layers = push_and_pull(targets, results, round, "bench")
             # The limit: moto taking and giving the same bytes with nothing in between.
             files = []
             for i, data in enumerate(layers):
@@ -230,6 +336,8 @@ def main():
               f"(same manifest digest checked above)", flush=True)
         print(f"server peak RSS: berth {peak_rss_mib(started['berth'][1]):.0f} MiB, "
               f"docker-registry {peak_rss_mib(started['docker-registry'][1]):.0f} MiB", flush=True)
+        if REPLICAS > 0:
+            replicas_phase(endpoint, targets["docker-registry"], rates["berth"])
     finally:
         stop()
 

@@ -26,9 +26,10 @@ enum StoredBlobs {
         }
     }
 
-    /// Replaces `digest`'s stored bytes, as a failing disk or a meddling operator would.
-    static func overwrite(_ server: TestServer, _ digest: String, with bytes: [UInt8]) async throws {
-        guard TestBackend.s3 else { return try Data(bytes).write(to: URL(fileURLWithPath: file(server, digest))) }
+    /// Replaces `digest`'s stored bytes, as a failing disk or a meddling operator would
+    /// (`onS3`: whether this server keeps blobs in S3, as the suite's servers do by default).
+    static func overwrite(_ server: TestServer, _ digest: String, with bytes: [UInt8], onS3: Bool = TestBackend.s3) async throws {
+        guard onS3 else { return try Data(bytes).write(to: URL(fileURLWithPath: file(server, digest))) }
         try await withBucket(server) { client, prefix in
             let key = try requireKey(try await dataKey(client, prefix, digest), digest)
             try await client.putObject(key, ByteBuffer(bytes: bytes))
