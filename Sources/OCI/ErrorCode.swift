@@ -1,4 +1,6 @@
 /// The distribution spec's error codes, with the HTTP status CNCF distribution pairs them with.
+/// Beyond the spec's table: `TAG_INVALID` (distribution's, for pushing a tag that is not one),
+/// and `UNKNOWN`/`UNAVAILABLE` for 500 and 503, for which the table has no code.
 public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case blobUnknown = "BLOB_UNKNOWN"
     case blobUploadInvalid = "BLOB_UPLOAD_INVALID"
@@ -14,9 +16,7 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
     case denied = "DENIED"
     case unsupported = "UNSUPPORTED"
     case tooManyRequests = "TOOMANYREQUESTS"
-    case rangeInvalid = "RANGE_INVALID"
     case tagInvalid = "TAG_INVALID"
-    case paginationNumberInvalid = "PAGINATION_NUMBER_INVALID"
     case unknown = "UNKNOWN"
     case unavailable = "UNAVAILABLE"
 
@@ -24,12 +24,11 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
         switch self {
         case .blobUnknown, .blobUploadUnknown, .manifestUnknown, .nameUnknown: 404
         case .blobUploadInvalid, .digestInvalid, .manifestBlobUnknown, .manifestInvalid, .nameInvalid, .sizeInvalid,
-            .tagInvalid, .paginationNumberInvalid:
+            .tagInvalid:
             400
         case .unauthorized: 401
         case .denied: 403
         case .unsupported: 405
-        case .rangeInvalid: 416
         case .tooManyRequests: 429
         case .unknown: 500
         case .unavailable: 503
@@ -52,9 +51,7 @@ public enum ErrorCode: String, Sendable, Codable, CaseIterable {
         case .denied: "requested access to the resource is denied"
         case .unsupported: "the operation is unsupported"
         case .tooManyRequests: "too many requests"
-        case .rangeInvalid: "invalid content range"
         case .tagInvalid: "manifest tag did not match URI"
-        case .paginationNumberInvalid: "invalid number of results requested"
         case .unknown: "unknown error"
         case .unavailable: "service unavailable"
         }

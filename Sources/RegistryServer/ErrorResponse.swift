@@ -46,8 +46,11 @@ struct SpecError: Error {
     }
 
     private static func status(for error: RegistryError) -> Int? {
-        if case .manifestTooLarge = error { return 413 }
-        return nil
+        switch error {
+        case .manifestTooLarge: 413
+        case .rangeInvalid: 416
+        default: nil
+        }
     }
 
     func response(includeBody: Bool) -> Response {

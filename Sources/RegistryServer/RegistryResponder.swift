@@ -50,7 +50,10 @@ struct RegistryResponder: HTTPResponder {
                 try await route(try parsed.get(), request, context, user: user)
             }
         } catch {
-            let spec = SpecError(from: error)
+            var spec = SpecError(from: error)
+            // A tag that cannot exist is not found (distribution and zot answer so, and the
+            // conformance suite asks for `.INVALID_MANIFEST_NAME`); only pushing it is invalid.
+            if case Route.ParseError.tag(let invalid) = error, request.method != .put { spec = SpecError(.manifestUnknown, invalid.description) }
             if spec.code == .unknown { logger.error("\(request.method) \(request.uri.path): \(error)") }
             if spec.code == .unavailable { logger.warning("\(request.method) \(request.uri.path): \(spec.detail)") }
             response = spec.response(includeBody: request.method != .head)
@@ -321,9 +324,10 @@ struct RegistryResponder: HTTPResponder {
             range = r
             headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound)/\(size)"
         case .unsatisfiable:
-            var error = SpecError(.rangeInvalid, "requested range is not satisfiable for a \(size)-byte blob")
-            error.headers[.contentRange] = "bytes */\(size)"
-            throw error
+            // HTTP's answer, with no error body: the spec's table has no code for a range, and
+            // a body is optional for a 4xx.
+            return Response(
+                status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(size)", .contentLength: "0"], body: ResponseBody())
         }
         let length = size == 0 ? 0 : range.upperBound - range.lowerBound + 1
         headers[.contentLength] = String(length)
@@ -427,7 +431,7 @@ struct RegistryResponder: HTTPResponder {
         guard bounds.count == 2, bounds.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
             let start = Int64(bounds[0]), let end = Int64(bounds[1]), start <= end
         else {
-            throw SpecError(.rangeInvalid, "malformed Content-Range '\(header.prefix(100))'")
+            throw SpecError(.blobUploadInvalid, "malformed Content-Range '\(header.prefix(100))'", status: 416)
         }
         let length = end - start + 1
         if let declared, declared != length {
@@ -442,7 +446,7 @@ struct RegistryResponder: HTTPResponder {
     }
 
     private func rangeError(_ name: RepositoryName, _ id: UUID, offset: Int64, detail: String) -> SpecError {
-        var error = SpecError(.rangeInvalid, detail)
+        var error = SpecError(.blobUploadInvalid, detail, status: 416)
         error.headers = uploadHeaders(name, id, offset: offset)
         error.headers[.contentLength] = nil
         return error
@@ -478,7 +482,9 @@ struct RegistryResponder: HTTPResponder {
 
     private func pageSize(_ value: String?) throws -> Int? {
         guard let value else { return nil }
-        guard let n = Int(value), n >= 0 else { throw SpecError(.paginationNumberInvalid, "n must be a non-negative integer") }
+        // The spec's table has no code for a bad query parameter: UNSUPPORTED (this `n` is not one
+        // the registry can serve) with 400, the detail saying what is wrong.
+        guard let n = Int(value), n >= 0 else { throw SpecError(.unsupported, "n must be a non-negative integer, not '\(value.prefix(40))'", status: 400) }
         return n
     }
 

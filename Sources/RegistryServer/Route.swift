@@ -44,10 +44,11 @@ enum Route: Equatable {
         var parts = rest.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
             .map { Substring($0.removingPercentEncoding ?? String($0)) }
         if parts == ["_catalog"] { return .catalog }
-        // "/blobs/uploads/" ends with an empty component; any other empty component is malformed.
+        // "/blobs/uploads/" ends with an empty component; an empty component anywhere else is in
+        // the repository name (`a//b`, `a/b//blobs`), which the name check refuses as invalid.
         let trailingSlash = parts.last == ""
         if trailingSlash { parts.removeLast() }
-        guard parts.count >= 2, !parts.contains("") else { throw .notFound }
+        guard parts.count >= 2 else { throw .notFound }
         let n = parts.count
         func name(_ count: Int) throws(ParseError) -> RepositoryName {
             guard count > 0 else { throw .notFound }

@@ -28,7 +28,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .uploadBusy: .blobUploadInvalid
         case .digestInvalid: .digestInvalid
         case .sizeInvalid: .sizeInvalid
-        case .rangeInvalid: .rangeInvalid
+        // The spec's code for a chunk out of order (answered 416, as the spec says).
+        case .rangeInvalid: .blobUploadInvalid
         case .unsupported: .unsupported
         case .signatureInvalid: .manifestInvalid
         }

@@ -54,7 +54,7 @@ import Testing
                     if status == 206 { #expect(r.header("Content-Range") == "bytes \(slice.lowerBound)-\(slice.upperBound)/1000") }
                 } else {
                     #expect(r.header("Content-Range") == "bytes */1000")
-                    #expect(r.errorCode == "RANGE_INVALID")
+                    #expect(r.body.isEmpty, "no error code fits a range: no body")
                 }
             }
         }

@@ -32,8 +32,10 @@ import Testing
             #expect(after.json["tags"] as? [String] == ["t21", "t22", "t23", "t24"])
             let zero = try await http.get("/v2/team/app/tags/list?n=0")
             #expect(zero.json["tags"] as? [String] == [] && zero.header("Link") == nil)
-            let bad = try await http.get("/v2/team/app/tags/list?n=-1")
-            #expect(bad.status == 400 && bad.errorCode == "PAGINATION_NUMBER_INVALID")
+            for n in ["-1", "ten", "99999999999999999999999"] {
+                let bad = try await http.get("/v2/team/app/tags/list?n=\(n)")
+                #expect(bad.status == 400 && bad.errorCode == "UNSUPPORTED" && bad.text.contains("n must be"), "\(n): \(bad.text)")
+            }
             let unknown = try await http.get("/v2/no/such/tags/list")
             #expect(unknown.status == 404 && unknown.errorCode == "NAME_UNKNOWN")
         }
