@@ -18,7 +18,8 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
         case .digestMismatch(let expected, let actual): return "content of \(expected) has digest \(actual)"
         case .sizeMismatch(let digest, let expected, let actual): return "\(digest) is \(actual) bytes, expected \(expected)"
         case .authentication(let registry, let why): return "\(registry): authentication failed: \(why)"
-        case .transport(let url, let why): return "\(url): \(why)"
+        // `why` names the host; the URL would repeat it with a path the user did not type.
+        case .transport(_, let why): return why
         case .invalidResponse(let url, let why): return "\(url): invalid response: \(why)"
         }
     }

@@ -47,7 +47,7 @@ final class HTTPClients: Sendable {
                     tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
                 }
             } catch {
-                throw ClientError.transport(url: certDirectory, "cannot load certificates: \(error)")
+                throw ClientError.transport(url: certDirectory, "cannot load the certificates in \(certDirectory): \(error)")
             }
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow, decompression: .disabled)

@@ -375,7 +375,7 @@ public final class RegistryClient: Sendable {
                     try await Task.sleep(for: options.retryDelay * (1 << (attempt - 1)))
                     continue
                 }
-                throw ClientError.transport(url: target, "\(error)")
+                throw ClientError.transport(url: target, TransportFailure.describe(error, url: target))
             }
             switch response.status.code {
             case 401 where !authenticated && sameHost:

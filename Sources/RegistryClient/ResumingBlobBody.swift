@@ -26,7 +26,7 @@ public struct ResumingBlobBody: AsyncSequence, Sendable {
                 } catch {
                     guard !Task.isCancelled, resumes < Swift.max(owner.client.options.retryTimes, 1),
                         let rest = try? await owner.client.blobRemainder(owner.path, from: received, scope: owner.scope)
-                    else { throw ClientError.transport(url: owner.client.url(owner.path), "download broke off after \(received) bytes: \(error)") }
+                    else { throw ClientError.transport(url: owner.client.url(owner.path), "download broke off after \(received) bytes: \(TransportFailure.describe(error, url: owner.client.url(owner.path)))") }
                     resumes += 1
                     body = rest.makeAsyncIterator()
                 }

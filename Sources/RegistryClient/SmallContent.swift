@@ -36,7 +36,7 @@ extension RegistryClient {
             request.headers.add(name: "User-Agent", value: "berth")
             let response: HTTPClientResponse
             do { response = try await http.execute(request, timeout: .seconds(60)) } catch {
-                throw ClientError.transport(url: target, "\(error)")
+                throw ClientError.transport(url: target, TransportFailure.describe(error, url: target))
             }
             switch response.status.code {
             case 200:

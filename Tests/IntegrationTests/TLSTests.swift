@@ -73,6 +73,8 @@ struct TLSTests {
             let image = "docker://127.0.0.1:\(server.port)/team/app:v1"
             let untrusted = try await berth.run(["copy", "--retry-times", "0", "oci:\(layout.path):v1", image])
             #expect(untrusted.status == 1 && untrusted.stderr.hasPrefix("berth: ") && untrusted.stderr.split(separator: "\n").count == 1, "\(untrusted.stderr)")
+            #expect(untrusted.stderr.contains("certificate of 127.0.0.1:\(server.port) is not trusted") && untrusted.stderr.contains("--tls-verify=false"))
+            #expect(ClientMessagesTests.plain(untrusted.stderr), "\(untrusted.stderr)")
             try await berth.succeed(["copy", "-q", "--dest-cert-dir", certs, "oci:\(layout.path):v1", image])
             try await berth.succeed(["inspect", "--cert-dir", certs, image])
             try await berth.succeed(["inspect", "--tls-verify=false", image])
@@ -92,6 +94,8 @@ struct TLSTests {
         try await withServer { plain, _ in
             let refused = try await berth.run(["inspect", "--retry-times", "0", "docker://127.0.0.1:\(plain.port)/team/app:v1"])
             #expect(refused.status == 1 && refused.stderr.hasPrefix("berth: "), "\(refused.stderr)")
+            #expect(refused.stderr.contains("127.0.0.1:\(plain.port) answered in plain HTTP") && refused.stderr.contains("--tls-verify=false"))
+            #expect(ClientMessagesTests.plain(refused.stderr), "\(refused.stderr)")
         }
     }
 }

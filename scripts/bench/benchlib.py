@@ -1,5 +1,6 @@
-"""Shared pieces of the client benchmarks: loopback servers, timing with GNU time, the ratio table."""
-import hashlib, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+"""Shared pieces of the benchmarks: loopback servers, real layers, timing with GNU time, limits."""
+import gzip, hashlib, io, json, os, shutil, socket, statistics, subprocess, sys, tarfile, tempfile, time, urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 BERTH = os.path.abspath(".build/release/berth")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -80,9 +81,68 @@ def row(name, berth, skopeo):
           f"peak RSS berth {b_rss:6.1f} MiB  skopeo {s_rss:6.1f} MiB", flush=True)
 
 
+def tar_gzip_layer(size, name="data.bin"):
+    """A real layer: a tar holding one file of `size` random bytes, gzip-compressed (level 1;
+    random bytes do not shrink, so no tool gains by compressing differently). What the media type
+    `tar+gzip` says it is: a tool that sniffs the content finds gzip and passes it through."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = size, 1700000000, 0o644
+        tar.addfile(info, io.BytesIO(os.urandom(size)))
+    return gzip.compress(raw.getvalue(), compresslevel=1, mtime=0)
+
+
+def diff_id(layer):
+    """The digest of the tar inside a gzip layer (what a config's rootfs.diff_ids lists)."""
+    return "sha256:" + hashlib.sha256(gzip.decompress(layer) if layer[:2] == b"\x1f\x8b" else layer).hexdigest()
+
+
+def remote_digest(registry, reference, accept="application/vnd.oci.image.manifest.v1+json"):
+    """The manifest digest a registry serves for repo:tag."""
+    repo, tag = reference.rsplit(":", 1)
+    request = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{tag}", method="HEAD", headers={"Accept": accept})
+    return urllib.request.urlopen(request).headers["Docker-Content-Digest"]
+
+
+def curl_push(registry, repo, blobs, threads=16):
+    """A destination registry's floor: the blobs ((digest, path) pairs) uploaded by curl, `threads`
+    at a time, each as a POST and one PUT carrying the bytes. Returns seconds."""
+    def one(blob):
+        digest, path = blob
+        headers = subprocess.run(["curl", "-sSf", "-X", "POST", "-D", "-", "-o", "/dev/null", f"http://{registry}/v2/{repo}/blobs/uploads/"],
+                                 capture_output=True, text=True, check=True).stdout
+        location = next(line.split(":", 1)[1].strip() for line in headers.splitlines() if line.lower().startswith("location:"))
+        if not location.startswith("http"):
+            location = f"http://{registry}{location}"
+        separator = "&" if "?" in location else "?"
+        subprocess.run(["curl", "-sSf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", path, "-o", "/dev/null",
+                        f"{location}{separator}digest={digest}"], check=True)
+    start = time.monotonic()
+    with ThreadPoolExecutor(min(threads, len(blobs))) as pool:
+        list(pool.map(one, blobs))
+    return time.monotonic() - start
+
+
+def write_and_sync(files, directory):
+    """The floor of writing to disk: `files` ((name, path) pairs, name may hold a subdirectory)
+    copied under `directory` and each synced. Returns seconds."""
+    start = time.monotonic()
+    for name, path in files:
+        target = os.path.join(directory, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(path, "rb") as src, open(target, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+    return time.monotonic() - start
+
+
 def write_layout(path, layers, config, diff_ids=None):
     """An OCI layout at `path` with one image tagged `bench`: gzip `layers` (bytes), and the
-    image `config` (a dict) with `rootfs.diff_ids` set to `diff_ids` (default: the layer digests)."""
+    image `config` (a dict) with `rootfs.diff_ids` set to `diff_ids` (default: the digests of the
+    uncompressed layers)."""
     blobs = os.path.join(path, "blobs", "sha256")
     os.makedirs(blobs)
 
@@ -93,7 +153,8 @@ def write_layout(path, layers, config, diff_ids=None):
         return {"digest": "sha256:" + digest, "size": len(data)}
 
     descriptors = [dict(put(blob), mediaType="application/vnd.oci.image.layer.v1.tar+gzip") for blob in layers]
-    config = dict(config, rootfs={"type": "layers", "diff_ids": diff_ids or [d["digest"] for d in descriptors]})
+    diff_ids = diff_ids or [diff_id(blob) for blob in layers]
+    config = dict(config, rootfs={"type": "layers", "diff_ids": diff_ids})
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": dict(put(json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json"),
                            "layers": descriptors}).encode()

@@ -5,14 +5,9 @@ same image in one run (called by scripts/bench/run.sh, which builds berth and in
 The image: a busybox-static base layer and four layers of FILES small files each, gzip-compressed.
 Each measurement runs ROUNDS times, alternating which tool goes first; medians are printed.
 """
-import sys
+import gzip, hashlib, io, json, os, shutil, statistics, subprocess, sys, tarfile, time
 
-# scripts/bench/copy.py would shadow the standard `copy` module that tarfile imports.
-HERE = sys.path.pop(0)
-import gzip, hashlib, io, json, os, shutil, statistics, subprocess, tarfile, time  # noqa: E402
-
-sys.path.insert(0, HERE)
-from benchlib import BERTH, ROUNDS, timed, work, write_layout  # noqa: E402
+from benchlib import BERTH, ROUNDS, timed, work, write_layout
 
 FILES = int(os.environ.get("FILES", "200"))
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"

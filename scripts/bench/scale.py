@@ -3,15 +3,15 @@
 Then REPLICAS (3) berth servers on one bucket and one PostgreSQL database behind HAProxy against
 docker-registry behind the same HAProxy.
 
-Each round makes a fresh image (random bytes gzip-compressed: real gzip layers that do not
-shrink), pushes it with skopeo to both registries (alternating which goes first), pulls it back
+Each round makes a fresh image (tars of random bytes gzip-compressed: real tar+gzip layers that
+do not shrink), pushes it with skopeo to both registries (alternating which goes first), pulls it back
 from both into fresh OCI layouts, and checks that both registries serve the same manifest digest
 and that both pulls hold the same blobs; only then are times compared. The limit is how long moto
 takes to receive the same layers as parallel signed PUTs (curl), and to send them back (parallel
 GETs): what the S3 endpoint allows with no registry in between."""
-import gzip, hashlib, http.client, os, re, statistics, subprocess, sys, time, urllib.request, uuid
+import hashlib, http.client, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request, uuid
 
-from benchlib import BERTH, ROUNDS, clear_skopeo_cache, free_port, servers, stop, timed, wait_up, work, write_layout
+from benchlib import BERTH, ROUNDS, clear_skopeo_cache, free_port, servers, stop, tar_gzip_layer, timed, wait_up, work, write_layout
 
 LAYERS = int(os.environ.get("LAYERS", "8"))
 LAYER_MIB = int(os.environ.get("LAYER_MIB", "32"))
@@ -19,6 +19,8 @@ BIG_MIB = int(os.environ.get("BIG_MIB", "1024"))
 BIG_ROUNDS = int(os.environ.get("BIG_ROUNDS", "3"))
 WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "8"))
 REPLICAS = int(os.environ.get("REPLICAS", "3"))
+# PHASES=replicas skips the single-server comparison (its berth then only serves the SQLite rate).
+PHASES = os.environ.get("PHASES", "single,replicas").split(",")
 MANIFEST_ACCEPT = "application/vnd.oci.image.manifest.v1+json"
 
 
@@ -153,7 +155,8 @@ def start_postgres():
     """A throwaway PostgreSQL 15 cluster on loopback with default (durable) settings, initialised
     as the postgres user when run as root (initdb refuses root); returns a database: section."""
     bindir = "/usr/lib/postgresql/15/bin"
-    base = os.path.join(work, "pg")
+    # Its own directory: the work directory is private to root, and the cluster runs as postgres.
+    base = tempfile.mkdtemp(prefix="berth-bench-pg-", dir=os.environ.get("TMPDIR", "/var/tmp"))
     os.makedirs(os.path.join(base, "sock"))
     owner = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
     if owner:
@@ -175,9 +178,15 @@ def start_postgres():
 
 
 def stop_postgres(data):
-    """The postmaster by its pid file (a wrapper process would not pass the signal on)."""
+    """The postmaster by its pid file (a wrapper process would not pass the signal on), then its files."""
     with open(os.path.join(data, "postmaster.pid")) as f:
-        os.kill(int(f.readline()), 2)
+        pid = int(f.readline())
+    os.kill(pid, 2)
+    for _ in range(300):
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.1)
+    shutil.rmtree(os.path.dirname(data), ignore_errors=True)
 
 
 def balancer(berth_replicas, distribution_address):
@@ -246,7 +255,7 @@ def push_and_pull(targets, results, round, prefix):
     """One round: a fresh image of real gzip layers pushed with skopeo to every target and pulled
     back (alternating which goes first), times appended to `results`; exits unless every target
     served the same manifest digest and every pull holds the same blobs. Returns the layers."""
-    layers = [gzip.compress(os.urandom(LAYER_MIB << 20), compresslevel=1) for _ in range(LAYERS)]
+    layers = [tar_gzip_layer(LAYER_MIB << 20) for _ in range(LAYERS)]
     src = os.path.join(work, f"src-{prefix}-{round}")
     write_layout(src, layers, {"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z"})
     order = list(targets) if round % 2 == 0 else list(reversed(targets))
@@ -287,6 +296,10 @@ def main():
         endpoint = start_moto()
         started = {"berth": registry("berth", endpoint), "docker-registry": registry("distribution", endpoint)}
         targets = {name: address for name, (address, _) in started.items()}
+        if "single" not in PHASES:
+            push_and_pull({"berth": targets["berth"]}, {"berth": {"push": [], "pull": []}}, 0, "bench")
+            replicas_phase(endpoint, targets["docker-registry"], manifest_rate(targets["berth"], "bench/r0"))
+            return
         results = {name: {"push": [], "pull": []} for name in targets}
         limits = {"push": [], "pull": []}
         for round in range(ROUNDS):
@@ -319,7 +332,7 @@ def main():
             os.remove(path)
         rates = {name: manifest_rate(targets[name], "bench/r0") for name in targets}
         mib = sum(len(layer) for layer in layers) / (1 << 20)
-        print(f"{LAYERS} gzip layers x {LAYER_MIB} MiB, {ROUNDS} rounds, median (min-max); each round both registries "
+        print(f"{LAYERS} tar+gzip layers x {LAYER_MIB} MiB, {ROUNDS} rounds, median (min-max); each round both registries "
               f"served the same manifest digest and both pulls held the same blobs", flush=True)
         for op in ["push", "pull"]:
             b, d, limit = (statistics.median(results["berth"][op]), statistics.median(results["docker-registry"][op]),
@@ -336,7 +349,7 @@ def main():
               f"(same manifest digest checked above)", flush=True)
         print(f"server peak RSS: berth {peak_rss_mib(started['berth'][1]):.0f} MiB, "
               f"docker-registry {peak_rss_mib(started['docker-registry'][1]):.0f} MiB", flush=True)
-        if REPLICAS > 0:
+        if REPLICAS > 0 and "replicas" in PHASES:
             replicas_phase(endpoint, targets["docker-registry"], rates["berth"])
     finally:
         stop()

@@ -1,12 +1,27 @@
 """Seeds the benchmark's registries: one small image tagged `latest` in bench/app, and one image
 with 1000 tags in bench/tags. `--config-digest` prints the config blob's digest (fixed content)."""
+import gzip
 import hashlib
 import http.client
+import io
 import json
 import sys
+import tarfile
 
 CONFIG = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
-LAYER = b"benchmark layer" * 100
+
+def small_layer():
+    """A real tar+gzip layer with fixed content (fixed times, so the digest is the same every run)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        data = b"benchmark layer\n" * 100
+        info = tarfile.TarInfo("etc/bench")
+        info.size, info.mtime, info.mode = len(data), 1700000000, 0o644
+        tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+LAYER = small_layer()
 
 
 def digest(data):

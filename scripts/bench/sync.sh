@@ -7,6 +7,6 @@
 set -eu
 cd "$(dirname "$0")/../.."
 . scripts/lib/debian-packages.sh
-ensure_packages libsqlite3-dev zlib1g-dev libzstd-dev libgpgme-dev skopeo docker-registry python3 time
+ensure_packages libsqlite3-dev zlib1g-dev libzstd-dev libgpgme-dev skopeo docker-registry python3 time curl
 swift build -c release --static-swift-stdlib --product berth >&2
 exec python3 scripts/bench/sync.py
