@@ -57,8 +57,8 @@ def make_tree(root):
 
 
 def registry_images(registry, prefix):
-    """Every image's manifest digest at the destination."""
-    return {f"{r:02d}:{t}": remote_digest(registry, f"{prefix}/bench/repo{r:02d}:{t}") for r in range(REPOS) for t in TAGS}
+    """Every image's manifest digest at the destination (sync keeps the last path component, as skopeo does)."""
+    return {f"{r:02d}:{t}": remote_digest(registry, f"{prefix}/repo{r:02d}:{t}") for r in range(REPOS) for t in TAGS}
 
 
 def dir_images(root):
