@@ -38,7 +38,7 @@ struct SpecError: Error {
         default:
             // A backend that does not answer is 503 (try again), not a fault of the registry's.
             if let unavailable = StorageUnavailable(classifying: error) {
-                self.init(.unavailable, unavailable.description)
+                self.init(.unavailable, unavailable.description, status: unavailable.isFull ? 507 : nil)
             } else {
                 self.init(.unknown, "internal error")
             }

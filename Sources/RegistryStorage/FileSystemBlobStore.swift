@@ -153,6 +153,12 @@ public enum StorageIOError: Error, CustomStringConvertible {
     /// A blob's link object does not name a data object and size.
     case corruptLink(String)
 
+    /// The system error number, for failures of a system call.
+    public var errno: Int32? {
+        if case .system(_, _, let code) = self { return code }
+        return nil
+    }
+
     public var description: String {
         switch self {
         case .system(let call, let path, let code): "\(call) \(path): \(String(cString: strerror(code)))"

@@ -1,3 +1,5 @@
+import Foundation
+import GRDB
 import ObjectStorage
 import PostgresNIO
 
@@ -6,8 +8,13 @@ import PostgresNIO
 /// Distinct from a fault in the registry (500): nothing is wrong with the request or the data.
 public struct StorageUnavailable: Error, CustomStringConvertible {
     public let description: String
+    /// The disk is full (or the quota spent): 507, until space is freed.
+    public let isFull: Bool
 
-    init(_ description: String) { self.description = description }
+    init(_ description: String, full: Bool = false) {
+        self.description = description
+        isFull = full
+    }
 
     /// `error` as an unavailable backend, when that is what it is.
     public init?(classifying error: any Error) {
@@ -18,6 +25,11 @@ public struct StorageUnavailable: Error, CustomStringConvertible {
             self.init("object storage: \(error)")
         case let error as PSQLError where Self.isConnectionFailure(error):
             self.init("database: \(PostgresMetadataStore.describe(error))")
+        // The detail goes to clients: the reason, never the server's paths.
+        case let error as StorageIOError where error.errno == ENOSPC || error.errno == EDQUOT:
+            self.init("storage full: \(String(cString: strerror(error.errno ?? ENOSPC)).lowercased())", full: true)
+        case let error as DatabaseError where error.resultCode == .SQLITE_FULL:
+            self.init("storage full: the metadata database cannot grow", full: true)
         default:
             return nil
         }
