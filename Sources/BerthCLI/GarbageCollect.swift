@@ -17,7 +17,7 @@ struct GarbageCollect: AsyncParsableCommand {
     var dryRun = false
     @Flag(name: [.customShort("m"), .customLong("delete-untagged")], help: "Also delete manifests that are not tagged and not referenced")
     var deleteUntagged = false
-    @Flag(name: .customLong("verify"), help: "Check every blob's bytes against its digest")
+    @Flag(name: .customLong("verify"), help: "Check the metadata database's consistency and every blob's bytes against its digest")
     var verify = false
     @Option(name: .customLong("grace"), help: ArgumentHelp("Keep what changed more recently than this (e.g. 1h)", valueName: "DURATION"))
     var grace = "0s"
@@ -28,20 +28,21 @@ struct GarbageCollect: AsyncParsableCommand {
         guard let seconds = AccessFlags.seconds(grace) else { throw CLIError("invalid --grace '\(grace)' (e.g. 30m, 1h)") }
         var logger = Logger(label: "berth.gc")
         logger.logLevel = .error
-        let corrupt: [String]
+        let problems: [String]
         do {
-            corrupt = try await config.withRegistry(logger: logger) { registry in
+            problems = try await config.withRegistry(logger: logger) { registry in
                 let report = try await registry.collectGarbage(grace: seconds, untaggedManifests: deleteUntagged, dryRun: dryRun)
                 if dryRun { for blob in report.blobs { print("blob eligible for deletion: \(blob.digest)") } }
                 print("\(dryRun ? "would delete" : "deleted") \(report.manifests) manifest(s) and \(report.blobs.count) blob(s), \(report.bytesFreed) bytes")
-                return verify ? try await registry.verifyBlobs().map(\.description) : []
+                guard verify else { return [] }
+                return try await registry.metadataProblems().map { "metadata: \($0)" } + registry.verifyBlobs().map { "corrupt blob \($0)" }
             }
         } catch let error as StorageStartupError {
             throw CLIError("cannot open storage \(config.storageDescription): \(error)")
         }
         guard verify else { return }
-        for digest in corrupt { Console.err("berth: corrupt blob \(digest)\n") }
-        if !corrupt.isEmpty { throw ExitCode(1) }
-        print("verified: every blob matches its digest")
+        for problem in problems { Console.err("berth: \(problem)\n") }
+        if !problems.isEmpty { throw ExitCode(1) }
+        print("verified: the metadata database is consistent and every blob matches its digest")
     }
 }

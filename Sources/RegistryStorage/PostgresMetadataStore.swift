@@ -643,6 +643,9 @@ public final class PostgresMetadataStore: MetadataStore {
         }.compactMap { row in (try? Digest(parsing: row.0)).map { StorageBlob(digest: $0, size: row.1) } }
     }
 
+    /// PostgreSQL checks its own pages and keys (a crash is recovered from its WAL at startup).
+    public func integrityProblems() async throws -> [String] { [] }
+
     public func inventory(_ repository: RepositoryName) async throws -> RepositoryInventory? {
         try await read { db -> RepositoryInventory? in
             guard let repo = try await Self.repositoryID(db, repository) else { return nil }

@@ -157,6 +157,9 @@ public final class Registry: Sendable {
     }
 
     /// Every stored blob whose bytes no longer hash to its digest (or whose file is missing).
+    /// What the metadata database's consistency check finds.
+    public func metadataProblems() async throws -> [String] { try await metadata.integrityProblems() }
+
     public func verifyBlobs() async throws -> [Digest] {
         var corrupt: [Digest] = []
         for blob in try await metadata.allBlobs() {

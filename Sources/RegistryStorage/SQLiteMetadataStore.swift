@@ -485,6 +485,14 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func integrityProblems() async throws -> [String] {
+        try await pool.read { db in
+            let pages = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
+            let keys = try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").map { row in "a row of \(row[0] as String? ?? "?") names a missing \(row[2] as String? ?? "?") row" }
+            return pages + keys
+        }
+    }
+
     public func inventory(_ repository: RepositoryName) async throws -> RepositoryInventory? {
         try await pool.read { db in
             guard let repo = try Self.repositoryID(db, repository) else { return nil }

@@ -242,6 +242,9 @@ public protocol MetadataStore: Sendable {
     func finishNotifications(_ ids: [Int64], retryAt: Date?) async throws
     /// Every blob row (for `garbage-collect --verify`).
     func allBlobs() async throws -> [StorageBlob]
+    /// What the database's own consistency check finds (none: an empty list), for
+    /// `garbage-collect --verify` after a crash.
+    func integrityProblems() async throws -> [String]
     /// Everything `repository` holds, for copying it elsewhere; nil when it does not exist.
     func inventory(_ repository: RepositoryName) async throws -> RepositoryInventory?
     /// What the store holds: blobs, their bytes, and upload sessions open; also proves the

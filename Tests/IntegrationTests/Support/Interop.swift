@@ -87,7 +87,8 @@ final class ServerProcess: @unchecked Sendable {
     let port: Int
     var base: String { "http://127.0.0.1:\(port)" }
 
-    init(root: URL) async throws {
+    /// `environment`: `REGISTRY_*` settings beyond the address, the root and the log level.
+    init(root: URL, environment extra: [String: String] = [:]) async throws {
         port = try freePort()
         process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
         process.arguments = ["serve"]
@@ -95,6 +96,7 @@ final class ServerProcess: @unchecked Sendable {
         environment["REGISTRY_HTTP_ADDR"] = "127.0.0.1:\(port)"
         environment["REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"] = root.path
         environment["REGISTRY_LOG_LEVEL"] = "warn"
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         process.currentDirectoryURL = root.deletingLastPathComponent()
         try process.run()
