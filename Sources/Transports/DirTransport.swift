@@ -84,6 +84,11 @@ public struct DirDestination: ImageDestination {
         }
         do {
             try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
+            // Marked as a dir: image before any blob lands (as skopeo does), so a copy killed
+            // half-way leaves a directory the next run recognises and continues.
+            if !manager.fileExists(atPath: "\(path)/version") { try AtomicFile.write(Array(DirFormat.version.utf8), to: "\(path)/version") }
+        } catch let error as TransportError {
+            throw error
         } catch {
             throw TransportError.io(path, error.localizedDescription)
         }
@@ -108,7 +113,6 @@ public struct DirDestination: ImageDestination {
 
     public func putManifest(_ manifest: RawManifest, topLevel: Bool) async throws {
         let file = topLevel ? "manifest.json" : DirFormat.childManifest(manifest.digest)
-        if topLevel { try AtomicFile.write(Array(DirFormat.version.utf8), to: "\(path)/version") }
         try AtomicFile.write(manifest.bytes, to: "\(path)/\(file)")
         written.add(file)
         if topLevel { written.topLevel = manifest.digest }
