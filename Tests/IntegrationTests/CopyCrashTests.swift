@@ -2,8 +2,8 @@ import Foundation
 import OCI
 import Testing
 
-/// `berth copy` killed with SIGKILL at random moments into an `oci:` layout and a `dir:`
-/// directory: what is on disk stays valid (index.json parses and names only whole manifests and
+/// `berth copy` and `berth sync` killed with SIGKILL at random moments into an `oci:` layout and
+/// `dir:` directories: what is on disk stays valid (index.json parses and names only whole manifests and
 /// blobs; no file under a digest's name holds other bytes), and a re-run completes.
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: Interop.berthBinary) && FileManager.default.isExecutableFile(atPath: "/usr/bin/timeout")))
 struct CopyCrashTests {
@@ -68,6 +68,27 @@ struct CopyCrashTests {
                 }
                 #expect(try await berth.succeed(["inspect", "--raw", "oci:\(layout):\(tag)"]).stdout.utf8.elementsEqual(images[round % 2].manifest))
                 #expect(FileManager.default.contents(atPath: "\(directory)/manifest.json").map(Array.init) == images[round % 2].manifest)
+            }
+        }
+    }
+
+    @Test func aKilledSyncLeavesValidImagesAndARerunCompletes() async throws {
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        try await withServer { server, http in
+            let images = (0..<4).map { _ in Fixtures.image(layers: 2, layerSize: 2 << 20) }
+            for (n, image) in images.enumerated() { try await http.push(image, to: "team/app", as: "v\(n)") }
+            let tree = berth.path("tree")
+            let arguments = ["sync", "-q", "--src", "docker", "--dest", "dir", "--src-tls-verify=false", "127.0.0.1:\(server.port)/team/app", tree]
+            for _ in 0..<3 {
+                let delay = String(format: "%.2f", Double.random(in: 0.05...0.5))
+                _ = try await Interop.run("/usr/bin/timeout", ["-s", "KILL", delay, Interop.berthBinary] + arguments, environment: berth.environment)
+                for n in 0..<images.count { try Self.checkDirectory("\(tree)/app:v\(n)") }
+            }
+            try await berth.succeed(arguments)
+            for (n, image) in images.enumerated() {
+                try Self.checkDirectory("\(tree)/app:v\(n)")
+                #expect(FileManager.default.contents(atPath: "\(tree)/app:v\(n)/manifest.json").map(Array.init) == image.manifest)
             }
         }
     }
