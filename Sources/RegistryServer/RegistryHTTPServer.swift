@@ -155,6 +155,8 @@ extension RegistryHTTPServer {
                 if !purged.isEmpty {
                     logger.info("upload purging: \(settings.dryRun ? "would delete" : "deleted") \(purged.count) abandoned upload(s)")
                 }
+            } catch is CancellationError {
+                return  // the server is stopping
             } catch {
                 logger.error("upload purging failed: \(error)")
             }
@@ -204,7 +206,8 @@ extension RegistryHTTPServer {
     func tlsConfiguration(certificate: String, key: String) throws -> TLSConfiguration {
         let reloader: CertificateReloader
         do { reloader = try CertificateReloader(certificate: certificate, key: key, logger: logger) } catch {
-            throw ServerError.tls("cannot load \(certificate) / \(key): \(error)")
+            throw ServerError.tls(Self.pemProblem(certificate, "certificate") ?? Self.pemProblem(key, "private key")
+                ?? "\(certificate) and \(key) are not a certificate and its private key")
         }
         let pair = reloader.current
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: pair.chain, privateKey: pair.key)
@@ -213,12 +216,26 @@ extension RegistryHTTPServer {
         if !config.clientCAs.isEmpty {
             var roots: [NIOSSLCertificate] = []
             for file in config.clientCAs {
-                do { roots += try NIOSSLCertificate.fromPEMFile(file) } catch { throw ServerError.tls("cannot load client CA \(file): \(error)") }
+                do { roots += try NIOSSLCertificate.fromPEMFile(file) } catch {
+                    throw ServerError.tls("client CAs: " + (Self.pemProblem(file, "certificate") ?? "\(file) is not usable"))
+                }
             }
             tls.trustRoots = .certificates(roots)
             tls.certificateVerification = .noHostnameVerification
         }
         return tls
+    }
+
+    /// Why a PEM file cannot be used, in words (NIOSSL says `failedToLoadCertificate`): it cannot
+    /// be read, or it holds no `what`. Nil when it reads and parses as one.
+    static func pemProblem(_ path: String, _ what: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = access(path, F_OK) != 0 ? "no such file" : "permission denied"
+            return "cannot read \(path): \(reason)"
+        }
+        let parses = what == "certificate" ? (try? NIOSSLCertificate.fromPEMBytes(Array(data))).map { !$0.isEmpty } ?? false
+            : (try? NIOSSLPrivateKey(bytes: Array(data), format: .pem)) != nil
+        return parses ? nil : "\(path) holds no PEM \(what)"
     }
 }
 
@@ -251,6 +268,8 @@ extension RegistryHTTPServer {
                 if report.manifests > 0 || !report.blobs.isEmpty {
                     logger.info("garbage collection: \(report.manifests) manifest(s), \(report.blobs.count) blob(s), \(report.bytesFreed) bytes freed")
                 }
+            } catch is CancellationError {
+                return
             } catch {
                 logger.error("garbage collection failed: \(error)")
             }

@@ -17,7 +17,16 @@ public struct FileSystemBlobStore: BlobStore {
     public init(root: URL) throws {
         self.root = root
         for dir in ["blobs", "uploads"] {
-            try FileManager.default.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true)
+            let path = root.appendingPathComponent(dir)
+            do { try FileManager.default.createDirectory(at: path, withIntermediateDirectories: true) } catch {
+                // Foundation's description is a dictionary dump; the system's reason is one phrase:
+                // what mkdir says about the first directory that could not be made.
+                var missing = path.path
+                while missing != "/", !FileManager.default.fileExists(atPath: (missing as NSString).deletingLastPathComponent) {
+                    missing = (missing as NSString).deletingLastPathComponent
+                }
+                throw StorageIOError.system("mkdir", missing, mkdir(missing, 0o755) == 0 ? EIO : errno)
+            }
         }
     }
 
