@@ -211,7 +211,9 @@ public final class PostgresMetadataStore: MetadataStore {
     /// Returns the versions applied.
     @discardableResult
     public func migrate() async throws -> [Int] {
-        try await write { db in
+        // Startup: the probe has just reached the database, so a slow pool is slowness, not an
+        // outage — wait for the connection rather than fail the start.
+        try await write(bounded: false) { db in
             try await db.run("SELECT pg_advisory_xact_lock(\(Self.migrationLock))")
             try await db.run("CREATE TABLE IF NOT EXISTS berth_schema_migrations(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
             let applied = Set(try await db.all("SELECT version FROM berth_schema_migrations", as: Int.self))
@@ -230,7 +232,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     /// Every migration and whether it is applied.
     public func migrationStatus() async throws -> [(version: Int, applied: Bool)] {
-        let applied = try await read { db -> Set<Int> in
+        let applied = try await read(bounded: false) { db -> Set<Int> in
             // Read only: a database no server has migrated yet has no table of migrations.
             guard try await db.first("SELECT to_regclass('berth_schema_migrations') IS NOT NULL", as: Bool.self) == true else { return [] }
             return Set(try await db.all("SELECT version FROM berth_schema_migrations", as: Int.self))
@@ -240,15 +242,16 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: units of work
 
-    private func read<T: Sendable>(_ body: (Statements) async throws -> T) async throws -> T {
-        try await leased(client) { connection in try await body(Statements(connection: connection, logger: logger)) }
+    /// `bounded`: wait at most `connecttimeout` for a connection (else as long as it takes).
+    private func read<T: Sendable>(bounded: Bool = true, _ body: (Statements) async throws -> T) async throws -> T {
+        try await leased(client, bounded: bounded) { connection in try await body(Statements(connection: connection, logger: logger)) }
     }
 
     /// `body` in a transaction: committed when it returns, rolled back when it throws (its own
     /// error thrown, a `RegistryError` say). BEGIN and COMMIT go through `Statements` rather than
     /// postgres-nio's `withTransaction` so that they too refuse a connection already closed.
-    private func write<T: Sendable>(_ body: (Statements) async throws -> T) async throws -> T {
-        try await leased(client) { connection in
+    private func write<T: Sendable>(bounded: Bool = true, _ body: (Statements) async throws -> T) async throws -> T {
+        try await leased(client, bounded: bounded) { connection in
             let db = Statements(connection: connection, logger: logger)
             try await db.run("BEGIN")
             do {
@@ -264,7 +267,10 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     /// A connection of `pool` within `connecttimeout`, or 503.
-    private func leased<T: Sendable>(_ pool: PostgresClient, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    private func leased<T: Sendable>(
+        _ pool: PostgresClient, bounded: Bool = true, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        guard bounded else { return try await pool.withConnection(body) }
         let (limit, location) = (connectionWait, self.location)
         return try await pool.withConnection(
             within: limit, unavailable: { StorageUnavailable("database \(location): no connection within \(limit) (is PostgreSQL up?)") }, body)

@@ -84,7 +84,10 @@ struct CrashLoopTests {
             let ledger = Ledger()
             let older = Array(expected.keys)
             let workers = (0..<3).map { worker in Task { await Self.work(http, worker: worker, round: round, older: older, ledger: ledger) } }
-            try await Task.sleep(for: .milliseconds(Int.random(in: 400...1500)))
+            // Killed at a random moment once the round has something acknowledged (bounded wait:
+            // a loaded machine may take a while for the first push).
+            for _ in 0..<200 where ledger.snapshot.added.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 100...1200)))
             server.kill()
             for worker in workers { worker.cancel() }
             for worker in workers { await worker.value }
