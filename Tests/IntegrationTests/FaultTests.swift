@@ -106,7 +106,7 @@ struct FaultTests {
 
     @Test func s3Answering500sSlowsPushesAndCorruptsNothing() async throws {
         let moto = try await MotoS3.shared.settings()
-        let proxy = try FaultyS3Proxy(upstream: moto.location.endpoint)
+        let proxy = try await FaultyS3Proxy(upstream: moto.location.endpoint)
         var bucket = moto
         bucket.location.endpoint = proxy.endpoint
         let server = try await TestServer.start { config in
@@ -118,14 +118,14 @@ struct FaultTests {
         let http = HTTP(server), debug = HTTP(base: "http://127.0.0.1:\(try #require(server.debugPort))")
 
         // A few failures in a row: the retries absorb them and the push succeeds.
-        try proxy.fail(next: 4)
+        try await proxy.fail(next: 4)
         let absorbed = Fixtures.image(layers: 1, layerSize: 6 << 20)
         #expect(try await http.push(absorbed, to: "load/app", as: "absorbed").status == 201)
-        #expect(try proxy.failures() >= 4)
+        #expect(try await proxy.failures() >= 4)
         try await Self.checkIntact(http, [("absorbed", absorbed)])
 
         // S3 failing for longer than the retries last: 503 with a spec error, readiness names it.
-        try proxy.failAll()
+        try await proxy.failAll()
         let refused = Fixtures.image(layers: 1)
         let blob = try await http.send(.POST, "/v2/load/app/blobs/uploads/?digest=\(Fixtures.digest(refused.layers[0]))", body: refused.layers[0])
         #expect(blob.status == 503 && blob.errorCode == "UNAVAILABLE", "\(blob.status) \(blob.text)")
@@ -134,7 +134,7 @@ struct FaultTests {
         let stopped = Flag()
         let workers = (0..<2).map { worker in Task { await Self.pushUntilStopped(http, worker: worker, stop: stopped.get) } }
         try await Task.sleep(for: .seconds(2))
-        try proxy.heal()
+        try await proxy.heal()
         var status = 0
         for _ in 0..<40 where status != 200 {
             try await Task.sleep(for: .milliseconds(250))

@@ -29,14 +29,22 @@ public actor PostgresCluster {
 
     private var port: Int?
     private var server: Supervised?
+    private var starting: Task<Int, any Error>?
 
-    /// Starts the cluster on first use; returns its port.
-    func start() throws -> Int {
+    /// Starts the cluster on first use; returns its port. Callers arriving while it starts wait
+    /// for the same start (the actor is re-entrant across the launch's suspension).
+    func start() async throws -> Int {
         if let port { return port }
-        let server = try Supervised(python: Self.supervisor, arguments: [Self.binaries])
-        guard let started = Int(server.firstLine) else {
-            throw ClusterError("PostgreSQL did not start: \(server.firstLine) (apt-get install postgresql-15)")
+        if let starting { return try await starting.value }
+        let launch = Task { () async throws -> (Int, Supervised) in
+            let server = try await Supervised.launch(python: Self.supervisor, arguments: [Self.binaries])
+            guard let started = Int(server.firstLine) else {
+                throw ClusterError("PostgreSQL did not start: \(server.firstLine) (apt-get install postgresql-15)")
+            }
+            return (started, server)
         }
+        starting = Task { try await launch.value.0 }
+        let (started, server) = try await launch.value
         self.server = server
         port = started
         return started
@@ -44,23 +52,23 @@ public actor PostgresCluster {
 
     /// Stops the server (a fast shutdown: sessions are cut, committed data stays) or starts it
     /// again on the same port and data.
-    public func stop() throws { try control("stop", expecting: "stopped") }
-    public func restart() throws { try control("start", expecting: "ready") }
+    public func stop() async throws { try await control("stop", expecting: "stopped") }
+    public func restart() async throws { try await control("start", expecting: "ready") }
 
-    private func control(_ command: String, expecting answer: String) throws {
-        _ = try start()
-        let reply = try server?.command(command) ?? ""
+    private func control(_ command: String, expecting answer: String) async throws {
+        _ = try await start()
+        let reply = try await server?.command(command) ?? ""
         guard reply == answer else { throw ClusterError("PostgreSQL \(command): \(reply)") }
     }
 
     /// An existing database of this cluster, by name.
-    public func database(named name: String) throws -> Database {
-        Database(host: "127.0.0.1", port: try start(), user: "berth", name: name)
+    public func database(named name: String) async throws -> Database {
+        Database(host: "127.0.0.1", port: try await start(), user: "berth", name: name)
     }
 
     /// A new, empty database.
-    public func database() throws -> Database {
-        let port = try start()
+    public func database() async throws -> Database {
+        let port = try await start()
         let name = "berth_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))"
         let psql = Process()
         psql.executableURL = URL(fileURLWithPath: "/usr/bin/psql")

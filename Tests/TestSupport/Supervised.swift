@@ -3,7 +3,8 @@ import Foundation
 /// A server run by a Python script that prints one line (its port) once it is ready and stops the
 /// server when its stdin closes. The test process holds the pipe, so the server goes away with it
 /// however the process ends. Scripts that take commands read them one per line and answer each
-/// with one line (`command(_:)`).
+/// with one line (`command(_:)`). Waiting on the script (initdb takes seconds) happens on a thread
+/// of its own: blocking one of the two cooperative threads starves every other test's server.
 public final class Supervised: Sendable {
     private let process: Process
     private let stdin: Pipe
@@ -11,7 +12,12 @@ public final class Supervised: Sendable {
     /// The first line the script printed (empty when it exited first).
     public let firstLine: String
 
-    public init(python script: String, arguments: [String] = []) throws {
+    /// Starts the script and waits, off the cooperative pool, for its first line.
+    public static func launch(python script: String, arguments: [String] = []) async throws -> Supervised {
+        try await onThread { try Supervised(python: script, arguments: arguments) }
+    }
+
+    private init(python script: String, arguments: [String]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script] + arguments
@@ -26,14 +32,23 @@ public final class Supervised: Sendable {
     }
 
     /// Sends one command line and returns the script's one-line answer.
-    public func command(_ line: String) throws -> String {
-        try stdin.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
-        return try Self.readLine(stdout)
+    public func command(_ line: String) async throws -> String {
+        try await onThread { [self] in
+            try stdin.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+            return try Self.readLine(stdout)
+        }
     }
 
     private static func readLine(_ pipe: Pipe) throws -> String {
         var line = Data()
         while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data([0x0A]) { line.append(byte) }
         return String(decoding: line, as: UTF8.self)
+    }
+}
+
+/// `work` on a thread of its own, for blocking I/O in async tests.
+private func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
     }
 }

@@ -10,17 +10,17 @@ final class FaultyS3Proxy: Sendable {
     private let server: Supervised
     let endpoint: URL
 
-    init(upstream: URL) throws {
-        server = try Supervised(python: Self.script, arguments: [upstream.host ?? "127.0.0.1", String(upstream.port ?? 80)])
+    init(upstream: URL) async throws {
+        server = try await Supervised.launch(python: Self.script, arguments: [upstream.host ?? "127.0.0.1", String(upstream.port ?? 80)])
         guard let port = Int(server.firstLine) else { throw TestFailure("the S3 fault proxy did not start: \(server.firstLine)") }
         endpoint = URL(string: "http://127.0.0.1:\(port)")!
     }
 
-    func fail(next count: Int) throws { _ = try server.command("fail \(count)") }
-    func failAll() throws { _ = try server.command("failall") }
-    func heal() throws { _ = try server.command("heal") }
+    func fail(next count: Int) async throws { _ = try await server.command("fail \(count)") }
+    func failAll() async throws { _ = try await server.command("failall") }
+    func heal() async throws { _ = try await server.command("heal") }
     /// How many requests were answered with 500 so far.
-    func failures() throws -> Int { Int(try server.command("failures")) ?? -1 }
+    func failures() async throws -> Int { Int(try await server.command("failures")) ?? -1 }
 
     static let script = #"""
         import http.client, http.server, sys, threading

@@ -13,35 +13,38 @@ actor MotoS3 {
     static let shared = MotoS3()
     static let credentials = AWSCredentials(accessKey: "AKIDBERTHTEST", secretKey: "berth-test-secret")
 
-    private var endpoint: URL?
-    private var server: Supervised?
+    /// The launch, kept so the server (and its pipe) lives as long as the test process.
+    private var starting: Task<(url: URL, server: Supervised), any Error>?
 
     /// Whether S3 tests run: always with BERTH_REQUIRE_INTEROP=1, else when moto's server is installed.
     static var enabled: Bool { Interop.required || Interop.path(of: "moto_server") != nil }
 
-    func url() throws -> URL {
-        if let endpoint { return endpoint }
-        let server = try Supervised(
-            python: """
-                import sys
-                from moto.server import ThreadedMotoServer
-                server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-                server.start()
-                print(server.get_host_and_port()[1], flush=True)
-                sys.stdin.read()
-                server.stop()
-                """)
-        // The port, or nothing when moto is missing.
-        guard let port = Int(server.firstLine) else { throw TestFailure("moto's S3 server did not start (pip install 'moto[server]')") }
-        self.server = server
-        let url = URL(string: "http://127.0.0.1:\(port)")!
-        endpoint = url
-        return url
+    /// The server's URL, started on first use; callers arriving while it starts wait for the
+    /// same start (the actor is re-entrant across the launch's suspension).
+    func url() async throws -> URL {
+        if let starting { return try await starting.value.url }
+        let launch = Task { () async throws -> (url: URL, server: Supervised) in
+            let server = try await Supervised.launch(
+                python: """
+                    import sys
+                    from moto.server import ThreadedMotoServer
+                    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+                    server.start()
+                    print(server.get_host_and_port()[1], flush=True)
+                    sys.stdin.read()
+                    server.stop()
+                    """)
+            // The port, or nothing when moto is missing.
+            guard let port = Int(server.firstLine) else { throw TestFailure("moto's S3 server did not start (pip install 'moto[server]')") }
+            return (URL(string: "http://127.0.0.1:\(port)")!, server)
+        }
+        starting = launch
+        return try await launch.value.url
     }
 
     /// A new, empty bucket.
     func bucket() async throws -> (endpoint: URL, bucket: String) {
-        let endpoint = try url()
+        let endpoint = try await url()
         let name = "berth-\(UUID().uuidString.lowercased().prefix(18))"
         let reply = try await HTTP(base: endpoint.absoluteString).send(.PUT, "/\(name)")
         guard reply.status == 200 else { throw TestFailure("creating bucket \(name): \(reply.status) \(reply.text)") }
@@ -51,7 +54,7 @@ actor MotoS3 {
     /// `storage.s3` settings for a new bucket, or for `existing` (5 MiB parts, the smallest S3 allows).
     func settings(rootDirectory: String = "/berth", bucket existing: String? = nil) async throws -> S3StorageSettings {
         let (endpoint, bucket): (URL, String)
-        if let existing { (endpoint, bucket) = (try url(), existing) } else { (endpoint, bucket) = try await self.bucket() }
+        if let existing { (endpoint, bucket) = (try await url(), existing) } else { (endpoint, bucket) = try await self.bucket() }
         return S3StorageSettings(
             location: S3Location(endpoint: endpoint, region: "us-east-1", bucket: bucket, pathStyle: true),
             credentials: Self.credentials, rootDirectory: rootDirectory, chunkSize: S3StorageSettings.minimumChunkSize)
