@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "berth", targets: ["BerthCLI"]),
+        // The parsers, for the fuzz targets in Fuzz/ (a package of their own, built instrumented).
+        .library(name: "BerthParsers", targets: ["OCI", "RegistryClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
