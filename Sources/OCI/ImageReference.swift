@@ -101,13 +101,17 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func isValidPort(_ port: Substring) -> Bool {
-        !port.isEmpty && port.count <= 5 && port.allSatisfy(\.isASCIIDigit) && Int(port)! <= 65535
+        !port.isEmpty && port.count <= 5 && port.allSatisfy(\.isASCIIDigit) && (Int(port).map { $0 <= 65535 } ?? false)
     }
 }
 
 extension Character {
-    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
-    fileprivate var isLetterOrDigitASCII: Bool { isASCIIDigit || ("a"..."z").contains(self) || ("A"..."Z").contains(self) }
+    // By ASCII value: a range of Characters compares grapheme clusters, so "7" followed by a
+    // combining mark fell inside "0"..."9" (found by the FuzzReference target; it then crashed).
+    fileprivate var isASCIIDigit: Bool { asciiValue.map { (48...57).contains($0) } ?? false }
+    fileprivate var isLetterOrDigitASCII: Bool {
+        asciiValue.map { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) } ?? false
+    }
 }
 
 public enum ImageReferenceError: Error, Equatable, CustomStringConvertible {

@@ -34,6 +34,8 @@ import Testing
     @Test(arguments: [
         "", "UPPER", "team/App", "app:", "app:-x", "app@sha256:1234", "host:99999/app", "bad_host.io:5000/app", "a//b",
         "[::1/app", "app:tag:more", "-host.io/app", "docker.io/" + String(repeating: "a", count: 250),
+        // Found by FuzzReference: a port digit with a combining mark crashed the parser.
+        ":27\u{33B}/", "host:27\u{33B}/app", "h\u{301}ost.io/app",
     ])
     func rejectsInvalid(_ input: String) {
         #expect(throws: ImageReferenceError.self) { try ImageReference(parsing: input) }
