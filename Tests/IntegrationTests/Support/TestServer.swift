@@ -199,9 +199,12 @@ enum TestBackend {
         var settings = PostgresSettings(host: "127.0.0.1", user: "berth", database: name)
         settings.port = try await PostgresCluster.shared.database(named: name).port
         settings.sslMode = .disable
-        // Dozens of servers run at once in the suite: a few connections each, closed when idle.
+        // Dozens of servers run at once in the suite: a few connections each, closed when idle,
+        // and a long wait for one (a request waits at most connecttimeout before answering 503;
+        // on two cores running the whole suite, 10 s was sometimes not enough).
         settings.maxOpen = 4
         settings.maxIdleTime = .seconds(5)
+        settings.connectTimeout = .seconds(60)
         return settings
     }
 
