@@ -57,6 +57,8 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func close() throws { running.cancel() }
 
+    public var isShared: Bool { true }
+
     public func withBlobLock<T: Sendable>(exclusive: Bool, _ body: () async throws -> T) async throws -> T {
         let mode = exclusive ? "" : "_shared"
         // pg_advisory_lock waits and returns void: selected FROM it, it is one row of `true`.

@@ -508,6 +508,8 @@ final class UploadSessions: Sendable {
         let claimed = busy.withLock { $0.insert(id).inserted }
         guard claimed else { throw RegistryError.uploadBusy }
         defer { _ = busy.withLock { $0.remove(id) } }
+        // No other server: nothing to mark, no renewal task per request.
+        guard metadata.isShared else { return try await body() }
         let holder = UUID().uuidString
         guard try await mark(id, holder) else { throw RegistryError.uploadBusy }
         let renewal = Task { [metadata] in

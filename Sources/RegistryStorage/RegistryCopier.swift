@@ -112,8 +112,7 @@ public struct RegistryCopier: Sendable {
     }
 
     private func copyBlob(_ blob: StorageBlob, into repository: RepositoryName) async throws -> (Bool, Int64) {
-        if try await destination.metadata.linkedBlobSize(repository, blob.digest) != nil { return (false, 0) }
-        // Stored already for another repository: linking it is enough.
+        // Shown by the repository already, or stored for another one (then linking is enough).
         if try await destination.mount(blob.digest, into: repository, from: nil) { return (false, 0) }
         let reader = try await source.openBlob(blob.digest)
         defer { reader.close() }

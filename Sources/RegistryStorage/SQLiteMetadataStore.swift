@@ -20,6 +20,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// One server per SQLite file: its own writes invalidate its caches, `Registry`'s gate is
     /// the blob lock and every job has this server as its sole runner.
     public func changeFeed() -> AsyncStream<MetadataChange>? { nil }
+    public var isShared: Bool { false }
 
     public func withBlobLock<T: Sendable>(exclusive: Bool, _ body: () async throws -> T) async throws -> T { try await body() }
 
@@ -544,7 +545,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    /// One server per SQLite file: `Registry`'s own set of sessions in use is the whole truth.
+    /// Never asked (not shared): one server per SQLite file, whose own set of sessions in use is the whole truth.
     public func claimUpload(_ id: UUID, holder: String, until: Date, now: Date) async throws -> Bool { true }
     public func releaseUpload(_ id: UUID, holder: String) async throws {}
 

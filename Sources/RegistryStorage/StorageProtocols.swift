@@ -189,6 +189,9 @@ public protocol MetadataStore: Sendable {
     /// Changes committed by any server sharing the store, as they commit; nil when no other
     /// server can share it, so a process's own writes are all there is to see.
     func changeFeed() -> AsyncStream<MetadataChange>?
+    /// Whether other servers can share this store (PostgreSQL), so upload sessions need marks
+    /// across servers; false for SQLite, one server per file.
+    var isShared: Bool { get }
     /// Runs `body` holding the blob lock across every server sharing the store: `exclusive` for
     /// the collector deleting rows and then objects, shared for commits and mounts bringing blobs
     /// into being, so no blob is re-linked between the collector's two steps. (Within one
@@ -254,8 +257,8 @@ public protocol MetadataStore: Sendable {
     func uploads(startedBefore date: Date) async throws -> [UploadRecord]
     /// Marks upload `id` as written by `holder` until `until`, unless another holder's mark has
     /// not run out by `now` (false then); renewing one's own mark succeeds, and so does claiming a
-    /// session that no longer exists (the request then finds it unknown). Stores no other server
-    /// can share answer true without writing: the process's own set of sessions in use suffices.
+    /// session that no longer exists (the request then finds it unknown). Called only on shared
+    /// stores; for the others the process's own set of sessions in use suffices.
     func claimUpload(_ id: UUID, holder: String, until: Date, now: Date) async throws -> Bool
     /// Clears `holder`'s mark on upload `id`.
     func releaseUpload(_ id: UUID, holder: String) async throws

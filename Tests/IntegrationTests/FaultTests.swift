@@ -40,6 +40,15 @@ struct FaultTests {
         return acknowledged
     }
 
+    /// Whether `/readyz` turns 200 again by itself (bounded: 20 s).
+    static func readyAgain(_ debug: HTTP) async throws -> Bool {
+        for _ in 0..<80 {
+            if try await debug.get("/readyz").status == 200 { return true }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        return false
+    }
+
     /// Every acknowledged image is served whole: manifest by tag, every blob's bytes.
     static func checkIntact(_ http: HTTP, _ pushed: [(String, Fixtures.Image)]) async throws {
         for (tag, image) in pushed {
@@ -87,12 +96,7 @@ struct FaultTests {
         try await Task.sleep(for: .seconds(1))
 
         try await cluster.restart()
-        var status = 0
-        for _ in 0..<80 where status != 200 {
-            try await Task.sleep(for: .milliseconds(250))
-            status = try await debug.get("/readyz").status
-        }
-        #expect(status == 200, "service resumes by itself")
+        #expect(try await Self.readyAgain(debug), "service resumes by itself")
         let after = Fixtures.image(layers: 1)
         #expect(try await http.push(after, to: "load/app", as: "after-restart").status == 201)
         try await Task.sleep(for: .seconds(2))
@@ -137,12 +141,7 @@ struct FaultTests {
         let workers = (0..<2).map { worker in Task { await Self.pushUntilStopped(http, worker: worker, stop: stopped.get) } }
         try await Task.sleep(for: .seconds(2))
         try await proxy.heal()
-        var status = 0
-        for _ in 0..<40 where status != 200 {
-            try await Task.sleep(for: .milliseconds(250))
-            status = try await debug.get("/readyz").status
-        }
-        #expect(status == 200, "service resumes by itself")
+        #expect(try await Self.readyAgain(debug), "service resumes by itself")
         try await Task.sleep(for: .seconds(2))
         stopped.set()
         var pushed: [(String, Fixtures.Image)] = [("absorbed", absorbed)]
