@@ -518,9 +518,12 @@ final class UploadSessions: Sendable {
                 _ = try await metadata.claimUpload(id, holder: holder, until: Date().addingTimeInterval(Self.seconds(Self.markLifetime)), now: Date())
             }
         }
-        defer { renewal.cancel() }
         let result: Result<T, any Error>
         do { result = .success(try await body()) } catch { result = .failure(error) }
+        // The renewal ends before the release: a renewal still in flight would otherwise mark the
+        // session again after it, and the client's next request would be refused for 30 s.
+        renewal.cancel()
+        _ = await renewal.result
         // A mark left behind (the database gone meanwhile) runs out by itself.
         try? await metadata.releaseUpload(id, holder: holder)
         return try result.get()

@@ -10,7 +10,14 @@ import Testing
             let debug = HTTP(base: "http://127.0.0.1:\(try #require(server.debugPort))")
             let health = try await debug.get("/healthz")
             #expect(health.status == 200 && String(decoding: health.body, as: UTF8.self) == "ok\n")
-            #expect(try await debug.get("/readyz").status == 200)
+            // Bounded: readiness answers within 3 s, and on S3 + PostgreSQL under the whole suite's
+            // load one check can miss that and answer 503.
+            var initial = try await debug.get("/readyz")
+            for _ in 0..<10 where initial.status != 200 {
+                try await Task.sleep(for: .milliseconds(200))
+                initial = try await debug.get("/readyz")
+            }
+            #expect(initial.status == 200, "\(initial.text)")
             #expect(try await http.get("/v2/").status == 200, "the registry's /v2/ stays the spec's")
             #expect(try await http.get("/healthz").status == 404, "operations endpoints are not on the registry's address")
 
