@@ -183,10 +183,12 @@ struct CredentialHelper {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { throw AuthFileError.helper(name, "cannot start: \(error)") }
-        // A helper that exits without reading makes this write fail (EPIPE); its exit status says why.
+        // The server name goes into the pipe before the helper starts: written afterwards, a helper
+        // that exits without reading (one not installed) would leave no reader, and the write would
+        // raise SIGPIPE, which ends this whole process without a word. A name fits the pipe's buffer.
         try? input.fileHandleForWriting.write(contentsOf: Data(server.utf8))
         try? input.fileHandleForWriting.close()
+        do { try process.run() } catch { throw AuthFileError.helper(name, "cannot start: \(error)") }
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)

@@ -54,3 +54,27 @@ enum ByteRange: Equatable {
 }
 
 import Foundation
+
+/// The part of an upload a PATCH carries, from its headers.
+enum ChunkRange {
+    /// The chunk's first byte and length from `Content-Range` (`a-b`, inclusive, with or without
+    /// a `bytes` unit) and `Content-Length`; nil where a header is absent.
+    static func bounds(contentRange: String?, contentLength: String?) throws(SpecError) -> (start: Int64?, length: Int64?) {
+        let declared = contentLength.flatMap { Int64($0) }
+        guard let header = contentRange else { return (nil, declared) }
+        var spec = Substring(header.trimmingCharacters(in: .whitespaces))
+        if spec.hasPrefix("bytes=") || spec.hasPrefix("bytes ") { spec = spec.dropFirst(6) }
+        let bounds = spec.split(separator: "-", omittingEmptySubsequences: false)
+        // `end < Int64.max` keeps the length (end - start + 1) representable.
+        guard bounds.count == 2, bounds.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
+            let start = Int64(bounds[0]), let end = Int64(bounds[1]), start <= end, end < Int64.max
+        else {
+            throw SpecError(.blobUploadInvalid, "malformed Content-Range '\(header.prefix(100))'", status: 416)
+        }
+        let length = end - start + 1
+        if let declared, declared != length {
+            throw SpecError(.sizeInvalid, "Content-Length \(declared) does not match Content-Range \(start)-\(end)")
+        }
+        return (start, length)
+    }
+}

@@ -421,23 +421,8 @@ struct RegistryResponder: HTTPResponder {
         }
     }
 
-    /// The chunk's first byte and length from `Content-Range` (`a-b`, inclusive) and `Content-Length`.
     private func chunkBounds(_ request: Request) throws -> (Int64?, Int64?) {
-        let declared = request.headers[.contentLength].flatMap(Int64.init)
-        guard let header = request.headers[.contentRange] else { return (nil, declared) }
-        var spec = Substring(header.trimmingCharacters(in: .whitespaces))
-        if spec.hasPrefix("bytes=") || spec.hasPrefix("bytes ") { spec = spec.dropFirst(6) }
-        let bounds = spec.split(separator: "-", omittingEmptySubsequences: false)
-        guard bounds.count == 2, bounds.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
-            let start = Int64(bounds[0]), let end = Int64(bounds[1]), start <= end
-        else {
-            throw SpecError(.blobUploadInvalid, "malformed Content-Range '\(header.prefix(100))'", status: 416)
-        }
-        let length = end - start + 1
-        if let declared, declared != length {
-            throw SpecError(.sizeInvalid, "Content-Length \(declared) does not match Content-Range \(start)-\(end)")
-        }
-        return (start, length)
+        try ChunkRange.bounds(contentRange: request.headers[.contentRange], contentLength: request.headers[.contentLength])
     }
 
     private func uploadID(_ string: String) throws -> UUID {

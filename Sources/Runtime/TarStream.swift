@@ -51,7 +51,7 @@ final class TarStream<Base: AsyncSequence> where Base.Element == ByteBuffer {
                 return nil
             }
             guard Self.checksumMatches(header) else { throw TarError("not a tar stream (bad header checksum)") }
-            let size = try Self.number(header[124..<136])
+            var size = try Self.number(header[124..<136])
             let type = header[156]
             switch type {
             case UInt8(ascii: "x"), UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "g"):
@@ -90,9 +90,16 @@ final class TarStream<Base: AsyncSequence> where Base.Element == ByteBuffer {
                 size: kind == .file ? size : 0, mtime: try Self.number(header[136..<148]), linkTarget: link,
                 deviceMajor: UInt32(truncatingIfNeeded: try Self.number(header[329..<337])),
                 deviceMinor: UInt32(truncatingIfNeeded: try Self.number(header[337..<345])), xattrs: [:])
-            if let value = pax["size"], let parsed = Int64(String(decoding: value, as: UTF8.self)), kind == .file { entry.size = parsed }
+            // PAX `size` is the member's real size (the ustar field holds 0 or a truncation for large
+            // files): the content to read or skip is that long.
+            if let value = pax["size"] {
+                guard let parsed = Int64(String(decoding: value, as: UTF8.self)), parsed >= 0 else { throw TarError("invalid PAX size") }
+                size = parsed
+                if kind == .file { entry.size = parsed }
+            }
+            guard size <= TarFields.largestSize else { throw TarError("member size out of range") }
             for (key, value) in pax {
-                if let number = pax[key].flatMap({ Int64(String(decoding: $0, as: UTF8.self).split(separator: ".")[0]) }) {
+                if let number = (String(decoding: value, as: UTF8.self).split(separator: ".").first).flatMap({ Int64($0) }) {
                     if key == "uid" { entry.uid = UInt32(truncatingIfNeeded: number) }
                     if key == "gid" { entry.gid = UInt32(truncatingIfNeeded: number) }
                     if key == "mtime" { entry.mtime = number }

@@ -22,6 +22,7 @@ struct TarIndex: Sendable {
         var offset: Int64 = 0
         var longName: String?
         var longLink: String?
+        var paxSize: Int64?
         var headers = 0
         while true {
             headers += 1
@@ -34,8 +35,15 @@ struct TarIndex: Sendable {
             }
             if header.allSatisfy({ $0 == 0 }) { break }
             guard Self.checksumMatches(header) else { throw TransportError.invalidContent(path, "not a tar file (bad header checksum at \(offset))") }
-            let size = try Self.number(header[124..<136], path)
             let type = header[156]
+            // A PAX `size` record is the real size of the member after it (the ustar field holds 0
+            // or a truncation for large files).
+            let size = try (type == UInt8(ascii: "x") ? nil : paxSize) ?? Self.number(header[124..<136], path)
+            // Both bounds keep the offsets below from overflowing, whatever the headers claim.
+            guard size <= TarFields.largestSize, offset <= TarFields.largestSize else {
+                throw TransportError.invalidContent(path, "tar member size out of range at \(offset)")
+            }
+            if type != UInt8(ascii: "x") { paxSize = nil }
             let dataOffset = offset + 512
             offset = dataOffset + (size + 511) / 512 * 512
             switch type {
@@ -43,6 +51,10 @@ struct TarIndex: Sendable {
                 let records = Self.pax(handle.readData(ofLength: Int(min(size, 1 << 20))))
                 longName = records["path"] ?? longName
                 longLink = records["linkpath"] ?? longLink
+                if let text = records["size"] {
+                    guard let value = Int64(text), value >= 0 else { throw TransportError.invalidContent(path, "invalid PAX size at \(offset)") }
+                    paxSize = value
+                }
                 continue
             case UInt8(ascii: "L"), UInt8(ascii: "K"):
                 let text = Self.string(Array(handle.readData(ofLength: Int(min(size, 1 << 16)))))
@@ -124,10 +136,21 @@ public enum TarFields {
         String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    /// Octal, or GNU base-256 for large values; nil when the field is neither.
+    /// The largest member size either reader takes: far beyond any real layer, and small enough
+    /// that offsets and block padding computed from it cannot overflow.
+    public static let largestSize: Int64 = 1 << 60
+
+    /// Octal, or GNU base-256 for large values; nil when the field is neither, or is negative or
+    /// too wide for an Int64 (base-256 is two's complement: the bit after the marker is the sign).
     public static func number(_ field: ArraySlice<UInt8>) -> Int64? {
         if let first = field.first, first & 0x80 != 0 {
-            return field.dropFirst().reduce(Int64(first & 0x7f)) { $0 << 8 | Int64($1) }
+            guard first & 0x40 == 0 else { return nil }
+            var value = Int64(first & 0x3f)
+            for byte in field.dropFirst() {
+                guard value <= Int64.max >> 8 else { return nil }
+                value = value << 8 | Int64(byte)
+            }
+            return value
         }
         let text = string(Array(field)).trimmingCharacters(in: .whitespaces)
         guard let value = Int64(text.isEmpty ? "0" : text, radix: 8), value >= 0 else { return nil }

@@ -61,4 +61,18 @@ import Testing
             }
         }
     }
+
+    /// A chunk ending at Int64.max has a length one past what Int64 holds: the server trapped on
+    /// it (one PATCH took the registry down). Now a malformed range like any other.
+    @Test func aChunkRangeEndingAtTheLargestOffsetIsRefused() async throws {
+        try await withServer { _, http in
+            let location = try #require(try await http.send(.POST, "/v2/team/app/blobs/uploads/").header("Location"))
+            for range in ["0-9223372036854775807", "bytes 0-9223372036854775807", "0-99999999999999999999"] {
+                let reply = try await http.send(.PATCH, location, headers: [("Content-Range", range)], body: [1])
+                #expect(reply.status == 416 && reply.errorCode == "BLOB_UPLOAD_INVALID", "\(range): \(reply.status) \(reply.text)")
+            }
+            let base = try await http.send(.GET, "/v2/")
+            #expect(base.status == 200)
+        }
+    }
 }

@@ -83,4 +83,19 @@ import Testing
             _ = try await AuthFile.credentials(in: [garbage], registry: "r", repository: nil, environment: environment)
         }
     }
+
+    /// A helper that is not installed never reads its input (found by fuzzing auth.json): the
+    /// server name used to be written after it started, into a pipe nobody read, and SIGPIPE
+    /// ended the whole process silently. Repeated, because whether the helper is gone by then is
+    /// a race (`env` failing to find it is the quickest exit there is).
+    @Test func aHelperThatReadsNothingIsAnErrorNotASignal() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let auth = try file("auth.json", #"{"credsStore": "absent"}"#)
+        for _ in 0..<300 {
+            await #expect(throws: AuthFileError.self) {
+                _ = try await AuthFile.credentials(in: [auth], registry: "r.example", repository: nil, environment: ["PATH": "/nonexistent"])
+            }
+        }
+    }
 }

@@ -20,6 +20,31 @@ struct TarBuilder {
     mutating func hardLink(_ name: String, to target: String) { header(name, type: "1", link: target) }
     mutating func fifo(_ name: String) { header(name, type: "6", mode: 0o600) }
 
+    /// A PAX extended header with these records, applying to the next member.
+    mutating func pax(_ records: [(String, String)]) {
+        let body = records.flatMap { Self.paxRecord($0.0, $0.1) }
+        header("PaxHeaders/x", type: "x", size: body.count)
+        append(body)
+    }
+
+    /// A file whose ustar size field says `declared` while `content` follows (PAX sizes, lies).
+    mutating func file(_ name: String, declaring declared: Int, _ content: [UInt8]) {
+        header(name, type: "0", size: declared)
+        append(content)
+    }
+
+    /// A member whose 12-byte size field holds exactly `field` (GNU base-256 and malformed sizes).
+    mutating func file(_ name: String, sizeField field: [UInt8]) {
+        header(name, type: "0")
+        var block = Array(bytes.suffix(512))
+        block.replaceSubrange(124..<136, with: field)
+        for i in 148..<156 { block[i] = 32 }
+        let sum = Array(String(format: "%06o", block.reduce(0) { $0 + Int($1) }).utf8)
+        block.replaceSubrange(148..<154, with: sum)
+        block[154] = 0
+        bytes.replaceSubrange((bytes.count - 512)..., with: block)
+    }
+
     func finished() -> [UInt8] { bytes + [UInt8](repeating: 0, count: 1024) }
 
     /// The archive in chunks of `size` bytes, as a network stream would deliver it.

@@ -111,6 +111,48 @@ import Testing
         #expect(throws: TransportError.self) { try TarIndex(path: path) }
     }
 
+    /// A ustar header block with a valid checksum; `size` is the raw 12-byte field.
+    private static func header(_ name: String, type: UInt8, size: [UInt8]) -> [UInt8] {
+        var block = [UInt8](repeating: 0, count: 512)
+        block.replaceSubrange(0..<name.utf8.count, with: Array(name.utf8))
+        block.replaceSubrange(100..<107, with: Array("0000644".utf8))
+        block.replaceSubrange(124..<136, with: size)
+        block[156] = type
+        block.replaceSubrange(257..<263, with: Array("ustar\0".utf8))
+        for i in 148..<156 { block[i] = 32 }
+        block.replaceSubrange(148..<154, with: Array(String(format: "%06o", block.reduce(0) { $0 + Int($1) }).utf8))
+        block[154] = 0
+        return block
+    }
+
+    private static func octal(_ value: Int) -> [UInt8] { Array(String(format: "%011o", value).utf8) + [0] }
+
+    /// Found by fuzzing: a GNU base-256 size with the sign bit set wrapped to a negative offset,
+    /// and the reader trapped converting it; a member claiming an exabyte overflowed the offset.
+    @Test func tarSizesThatAreNegativeOrHugeAreRejected() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("berth-badtar-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        for size in [[UInt8](repeating: 0xff, count: 12), [0x80, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]] {
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(Self.header("a", type: UInt8(ascii: "0"), size: size) + [UInt8](repeating: 0, count: 1024))))
+            #expect(throws: TransportError.self) { try TarIndex(path: path) }
+        }
+    }
+
+    /// PAX `size` is the member's real length (the ustar field holds 0 for files over 8 GiB).
+    @Test func tarIndexTakesThePAXSize() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("berth-paxtar-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        let record = Array("11 size=13\n".utf8)
+        func padded(_ bytes: [UInt8]) -> [UInt8] { bytes + [UInt8](repeating: 0, count: (512 - bytes.count % 512) % 512) }
+        let archive = Self.header("PaxHeaders/a", type: UInt8(ascii: "x"), size: Self.octal(record.count)) + padded(record)
+            + Self.header("a", type: UInt8(ascii: "0"), size: Self.octal(0)) + padded(Array("manifest body".utf8))
+            + Self.header("b", type: UInt8(ascii: "0"), size: Self.octal(2)) + padded(Array("ok".utf8)) + [UInt8](repeating: 0, count: 1024)
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(archive)))
+        let index = try TarIndex(path: path)
+        #expect(try index.read("a", limit: 100) == Array("manifest body".utf8))
+        #expect(try index.read("b", limit: 100) == Array("ok".utf8))
+    }
+
     @Test func jsonIsIndentedAsGoPrintsIt() {
         let text = JSONText.indented(Array(#"{"a":[],"b":{"c":"<x>"},"d":[1,2]}"#.utf8))
         #expect(text == "{\n    \"a\": [],\n    \"b\": {\n        \"c\": \"\\u003cx\\u003e\"\n    },\n    \"d\": [\n        1,\n        2\n    ]\n}")
