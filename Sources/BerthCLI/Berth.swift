@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import OCI
 import RegistryClient
 import Signing
 import Runtime
@@ -60,6 +61,10 @@ enum Entry {
             (status, message) = (1, error.description)
         case is CancellationError:
             (status, message) = (130, "interrupted")
+        case let error where FileSystemFailure.matches(error):
+            // A file operation no layer wrapped (the local store's directories, say).
+            let reason = FileSystemFailure.reason(error)
+            (status, message) = (1, FileSystemFailure.path(error).map { "\($0): \(reason)" } ?? reason)
         default:
             let code = Berth.exitCode(for: error)
             let text = Berth.fullMessage(for: error)

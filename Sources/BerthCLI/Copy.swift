@@ -118,7 +118,7 @@ struct Copy: AsyncParsableCommand {
         }
         if let digestFile {
             do { try Data(result.digest.description.utf8).write(to: URL(fileURLWithPath: digestFile)) } catch {
-                throw CLIError("cannot write --digestfile \(digestFile): \(error.localizedDescription)")
+                throw CLIError("cannot write --digestfile \(digestFile): \(FileSystemFailure.reason(error))")
             }
         }
     }

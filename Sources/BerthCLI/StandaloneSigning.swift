@@ -23,7 +23,7 @@ struct StandaloneSign: ParsableCommand {
         let signature = try SimpleSigning.sign(
             manifest: try readInput(manifest), dockerReference: reference, fingerprint: fingerprint, passphrase: try passphrase(passphraseFile))
         do { try Data(signature).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
-            throw CLIError("cannot write \(output): \(error.localizedDescription)")
+            throw CLIError("cannot write \(output): \(FileSystemFailure.reason(error))")
         }
     }
 }

@@ -146,13 +146,13 @@ struct Sync: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             do { try encoder.encode(entries).write(to: URL(fileURLWithPath: report), options: .atomic) } catch {
-                throw CLIError("cannot write --report \(report): \(error.localizedDescription)")
+                throw CLIError("cannot write --report \(report): \(FileSystemFailure.reason(error))")
             }
         }
         if let digestFile {
             let lines = entries.filter { [.copied, .unchanged].contains($0.action) }.compactMap { entry in entry.digest.map { "\($0) \(entry.destination)\n" } }
             do { try Data(lines.joined().utf8).write(to: URL(fileURLWithPath: digestFile), options: .atomic) } catch {
-                throw CLIError("cannot write --digestfile \(digestFile): \(error.localizedDescription)")
+                throw CLIError("cannot write --digestfile \(digestFile): \(FileSystemFailure.reason(error))")
             }
         }
     }

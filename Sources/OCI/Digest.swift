@@ -1,5 +1,6 @@
 // OCI: pure value types shared by the client and the server: digests, descriptors,
 // manifests, media types, repository names and tags, and the spec's error codes.
+// Also how a file-system failure is worded, which every layer above reports.
 // Nothing here does I/O.
 
 import Crypto

@@ -1,5 +1,6 @@
 import CGPGME
 import Foundation
+import OCI
 
 /// OpenPGP signing and verification through libgpgme, with the user's keyring (`GNUPGHOME`) or a
 /// throwaway keyring holding only given public keys (a policy's `keyPath`, `--public-key-file`).
@@ -42,7 +43,7 @@ public enum GPG {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
-                throw .gpg("cannot create a temporary keyring: \(error.localizedDescription)")
+                throw .gpg("cannot create a temporary keyring: \(FileSystemFailure.reason(error))")
             }
             scratch = directory
             let importer = try Context(homeDirectory: directory)

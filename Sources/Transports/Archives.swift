@@ -27,7 +27,7 @@ final class ArchiveOutput: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         } catch {
-            throw TransportError.io(path, "cannot create a scratch directory: \(error.localizedDescription)")
+            throw TransportError.io(path, "cannot create a scratch directory: \(FileSystemFailure.reason(error))")
         }
     }
 

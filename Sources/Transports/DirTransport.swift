@@ -90,7 +90,7 @@ public struct DirDestination: ImageDestination {
         } catch let error as TransportError {
             throw error
         } catch {
-            throw TransportError.io(path, error.localizedDescription)
+            throw TransportError.io(path, FileSystemFailure.reason(error))
         }
     }
 

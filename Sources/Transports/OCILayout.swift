@@ -86,7 +86,7 @@ struct OCILayout: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: "\(path)/blobs", withIntermediateDirectories: true)
         } catch {
-            throw TransportError.io(path, "cannot create the layout: \(error.localizedDescription)")
+            throw TransportError.io(path, "cannot create the layout: \(FileSystemFailure.reason(error))")
         }
         if !FileManager.default.fileExists(atPath: "\(path)/oci-layout") {
             try AtomicFile.write(Array(#"{"imageLayoutVersion": "1.0.0"}"#.utf8), to: "\(path)/oci-layout")

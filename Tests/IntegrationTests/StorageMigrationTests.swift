@@ -123,7 +123,7 @@ struct StorageMigrationTests {
             try await TestBackend.configYAML(for: roots[2], s3: false, postgres: false),
         ].enumerated().map { (number, yaml) in
             let path = berth.path("config-\(number).yml")
-            FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(yaml.utf8))
             return path
         }
         let first = try await berth.succeed(["storage", "migrate", "--from", configs[0], "--to", configs[1]])
@@ -159,8 +159,8 @@ struct StorageMigrationTests {
         try await StoredBlobs.overwrite(source, layer, with: damaged, onS3: false)
         await source.stop()
         let from = berth.path("from.yml"), to = berth.path("to.yml")
-        FileManager.default.createFile(atPath: from, contents: Data(try await TestBackend.configYAML(for: roots[0], s3: false, postgres: false).utf8))
-        FileManager.default.createFile(atPath: to, contents: Data(try await TestBackend.configYAML(for: roots[1], s3: false, postgres: false).utf8))
+        _ = FileManager.default.createFile(atPath: from, contents: Data(try await TestBackend.configYAML(for: roots[0], s3: false, postgres: false).utf8))
+        _ = FileManager.default.createFile(atPath: to, contents: Data(try await TestBackend.configYAML(for: roots[1], s3: false, postgres: false).utf8))
 
         let failed = try await berth.run(["storage", "migrate", "--from", from, "--to", to])
         #expect(failed.status == 1 && failed.stderr.hasPrefix("berth: ") && failed.stderr.split(separator: "\n").count == 1, "\(failed.stderr)")
@@ -213,7 +213,7 @@ struct StorageMigrationTests {
         distribution.terminate()
 
         let config = berth.path("config.yml")
-        FileManager.default.createFile(atPath: config, contents: Data(try await TestBackend.configYAML(for: root).utf8))
+        _ = FileManager.default.createFile(atPath: config, contents: Data(try await TestBackend.configYAML(for: root).utf8))
         let tree = distribution.root.appendingPathComponent("data").path
         let imported = try await berth.succeed(["storage", "import-distribution", tree, "--config", config])
         #expect(imported.stdout.contains("copied 2 repositories") && imported.stdout.contains("4 manifest(s), 3 tag(s)"), "\(imported.stdout)")
