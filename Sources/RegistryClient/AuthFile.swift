@@ -183,12 +183,8 @@ struct CredentialHelper {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        // The server name goes into the pipe before the helper starts: written afterwards, a helper
-        // that exits without reading (one not installed) would leave no reader, and the write would
-        // raise SIGPIPE, which ends this whole process without a word. A name fits the pipe's buffer.
-        try? input.fileHandleForWriting.write(contentsOf: Data(server.utf8))
-        try? input.fileHandleForWriting.close()
         do { try process.run() } catch { throw AuthFileError.helper(name, "cannot start: \(error)") }
+        Self.writeUnlessGone(Data(server.utf8), to: input.fileHandleForWriting)
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
@@ -205,5 +201,26 @@ struct CredentialHelper {
             throw AuthFileError.helper(name, "answered something other than {Username, Secret}")
         }
         return Credentials(username: answer.Username, password: answer.Secret)
+    }
+}
+
+extension CredentialHelper {
+    /// Writes to a helper that may have exited without reading (one not installed): the write
+    /// then fails with EPIPE, and the SIGPIPE it raises — which would end this whole process
+    /// without a word — is blocked on this thread for the write and taken before unblocking.
+    static func writeUnlessGone(_ data: Data, to handle: FileHandle) {
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        try? handle.write(contentsOf: data)
+        try? handle.close()
+        var pending = sigset_t()
+        if sigpending(&pending) == 0, sigismember(&pending, SIGPIPE) == 1 {
+            var now = timespec()
+            _ = sigtimedwait(&pipeSignal, nil, &now)
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
     }
 }
