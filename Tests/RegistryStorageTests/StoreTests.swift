@@ -32,6 +32,9 @@ extension PostgresMetadataStore {
         settings.port = database.port
         settings.sslMode = .disable
         settings.maxOpen = 4
+        // As the integration suite's servers (TestBackend): on two loaded cores a connection can
+        // take longer than connecttimeout's 10 s default to come free.
+        settings.connectTimeout = .seconds(60)
         return try await PostgresMetadataStore(settings: settings, logger: logger)
     }
 }
