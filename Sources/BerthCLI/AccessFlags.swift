@@ -18,10 +18,18 @@ struct AccessFlags {
     var registryToken: String?
     var retryTimes: Int
     var retryDelay: String?
+    /// `--registries-conf`: nil reads the file podman and skopeo would.
+    var registriesConf: String?
 
     /// The client options for `name`: credentials from the flags, else the auth files.
     func resolve(for name: ImageName) async throws -> AccessOptions {
         var access = AccessOptions()
+        // Read only for registries (as skopeo does): a layout copy works whatever the file says.
+        if case .docker = name {
+            do {
+                access.registriesConf = try RegistriesConf.load(explicit: registriesConf, environment: ProcessInfo.processInfo.environment)
+            } catch { throw CLIError(error.description) }
+        }
         access.client.tlsVerify = tlsVerify ?? true
         access.client.certDirectory = certDir
         access.client.registryToken = registryToken
@@ -46,12 +54,15 @@ struct AccessFlags {
         } else if password != nil {
             throw CLIError("--password needs --username")
         } else {
-            let files = AuthFile.searchPath(explicit: authfile, environment: ProcessInfo.processInfo.environment)
             access.client.credentials = try await AuthFile.credentials(
-                in: files, registry: reference.registry, repository: reference.repository.value)
+                in: authFiles, registry: reference.registry, repository: reference.repository.value)
         }
+        let files = authFiles
+        access.credentialsForHost = { registry, repository in try await AuthFile.credentials(in: files, registry: registry, repository: repository) }
         return access
     }
+
+    private var authFiles: [AuthFile] { AuthFile.searchPath(explicit: authfile, environment: ProcessInfo.processInfo.environment) }
 
     /// Go durations as skopeo takes them: `500ms`, `2s`, `1m`.
     static func seconds(_ text: String) -> Double? {
@@ -80,10 +91,11 @@ struct SourceAccess: ParsableArguments {
     @Option(name: .customLong("src-registry-token"), help: "Provide a Bearer token for accessing the source registry")
     var registryToken: String?
 
-    func flags(shared authfile: String?, retryTimes: Int, retryDelay: String?) -> AccessFlags {
+    func flags(shared authfile: String?, retryTimes: Int, retryDelay: String?, registriesConf: String?) -> AccessFlags {
         AccessFlags(
             creds: creds, username: username, password: password, authfile: self.authfile ?? authfile, certDir: certDir,
-            tlsVerify: tlsVerify, noCreds: noCreds, registryToken: registryToken, retryTimes: retryTimes, retryDelay: retryDelay)
+            tlsVerify: tlsVerify, noCreds: noCreds, registryToken: registryToken, retryTimes: retryTimes, retryDelay: retryDelay,
+            registriesConf: registriesConf)
     }
 }
 
@@ -105,10 +117,11 @@ struct DestinationAccess: ParsableArguments {
     @Option(name: .customLong("dest-registry-token"), help: "Provide a Bearer token for accessing the destination registry")
     var registryToken: String?
 
-    func flags(shared authfile: String?, retryTimes: Int, retryDelay: String?) -> AccessFlags {
+    func flags(shared authfile: String?, retryTimes: Int, retryDelay: String?, registriesConf: String?) -> AccessFlags {
         AccessFlags(
             creds: creds, username: username, password: password, authfile: self.authfile ?? authfile, certDir: certDir,
-            tlsVerify: tlsVerify, noCreds: noCreds, registryToken: registryToken, retryTimes: retryTimes, retryDelay: retryDelay)
+            tlsVerify: tlsVerify, noCreds: noCreds, registryToken: registryToken, retryTimes: retryTimes, retryDelay: retryDelay,
+            registriesConf: registriesConf)
     }
 }
 
@@ -131,11 +144,13 @@ struct ImageAccess: ParsableArguments {
     @Option(name: .customLong("registry-token"), help: "Provide a Bearer token for accessing the registry")
     var registryToken: String?
     @OptionGroup var retry: RetryFlags
+    @Option(name: .customLong("registries-conf"), help: ArgumentHelp("read mirrors, insecure and blocked registries from FILE (default: the registries.conf podman reads)", valueName: "FILE"))
+    var registriesConf: String?
 
     var flags: AccessFlags {
         AccessFlags(
             creds: creds, username: username, password: password, authfile: authfile, certDir: certDir, tlsVerify: tlsVerify,
-            noCreds: noCreds, registryToken: registryToken, retryTimes: retry.times, retryDelay: retry.delay)
+            noCreds: noCreds, registryToken: registryToken, retryTimes: retry.times, retryDelay: retry.delay, registriesConf: registriesConf)
     }
 }
 

@@ -59,6 +59,8 @@ struct Copy: AsyncParsableCommand {
     @OptionGroup var signing: SigningFlags
     @OptionGroup var policy: PolicyFlags
     @OptionGroup var registriesD: RegistriesDFlag
+    @Option(name: .customLong("registries-conf"), help: ArgumentHelp("read mirrors, insecure and blocked registries from FILE (default: the registries.conf podman reads)", valueName: "FILE"))
+    var registriesConf: String?
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -98,10 +100,10 @@ struct Copy: AsyncParsableCommand {
             throw CLIError("--dest-decompress is only for dir: destinations")
         }
         guard let interval = AccessFlags.seconds(progressInterval) else { throw CLIError("invalid --progress-interval '\(progressInterval)'") }
-        var sourceAccess = try await src.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: sourceName)
+        var sourceAccess = try await src.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay, registriesConf: registriesConf).resolve(for: sourceName)
         sourceAccess.decompress = false
         sourceAccess.registriesD = try registriesD.load()
-        var destinationAccess = try await dest.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: destinationName)
+        var destinationAccess = try await dest.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay, registriesConf: registriesConf).resolve(for: destinationName)
         destinationAccess.decompress = decompress
         destinationAccess.registriesD = sourceAccess.registriesD
         destinationAccess.additionalTags = try additionalTags.map { tag in
@@ -115,6 +117,9 @@ struct Copy: AsyncParsableCommand {
             try await console.withReporting {
                 try await Copier.copy(from: source, to: { try destinationName.openDestination(destinationAccess) }, options: options)
             }
+        }
+        if !quiet, let docker = source as? DockerSource, let served = docker.servedFrom, served != sourceName.dockerReference {
+            Console.err("Pulled through \(docker.servedFromMirror ? "mirror" : "location") \(served)\n")
         }
         if let digestFile {
             do { try Data(result.digest.description.utf8).write(to: URL(fileURLWithPath: digestFile)) } catch {

@@ -47,7 +47,7 @@ struct Inspect: AsyncParsableCommand {
                 try await inspector.summary {
                     guard !noTags, let docker = source as? DockerSource, let reference = name.dockerReference else { return nil }
                     do {
-                        return try await docker.client.tags(reference.repository)
+                        return try await docker.primaryClient.tags(reference.repository)
                     } catch let error as ClientError {
                         throw TransportError.registry(name.description, error)
                     }
@@ -85,7 +85,7 @@ struct ListTags: AsyncParsableCommand {
             let source = try name.openSource(try await access.flags.resolve(for: name))
             guard let docker = source as? DockerSource else { return }
             let tags: [String]
-            do { tags = try await docker.client.tags(reference.repository) } catch let error as ClientError {
+            do { tags = try await docker.primaryClient.tags(reference.repository) } catch let error as ClientError {
                 throw TransportError.registry(name.description, error)
             }
             print(Self.render(["Repository": "\(reference.registry)/\(reference.repository)"], tags: tags))

@@ -58,6 +58,8 @@ struct Sync: AsyncParsableCommand {
     @OptionGroup var signing: SigningFlags
     @OptionGroup var policy: PolicyFlags
     @OptionGroup var registriesD: RegistriesDFlag
+    @Option(name: .customLong("registries-conf"), help: ArgumentHelp("read mirrors, insecure and blocked registries from FILE (default: the registries.conf podman reads)", valueName: "FILE"))
+    var registriesConf: String?
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var src: SourceAccess
     @OptionGroup var dest: DestinationAccess
@@ -82,7 +84,7 @@ struct Sync: AsyncParsableCommand {
         options.keepGoing = keepGoing
         options.prune = prune
         options.excludeTagRegex = excludeTagRegex
-        let sourceFlags = src.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay)
+        let sourceFlags = src.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay, registriesConf: registriesConf)
         let signatureStorage = try registriesD.load()
         options.sourceAccess.registriesD = signatureStorage
         options.destinationAccess.registriesD = signatureStorage
@@ -98,7 +100,7 @@ struct Sync: AsyncParsableCommand {
             guard let reference = try? ImageReference(parsing: "\(destination)/x") else {
                 throw CLIError("--dest docker: '\(destination)' is not a registry[/namespace]", status: 2)
             }
-            options.destinationAccess = try await dest.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay).resolve(for: .docker(reference))
+            options.destinationAccess = try await dest.flags(shared: authfile, retryTimes: retry.times, retryDelay: retry.delay, registriesConf: registriesConf).resolve(for: .docker(reference))
             options.destinationAccess.registriesD = signatureStorage
         }
         if !quiet { options.progress = { line in Console.err(line + "\n") } }

@@ -1,6 +1,7 @@
 import OCI
 import RegistryClient
 import Signing
+import Synchronization
 
 /// Both sides of a registry: what they name, and registry errors reported under that name.
 protocol RegistryEndpoint {
@@ -13,34 +14,122 @@ extension RegistryEndpoint {
     }
 }
 
-/// Reads an image from a registry (`docker://`).
+/// Reads an image from a registry (`docker://`): from the first of registries.conf's pull sources
+/// (mirrors, then the primary) that serves its manifest, which then serves every blob — as
+/// containers/image does, there is no per-blob fallback.
 public struct DockerSource: ImageSource, RegistryEndpoint {
     public let name: ImageName
-    let reference: ImageReference
-    public let client: RegistryClient
     let registriesD: RegistriesD
+    private let candidates: [Candidate]
+    private let chosen = PinnedCandidate()
 
-    public init(_ reference: ImageReference, options: ClientOptions, registriesD: RegistriesD = RegistriesD()) throws {
-        name = .docker(reference)
-        self.reference = reference
-        client = try RegistryClient(registry: reference.registry, options: options)
-        self.registriesD = registriesD
+    struct Candidate: Sendable {
+        let source: PullSource
+        let client: RegistryClient
     }
 
+    public init(_ reference: ImageReference, access: AccessOptions) throws {
+        name = .docker(reference)
+        registriesD = access.registriesD
+        candidates = try access.registriesConf.pullSources(for: reference).map { source in
+            var options = access.client
+            if source.insecure { options.tlsVerify = false }
+            // Credentials given for the named host are not sent to another one.
+            if source.reference.registry != reference.registry { options.credentials = nil }
+            return Candidate(source: source, client: try RegistryClient(registry: source.reference.registry, options: options))
+        }
+        credentialsForHost = access.credentialsForHost
+        named = reference
+    }
+
+    /// Straight from the named registry, without registries.conf (attachments of a source).
+    public init(_ reference: ImageReference, options: ClientOptions, registriesD: RegistriesD) throws {
+        var access = AccessOptions()
+        access.client = options
+        access.registriesD = registriesD
+        try self.init(reference, access: access)
+    }
+
+    private let credentialsForHost: (@Sendable (String, String) async throws -> Credentials?)?
+    private let named: ImageReference
+
+    /// The primary's client: tag lists and other requests that never go to a mirror.
+    public var primaryClient: RegistryClient { candidates.last!.client }
+
+    /// The name and client serving this image: the pull source whose manifest was used (the
+    /// primary until one was).
+    var reference: ImageReference { candidates[chosen.index ?? candidates.count - 1].source.reference }
+    public var client: RegistryClient {
+        let candidate = candidates[chosen.index ?? candidates.count - 1]
+        return chosen.made(for: candidate.source.reference.registry) ?? candidate.client
+    }
+
+    /// Where the image is being read from, once its manifest was found (a mirror, or the primary
+    /// under its rewritten name).
+    public var servedFrom: ImageReference? { chosen.index.map { candidates[$0].source.reference } }
+    public var servedFromMirror: Bool { chosen.index.map { candidates[$0].source.isMirror } ?? false }
+
     public func manifest(_ digest: Digest?) async throws -> RawManifest {
-        let fetched = try await wrap { try await client.manifest(reference.repository, digest.map { .digest($0) } ?? reference.manifestReference) }
+        if let index = chosen.index { return try await manifest(from: candidates[index], digest) }
+        var failures: [String] = []
+        var primaryError: (any Error)?
+        for (index, candidate) in candidates.enumerated() {
+            do {
+                if let blocked = candidate.source.blocked {
+                    throw TransportError.unsupported(Self.describe(candidate.source.reference), blocked)
+                }
+                let found = try await manifest(from: candidate, digest)
+                chosen.pin(index)
+                return found
+            } catch {
+                if candidate.source.isMirror {
+                    failures.append("\(candidate.source.reference.registry): \(Self.reason(error))")
+                } else {
+                    primaryError = error
+                }
+            }
+        }
+        guard !failures.isEmpty, let primary = primaryError as? TransportError else { throw primaryError! }
+        throw TransportError.mirrorsFailed(primary: primary, mirrors: failures)
+    }
+
+    private func manifest(from candidate: Candidate, _ digest: Digest?) async throws -> RawManifest {
+        let reference = candidate.source.reference
+        let client = try await authenticated(candidate)
+        let fetched = try await wrap(reference) { try await client.manifest(reference.repository, digest.map { .digest($0) } ?? reference.manifestReference) }
         return RawManifest(bytes: fetched.bytes, mediaType: Self.mediaType(of: fetched), digest: fetched.digest)
     }
 
+    /// A mirror on another host gets the auth files' credentials for that host, looked up once.
+    private func authenticated(_ candidate: Candidate) async throws -> RegistryClient {
+        guard candidate.source.reference.registry != named.registry, let credentialsForHost, candidate.client.options.registryToken == nil
+        else { return candidate.client }
+        return try await chosen.client(for: candidate.source.reference.registry) {
+            var options = candidate.client.options
+            options.credentials = try await credentialsForHost(candidate.source.reference.registry, candidate.source.reference.repository.value)
+            return try RegistryClient(registry: candidate.source.reference.registry, options: options)
+        }
+    }
+
+    /// The candidate serving this image; the first that has its manifest when none was found yet.
+    private func active() async throws -> (PullSource, RegistryClient) {
+        if chosen.index == nil { _ = try await manifest(nil) }
+        let candidate = candidates[chosen.index!]
+        return (candidate.source, try await authenticated(candidate))
+    }
+
     public func blob(_ descriptor: Descriptor) async throws -> BlobStream {
-        try await wrap { try await client.unverifiedBlob(reference.repository, descriptor.digest) }
+        let (source, client) = try await active()
+        return try await wrap(source.reference) { try await client.unverifiedBlob(source.reference.repository, descriptor.digest) }
     }
 
     /// Simple signatures through the extension API when the registry announces it, else from
     /// the lookaside storage; then sigstore signatures from the `.sig` attachment when
     /// registries.d enables them for this scope (the order containers/image reads them in).
     public func signatures(for digest: Digest) async throws -> [[UInt8]] {
-        try await wrap {
+        let (source, client) = try await active()
+        let reference = source.reference
+        return try await wrap(reference) {
             var found: [[UInt8]] = []
             if try await client.supportsSignatureExtension() {
                 found = try await client.signatures(reference.repository, digest)
@@ -55,7 +144,25 @@ public struct DockerSource: ImageSource, RegistryEndpoint {
     }
 
     /// Where this source's blobs can be mounted from.
-    public var location: BlobLocation { BlobLocation(registry: client.registry, repository: reference.repository) }
+    public var location: BlobLocation {
+        let candidate = candidates[chosen.index ?? candidates.count - 1]
+        return BlobLocation(registry: candidate.client.registry, repository: candidate.source.reference.repository)
+    }
+
+    /// Errors under the name the user gave, saying where they came from when that differs.
+    private func wrap<T>(_ reference: ImageReference, _ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as ClientError {
+            let where_ = reference == named ? name.description : "\(name.description) (as \(Self.describe(reference)))"
+            throw TransportError.registry(where_, error)
+        }
+    }
+
+    private static func describe(_ reference: ImageReference) -> String { "docker://\(reference)" }
+
+    private static func reason(_ error: any Error) -> String {
+        if case TransportError.registry(_, let client)? = error as? TransportError { return "\(client)" }
+        return "\(error)"
+    }
 
     /// The manifest's own `mediaType` wins over a registry's Content-Type, which may be generic.
     static func mediaType(of fetched: RegistryClient.FetchedManifest) -> String {
@@ -147,4 +254,26 @@ public struct DockerDestination: ImageDestination, RegistryEndpoint {
 
     public func commit() async throws {}
 
+}
+
+/// Which pull source serves a `DockerSource`, decided once; and clients made for mirrors that
+/// needed their own credentials.
+final class PinnedCandidate: Sendable {
+    private let state = Mutex<(index: Int?, clients: [String: RegistryClient])>((nil, [:]))
+
+    var index: Int? { state.withLock { $0.index } }
+
+    func pin(_ index: Int) { state.withLock { if $0.index == nil { $0.index = index } } }
+
+    func made(for host: String) -> RegistryClient? { state.withLock { $0.clients[host] } }
+
+    func client(for host: String, make: () async throws -> RegistryClient) async throws -> RegistryClient {
+        if let known = made(for: host) { return known }
+        let fresh = try await make()
+        return state.withLock { state in
+            if let first = state.clients[host] { return first }
+            state.clients[host] = fresh
+            return fresh
+        }
+    }
 }

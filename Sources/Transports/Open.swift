@@ -10,6 +10,11 @@ public struct AccessOptions: Sendable {
     public var additionalTags: [ImageReference] = []
     /// Where registries keep signatures they cannot store themselves (`--registries.d`).
     public var registriesD = RegistriesD()
+    /// Mirrors, location rewrites, insecure and blocked registries (`--registries-conf`).
+    public var registriesConf = RegistriesConf()
+    /// Credentials for another host than the one named (a mirror), from the auth files: explicit
+    /// credentials (`--creds`) are never sent to a mirror.
+    public var credentialsForHost: (@Sendable (_ registry: String, _ repository: String) async throws -> Credentials?)?
 
     public init() {}
 }
@@ -17,7 +22,7 @@ public struct AccessOptions: Sendable {
 extension ImageName {
     public func openSource(_ access: AccessOptions) throws -> any ImageSource {
         switch self {
-        case .docker(let reference): try DockerSource(reference, options: access.client, registriesD: access.registriesD)
+        case .docker(let reference): try DockerSource(reference, access: access)
         case .oci(let path, let reference): try OCILayoutSource(files: DirectoryFiles(location: path), reference: reference, name: self)
         case .ociArchive(let path, let reference): try OCIArchive.source(path: path, reference: reference)
         case .dir(let path): try DirSource(path: path)
@@ -30,7 +35,12 @@ extension ImageName {
             throw TransportError.unsupported(description, "--additional-tag is only for docker-archive: destinations")
         }
         switch self {
-        case .docker(let reference): return try DockerDestination(reference, options: access.client, registriesD: access.registriesD)
+        case .docker(let reference):
+            let (insecure, blocked) = try access.registriesConf.directAccess(to: reference)
+            if let blocked { throw TransportError.unsupported(description, blocked) }
+            var options = access.client
+            if insecure { options.tlsVerify = false }
+            return try DockerDestination(reference, options: options, registriesD: access.registriesD)
         case .oci(let path, let reference): return try OCILayoutDestination(path: path, reference: reference, name: self)
         case .ociArchive(let path, let reference): return try OCIArchiveDestination(path: path, reference: reference)
         case .dir(let path): return try DirDestination(path: path, decompress: access.decompress)

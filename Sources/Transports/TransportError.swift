@@ -10,6 +10,8 @@ public enum TransportError: Error, CustomStringConvertible {
     case invalidContent(String, String)
     case io(String, String)
     case registry(String, ClientError)
+    /// Every place an image could be pulled from failed: the primary's error, then the mirrors'.
+    indirect case mirrorsFailed(primary: TransportError, mirrors: [String])
 
     public var description: String {
         switch self {
@@ -19,6 +21,7 @@ public enum TransportError: Error, CustomStringConvertible {
         case .invalidContent(let name, let why): "\(name): \(why)"
         case .io(let path, let why): "\(path): \(why)"
         case .registry(let name, let error): "\(name): \(error)"
+        case .mirrorsFailed(let primary, let mirrors): "\(primary) (mirrors also failed: \(mirrors.joined(separator: "; ")))"
         }
     }
 
@@ -26,6 +29,7 @@ public enum TransportError: Error, CustomStringConvertible {
         switch self {
         case .notFound: true
         case .registry(_, let error): error.isNotFound
+        case .mirrorsFailed(let primary, _): primary.isNotFound
         default: false
         }
     }

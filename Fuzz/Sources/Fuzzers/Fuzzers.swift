@@ -7,6 +7,7 @@ let targets: [String: @Sendable ([UInt8]) -> Void] = [
     "ImageConfig": ImageConfigTarget.run, "AuthChallenge": AuthChallengeTarget.run, "Range": RangeTarget.run,
     "BearerToken": BearerTokenTarget.run, "Htpasswd": HtpasswdTarget.run, "ServerConfig": ServerConfigTarget.run,
     "SyncYAML": SyncYAMLTarget.run, "Policy": PolicyTarget.run, "RegistriesD": RegistriesDTarget.run,
+    "RegistriesConf": RegistriesConfTarget.run,
     "AuthFile": AuthFileTarget.run, "SimpleSigning": SimpleSigningTarget.run, "CosignKey": CosignKeyTarget.run,
     "Tar": TarTarget.run, "LayerUnpack": LayerUnpackTarget.run,
 ]

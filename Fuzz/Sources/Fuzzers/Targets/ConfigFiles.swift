@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 @testable import RegistryServer
 @testable import Signing
 @testable import Transports
@@ -35,5 +36,17 @@ enum RegistriesDTarget {
     static func run(_ bytes: [UInt8]) {
         _ = FileManager.default.createFile(atPath: "\(directory)/default.yaml", contents: Data(bytes))
         _ = try? RegistriesD(directory: directory, environment: [:])
+    }
+}
+
+/// containers-registries.conf(5) (TOML): parsed, and when it parses, pull sources worked out for a
+/// few names — mirrors, rewrites and wildcards whatever the file says.
+enum RegistriesConfTarget {
+    static let names = ["alpine:3.20", "docker.io/library/alpine@sha256:" + String(repeating: "a", count: 64), "a.b.example.com:5000/x/y:z"]
+        .map { try! ImageReference(parsing: $0) }
+
+    static func run(_ bytes: [UInt8]) {
+        guard let conf = try? RegistriesConf(text: String(decoding: bytes, as: UTF8.self), file: "fuzz.conf") else { return }
+        for name in names { _ = try? conf.pullSources(for: name) }
     }
 }
