@@ -2,6 +2,10 @@
 # Benchmarks `berth serve` against Debian's docker-registry (CNCF distribution) on loopback, same
 # disk, same work, one run. Prints one line per measure: berth, docker-registry, ratio (>1 = berth better),
 # then what authentication costs each (manifest GETs behind htpasswd and behind tokens).
+# Before any ratio, both servers must have answered the same: the blob's bytes hash to its digest
+# on both, the manifest, tag list and HEAD answers are identical. Blob transfers print their limit:
+# the same bytes sent over loopback with sendfile, and received into a file with fdatasync
+# (scripts/bench/loopback.py), and how close each server gets to it.
 #   scripts/bench/server.sh            # 1 GiB blob, 8 s of wrk per endpoint
 #   BLOB_MIB=256 WRK_SECONDS=4 scripts/bench/server.sh
 set -eu
@@ -15,9 +19,13 @@ swift build -c release --static-swift-stdlib --product berth >&2
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/berth-bench.XXXXXX")
 BERTH_PORT=15000
 DIST_PORT=15001
+SINK_PORT=15002
+SEND_PORT=15003
 cleanup() {
     [ -n "${BERTH_PID:-}" ] && kill "$BERTH_PID" 2>/dev/null || true
     [ -n "${DIST_PID:-}" ] && kill "$DIST_PID" 2>/dev/null || true
+    [ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null || true
+    [ -n "${SEND_PID:-}" ] && kill "$SEND_PID" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -56,6 +64,22 @@ echo "generating a $BLOB_MIB MiB blob" >&2
 head -c "$((BLOB_MIB * 1024 * 1024))" /dev/urandom > "$WORK/blob"
 DIGEST="sha256:$(sha256sum "$WORK/blob" | cut -d' ' -f1)"
 
+# The floor: the same blob sent by sendfile and received into a synced file, no registry in between.
+mkdir "$WORK/sink"
+python3 scripts/bench/loopback.py sink "$WORK/sink" $SINK_PORT > "$WORK/sink.ready" &
+SINK_PID=$!
+python3 scripts/bench/loopback.py serve "$WORK/blob" $SEND_PORT > "$WORK/send.ready" &
+SEND_PID=$!
+i=0
+until grep -q ready "$WORK/sink.ready" && grep -q ready "$WORK/send.ready"; do
+    i=$((i + 1)); [ $i -lt 100 ] || { echo "loopback floor servers did not start" >&2; exit 1; }
+    sleep 0.1
+done
+limit_push_time() {
+    curl -sf -H 'Content-Type: application/octet-stream' -T "$WORK/blob" -o /dev/null -w '%{time_total}' "http://127.0.0.1:$SINK_PORT/blob"
+}
+limit_pull_time() { curl -sf -o /dev/null -w '%{time_total}' "http://127.0.0.1:$SEND_PORT/blob"; }
+
 # push_time PORT: POST a session, PUT the whole blob (the monolithic flow both servers support).
 push_time() {
     location=$(curl -sf -X POST -D - -o /dev/null "http://127.0.0.1:$1/v2/bench/big/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
@@ -69,19 +93,27 @@ pull_time() {
 }
 peak_rss_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
-row() { # name berth peer higher-is-better(1|0) unit
+row() { # name berth peer higher-is-better(1|0) unit [limit]
     python3 -c "
 import sys
 name, b, d, higher, unit = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == '1', sys.argv[5]
 ratio = (b / d if higher else d / b) if b and d else float('nan')
-print(f'{name:<34} berth {b:>10.1f} {unit:<6} docker-registry {d:>10.1f} {unit:<6} ratio {ratio:6.2f}x')
+line = f'{name:<34} berth {b:>10.1f} {unit:<6} docker-registry {d:>10.1f} {unit:<6} ratio {ratio:6.2f}x'
+if len(sys.argv) > 6:
+    limit = float(sys.argv[6])
+    line += f'   limit {limit:.1f} {unit}: berth {100 * b / limit:.0f}%, docker-registry {100 * d / limit:.0f}% of it'
+print(line)
 " "$@"
+}
+# same_answer WHAT BERTH-OUTPUT DIST-OUTPUT: stop before any ratio when the servers answered differently.
+same_answer() {
+    [ "$2" = "$3" ] || { echo "$1 differs between berth and docker-registry (berth: $2; docker-registry: $3): no ratio" >&2; exit 1; }
 }
 
 # Three rounds, each push after a sync so neither server inherits the other's dirty pages; the
 # median counts.
 median() { tr ' ' '\n' | sort -n | sed -n 2p; }
-BP=""; DP=""; BL=""; DL=""
+BP=""; DP=""; BL=""; DL=""; LP=""; LL=""
 # Pulls also start after a sync (docker-registry leaves its push as dirty pages whose writeback
 # would otherwise slow whichever pull comes next), and the order alternates between rounds.
 for round in 1 2 3; do
@@ -94,14 +126,22 @@ for round in 1 2 3; do
         sync; BL="$BL $(pull_time $BERTH_PORT)"
         sync; DL="$DL $(pull_time $DIST_PORT)"
     fi
+    sync; LP="$LP $(limit_push_time)"
+    sync; LL="$LL $(limit_pull_time)"
 done
+served_digest() { echo "sha256:$(curl -sf "http://127.0.0.1:$1/v2/bench/big/blobs/$DIGEST" | sha256sum | cut -d' ' -f1)"; }
+same_answer "the pushed blob's digest" "$(served_digest $BERTH_PORT)" "$DIGEST"
+same_answer "the pushed blob's digest" "$(served_digest $DIST_PORT)" "$DIGEST"
+LIMIT_PUSH=$(echo $LP | median); LIMIT_PULL=$(echo $LL | median)
 BERTH_PUSH=$(echo $BP | median); DIST_PUSH=$(echo $DP | median)
 BERTH_PULL=$(echo $BL | median); DIST_PULL=$(echo $DL | median)
 BERTH_RSS=$(peak_rss_mib $BERTH_PID)
 DIST_RSS=$(peak_rss_mib $DIST_PID)
 MIB=$BLOB_MIB
-row "push ${MIB} MiB blob (monolithic)" "$(echo "$MIB / $BERTH_PUSH" | bc -l)" "$(echo "$MIB / $DIST_PUSH" | bc -l)" 1 MiB/s
-row "pull ${MIB} MiB blob" "$(echo "$MIB / $BERTH_PULL" | bc -l)" "$(echo "$MIB / $DIST_PULL" | bc -l)" 1 MiB/s
+row "push ${MIB} MiB blob (monolithic)" "$(echo "$MIB / $BERTH_PUSH" | bc -l)" "$(echo "$MIB / $DIST_PUSH" | bc -l)" 1 MiB/s \
+    "$(echo "$MIB / $LIMIT_PUSH" | bc -l)"
+row "pull ${MIB} MiB blob" "$(echo "$MIB / $BERTH_PULL" | bc -l)" "$(echo "$MIB / $DIST_PULL" | bc -l)" 1 MiB/s \
+    "$(echo "$MIB / $LIMIT_PULL" | bc -l)"
 row "peak RSS (pushes and pulls)" "$BERTH_RSS" "$DIST_RSS" 0 MiB
 
 echo "seeding an image and 1000 tags on each" >&2
@@ -121,10 +161,30 @@ rps() { # port path script [Authorization value]
     fi
 }
 CONFIG_DIGEST=$(python3 scripts/bench/seed.py --config-digest)
+# answer PORT PATH [HEAD]: what a client sees (body digest, or the HEAD's digest header and length).
+answer() {
+    if [ "${3:-}" = HEAD ]; then
+        curl -sfI "http://127.0.0.1:$1$2" | tr -d '\r' | grep -iE '^(docker-content-digest|content-length):' | tr 'A-Z' 'a-z' | sort | tr '\n' ' '
+    else
+        curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://127.0.0.1:$1$2" | python3 -c '
+import hashlib, json, sys
+body = sys.stdin.buffer.read()
+try:
+    document = json.loads(body)
+except ValueError:
+    document = None
+# A tag list is a set: the servers may order it differently.
+if isinstance(document, dict) and "tags" in document:
+    body = json.dumps({"name": document["name"], "tags": sorted(document["tags"])}).encode()
+print(hashlib.sha256(body).hexdigest(), len(body))'
+    fi
+}
+# Small requests have no floor here: wrk shares the two cores with the server it loads.
 for measure in "manifest GET by tag|/v2/bench/app/manifests/latest|manifest.lua" \
     "blob HEAD|/v2/bench/app/blobs/$CONFIG_DIGEST|HEAD" \
     "tags/list (1000 tags)|/v2/bench/tags/tags/list|manifest.lua"; do
     name=${measure%%|*}; rest=${measure#*|}; path=${rest%%|*}; script=${rest#*|}
+    same_answer "$name" "$(answer $BERTH_PORT "$path" "$script")" "$(answer $DIST_PORT "$path" "$script")"
     [ "$script" = HEAD ] || script=$WORK/$script
     b=$(rps $BERTH_PORT "$path" "$script")
     d=$(rps $DIST_PORT "$path" "$script")
