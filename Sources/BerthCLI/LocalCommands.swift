@@ -18,6 +18,34 @@ func localImageName(_ text: String) throws -> ImageName {
     do { return .docker(try ImageReference(parsing: text)) } catch { throw CLIError("invalid image name '\(text.prefix(200))': \(error.description)") }
 }
 
+/// What an image argument of `pull` and `run` may mean: a short name (`alpine`) resolved through
+/// registries.conf's aliases and search registries as podman does, else the one name it is.
+func localImageCandidates(_ text: String, access: ImageAccess) throws -> [ImageName] {
+    let name = try localImageName(text)
+    guard case .docker = name, !text.contains("://") else { return [name] }
+    let conf: RegistriesConf
+    do { conf = try RegistriesConf.load(explicit: access.registriesConf, environment: ProcessInfo.processInfo.environment) } catch {
+        throw CLIError(error.description)
+    }
+    do { return try conf.shortNameCandidates(text)?.map { ImageName.docker($0) } ?? [name] } catch { throw CLIError(error.description) }
+}
+
+/// The first of `candidates` in the store (unless `always`), else the first that can be pulled,
+/// in order; one candidate's failure is reported as it is.
+func ensurePulled(_ candidates: [ImageName], store: LocalStore, access: ImageAccess, always: Bool, quiet: Bool) async throws -> String {
+    if !always, let present = try candidates.map(LocalStore.storedName(for:)).first(where: store.contains) { return present }
+    guard candidates.count > 1 else { return try await ensurePulled(candidates[0], store: store, access: access, always: always, quiet: quiet) }
+    var failures: [String] = []
+    for name in candidates {
+        do { return try await ensurePulled(name, store: store, access: access, always: true, quiet: quiet) } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            failures.append("\(name): \(error)")
+        }
+    }
+    throw CLIError("no search registry has it: \(failures.joined(separator: "; "))", status: 2)
+}
+
 /// Pulls `name` into the store unless it is there (`always` pulls anyway); returns its stored name.
 func ensurePulled(_ name: ImageName, store: LocalStore, access: ImageAccess, always: Bool, quiet: Bool) async throws -> String {
     let stored = LocalStore.storedName(for: name)
@@ -42,7 +70,7 @@ struct Pull: AsyncParsableCommand {
     @OptionGroup var storage: StoreFlags
 
     func run() async throws {
-        let stored = try await ensurePulled(try localImageName(image), store: storage.store, access: access, always: true, quiet: quiet)
+        let stored = try await ensurePulled(try localImageCandidates(image, access: access), store: storage.store, access: access, always: true, quiet: quiet)
         print(stored)
     }
 }
@@ -177,12 +205,16 @@ struct Run: AsyncParsableCommand {
 
         let runtime = try OCIRuntime.find(self.runtime)
         let store = storage.store
-        let name = try localImageName(image)
-        let stored = LocalStore.storedName(for: name)
+        let candidates = try localImageCandidates(image, access: access)
+        let stored: String
         if pull == "never" {
-            guard try store.contains(stored) else { throw CLIError("\(stored) is not in the local store (--pull never)") }
+            let names = candidates.map(LocalStore.storedName(for:))
+            guard let present = try names.first(where: store.contains) else {
+                throw CLIError("\(names.joined(separator: ", ")) is not in the local store (--pull never)")
+            }
+            stored = present
         } else {
-            _ = try await ensurePulled(name, store: store, access: access, always: pull == "always", quiet: quiet)
+            stored = try await ensurePulled(candidates, store: store, access: access, always: pull == "always", quiet: quiet)
         }
         return try await LocalRunner(store: store, runtime: runtime).run(image: stored, name: self.name, options: options, remove: remove)
     }
@@ -201,7 +233,7 @@ struct Unpack: AsyncParsableCommand {
     func run() async throws {
         guard !FileManager.default.fileExists(atPath: bundle) else { throw CLIError("\(bundle) already exists") }
         let store = storage.store
-        let stored = try await ensurePulled(try localImageName(image), store: store, access: access, always: false, quiet: quiet)
+        let stored = try await ensurePulled(try localImageCandidates(image, access: access), store: store, access: access, always: false, quiet: quiet)
         do {
             try await LocalRunner.unpack(store: store, image: stored, bundle: bundle)
         } catch {

@@ -123,4 +123,43 @@ import Testing
             }
         }
     }
+
+    /// `pull` resolves a short name as podman does: search registries in order (one that is down
+    /// is passed over), an alias first, and enforcing mode refuses to guess.
+    @Test func shortNamesArePulledFromTheSearchRegistries() async throws {
+        try await withPrimaryAndMirror { primary, mirror, fromPrimary, fromMirror in
+            let berth = try BerthCommand()
+            defer { berth.cleanup() }
+            let closed = try freePort()
+            let conf = berth.path("short.conf")
+            func write(_ text: String) { _ = FileManager.default.createFile(atPath: conf, contents: Data(text.utf8)) }
+            func stored(_ name: String) async throws -> String {
+                let images = try await berth.succeed(["images", "--root", berth.path("store")])
+                return images.stdout.split(separator: "\n").first { $0.contains(name) }.map(String.init) ?? ""
+            }
+            write("""
+                unqualified-search-registries = ["127.0.0.1:\(closed)", "127.0.0.1:\(primary)"]
+                [[registry]]
+                location = "127.0.0.1:\(closed)"
+                insecure = true
+                [[registry]]
+                location = "127.0.0.1:\(primary)"
+                insecure = true
+                [[registry]]
+                location = "127.0.0.1:\(mirror)"
+                insecure = true
+                [aliases]
+                "hubbed/app" = "127.0.0.1:\(mirror)/hub/team/app"
+                """)
+            let pulled = try await berth.run(["pull", "-q", "--retry-times", "0", "--registries-conf", conf, "--root", berth.path("store"), "team/app:v1"])
+            #expect(pulled.status == 0, "\(pulled.stderr)")
+            #expect(try await stored("127.0.0.1:\(primary)/team/app ").contains(String(fromPrimary.dropFirst(7).prefix(12))))
+            let aliased = try await berth.run(["pull", "-q", "--registries-conf", conf, "--root", berth.path("store"), "hubbed/app:v1"])
+            #expect(aliased.status == 0, "\(aliased.stderr)")
+            #expect(try await stored("127.0.0.1:\(mirror)/hub/team/app ").contains(String(fromMirror.dropFirst(7).prefix(12))))
+            write("short-name-mode = \"enforcing\"\nunqualified-search-registries = [\"127.0.0.1:\(closed)\", \"127.0.0.1:\(primary)\"]\n")
+            let refused = try await berth.run(["pull", "-q", "--registries-conf", conf, "--root", berth.path("store"), "team/app:v1"])
+            #expect(refused.status != 0 && refused.stderr.contains("short-name resolution is enforced"), "\(refused.stderr)")
+        }
+    }
 }

@@ -177,4 +177,22 @@ import Testing
         let conf = try RegistriesConf(text: text, file: "shortnames.conf")
         #expect(conf.aliases.count > 10)
     }
+
+    /// podman's short names: an alias wins (tag or digest carried over), else each search
+    /// registry in order; a qualified name is left alone; enforcing refuses to guess.
+    @Test func shortNamesResolveThroughAliasesThenSearchRegistries() throws {
+        let conf = try RegistriesConf(text: Self.sample.replacingOccurrences(of: "short-name-mode = \"enforcing\"", with: ""), file: "s.conf")
+        func names(_ text: String) throws -> [String]? { try conf.shortNameCandidates(text)?.map(\.description) }
+        #expect(try names("fedora:39") == ["registry.fedoraproject.org/fedora:39"])
+        #expect(try names("busybox") == ["docker.io/library/busybox"])
+        #expect(try names("team/app:v1") == ["registry.fedoraproject.org/team/app:v1", "quay.io/team/app:v1", "docker.io/team/app:v1"])
+        #expect(try names("alpine@sha256:" + String(repeating: "b", count: 64))?.last == "docker.io/library/alpine@sha256:" + String(repeating: "b", count: 64))
+        #expect(try names("quay.io/team/app") == nil)
+        #expect(try names("localhost/app") == nil)
+        #expect(try names("127.0.0.1:5000/app") == nil)
+        #expect(try RegistriesConf().shortNameCandidates("alpine") == nil, "no search registries: Docker Hub, as skopeo and docker")
+        let enforcing = try RegistriesConf(text: Self.sample, file: "e.conf")
+        #expect(throws: TransportError.self) { try enforcing.shortNameCandidates("team/app") }
+        #expect(try enforcing.shortNameCandidates("fedora")?.count == 1, "an alias needs no choice")
+    }
 }

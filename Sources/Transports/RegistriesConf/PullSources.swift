@@ -91,3 +91,40 @@ extension RegistriesConf {
         return merged
     }
 }
+
+extension RegistriesConf {
+    /// podman's short-name resolution for `pull` and `run`: nil when `text` names its registry
+    /// (its first component has a `.` or `:`, or is `localhost`) or when neither an alias nor
+    /// `unqualified-search-registries` applies (the name is then Docker Hub's, as skopeo and
+    /// docker take it). An alias wins, with the tag or digest carried over; else one candidate
+    /// per search registry, in order — several of them being an error under
+    /// `short-name-mode = "enforcing"`, since berth does not prompt.
+    public func shortNameCandidates(_ text: String) throws(TransportError) -> [ImageReference]? {
+        if let slash = text.firstIndex(of: "/") {
+            let first = text[..<slash]
+            if first.contains(".") || first.contains(":") || first == "localhost" { return nil }
+        }
+        var name = Substring(text)
+        var suffix = ""
+        if let at = name.firstIndex(of: "@") {
+            suffix = String(name[at...])
+            name = name[..<at]
+        }
+        if let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") {
+            suffix = String(name[colon...]) + suffix
+            name = name[..<colon]
+        }
+        func parse(_ full: String) throws(TransportError) -> ImageReference {
+            do { return try ImageReference(parsing: full) } catch { throw TransportError.invalidName(full, error.description) }
+        }
+        if let alias = aliases[String(name)] { return [try parse(alias + suffix)] }
+        guard let search = unqualifiedSearchRegistries, !search.isEmpty else { return nil }
+        if search.count > 1, shortNameMode == "enforcing" {
+            throw TransportError.invalidName(
+                text, "short-name resolution is enforced and it could be any of \(search.joined(separator: ", ")): use a fully qualified name or an [aliases] entry in \(files.joined(separator: ", "))")
+        }
+        var candidates: [ImageReference] = []
+        for registry in search { candidates.append(try parse("\(registry)/\(name)\(suffix)")) }
+        return candidates
+    }
+}
