@@ -98,10 +98,34 @@ public struct ServerConfig: Sendable {
         do { return try parse(yaml: yaml, environment: environment) } catch { throw error.located(in: yaml, file: file) }
     }
 
+    /// The YAML as dictionaries, arrays and scalars. Yams' own untyped loading traps on a mapping
+    /// key that is not a scalar (`? [a]: b`, found by fuzzing), so the node tree is checked first.
+    private static func loadTree(_ yaml: String) throws -> Any? {
+        guard let root = try Yams.compose(yaml: yaml) else { return nil }
+        func check(_ node: Node, depth: Int) throws(ConfigError) {
+            guard depth < 256 else { throw ConfigError(key: "", problem: "nested too deeply") }
+            switch node {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    guard case .scalar = key else {
+                        throw ConfigError(key: "", problem: "line \(key.mark?.line ?? 0): a mapping key must be a plain value")
+                    }
+                    try check(value, depth: depth + 1)
+                }
+            case .sequence(let sequence):
+                for element in sequence { try check(element, depth: depth + 1) }
+            case .scalar, .alias:
+                break
+            }
+        }
+        try check(root, depth: 0)
+        return Constructor.default.any(from: root)
+    }
+
     private static func parse(yaml: String, environment: [String: String]) throws(ConfigError) -> ServerConfig {
         var tree: [String: Any]
         do {
-            guard let loaded = try Yams.load(yaml: yaml) else { throw ConfigError(key: "", problem: "the file is empty") }
+            guard let loaded = try loadTree(yaml) else { throw ConfigError(key: "", problem: "the file is empty") }
             guard let dictionary = loaded as? [String: Any] else {
                 throw ConfigError(key: "", problem: "the top level must be a mapping")
             }
@@ -114,7 +138,7 @@ public struct ServerConfig: Sendable {
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("REGISTRY_") {
             let path = name.dropFirst("REGISTRY_".count).lowercased().split(separator: "_").map(String.init)
             guard !path.isEmpty else { continue }
-            let scalar: Any = ((try? Yams.load(yaml: value)) ?? nil) ?? value
+            let scalar: Any = ((try? loadTree(value)) ?? nil) ?? value
             set(&tree, path: path[...], value: scalar)
         }
         var config = ServerConfig()
@@ -443,7 +467,13 @@ extension ConfigError {
     /// The same error pointing at the line of `yaml` (read from `file`) where its key is, when
     /// that line can be found (a value from the environment has none).
     func located(in yaml: String, file: String) -> ConfigError {
-        guard location == nil, !key.isEmpty, let root = try? Yams.compose(yaml: yaml) else { return self }
+        guard location == nil else { return self }
+        guard !key.isEmpty, let root = try? Yams.compose(yaml: yaml) else {
+            // Not about one key (the file is not YAML, say): it is still this file's problem.
+            var copy = self
+            copy.location = file
+            return copy
+        }
         var node = root
         var line = root.mark?.line
         // "notifications.endpoints[1].url" → notifications, endpoints, #1, url.

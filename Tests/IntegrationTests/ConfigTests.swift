@@ -241,6 +241,17 @@ struct ServeCommandTests {
         }
     }
 
+    /// Found by fuzzing config.yml: a mapping key that is itself a list or mapping made Yams'
+    /// loader trap (a force-unwrap), so `berth serve` crashed instead of naming the line.
+    @Test(arguments: ["version: 0.1\nstorage:\n  ? [a, b]\n  : x\n", "version: 0.1\n{x: 1}: y\n", "? - a\n: b\n"])
+    func aKeyThatIsNotAPlainValueIsAnError(_ yaml: String) {
+        #expect {
+            _ = try ServerConfig.load(yaml: yaml, file: "c.yml")
+        } throws: { error in
+            "\(error)".hasPrefix("c.yml: line ") && "\(error)".hasSuffix("a mapping key must be a plain value")
+        }
+    }
+
     @Test func aBadHtpasswdLineOrCertificateStopsStartupNamingTheFile() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bad-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -142,6 +142,7 @@ row "push ${MIB} MiB blob (monolithic)" "$(echo "$MIB / $BERTH_PUSH" | bc -l)" "
     "$(echo "$MIB / $LIMIT_PUSH" | bc -l)"
 row "pull ${MIB} MiB blob" "$(echo "$MIB / $BERTH_PULL" | bc -l)" "$(echo "$MIB / $DIST_PULL" | bc -l)" 1 MiB/s \
     "$(echo "$MIB / $LIMIT_PULL" | bc -l)"
+echo "  (seconds per round — push: berth$BP, docker-registry$DP, floor$LP; pull: berth$BL, docker-registry$DL, floor$LL)"
 row "peak RSS (pushes and pulls)" "$BERTH_RSS" "$DIST_RSS" 0 MiB
 
 echo "seeding an image and 1000 tags on each" >&2
