@@ -108,6 +108,11 @@ extension ServerConfig {
         guard let region = region ?? (endpointText == nil ? nil : "us-east-1") else {
             throw ConfigError(key: "storage.s3.region", problem: "is required unless regionendpoint is set")
         }
+        // The region becomes part of the endpoint's host name (found by fuzzing: a region with a
+        // space made that URL nil, and a force-unwrap crashed the server).
+        guard region.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }) else {
+            throw ConfigError(key: "storage.s3.region", problem: "'\(region.prefix(60))' is not a region name (lowercase letters, digits, '-')")
+        }
         if try reader.bool("storage.s3.v4auth") == false {
             throw ConfigError(key: "storage.s3.v4auth", problem: "berth signs with AWS Signature Version 4 only")
         }

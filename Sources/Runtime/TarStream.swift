@@ -73,6 +73,10 @@ final class TarStream<Base: AsyncSequence> where Base.Element == ByteBuffer {
             if let path = pax["path"] { name = String(decoding: path, as: UTF8.self) }
             var link = longLink ?? Self.string(Array(header[157..<257]))
             if let path = pax["linkpath"] { link = String(decoding: path, as: UTF8.self) }
+            // A NUL inside a PAX or GNU long name would cut the path the system calls see: a name
+            // of NULs then named the root itself, and replacing it removed the whole rootfs (found
+            // by fuzzing the unpacker). No tar writer puts NUL in a name.
+            guard !name.utf8.contains(0), !link.utf8.contains(0) else { throw TarError("a member name or link target contains a NUL byte") }
             let kind: TarEntry.Kind =
                 switch type {
                 case UInt8(ascii: "0"), 0, UInt8(ascii: "7"): name.hasSuffix("/") ? .directory : .file
@@ -104,7 +108,7 @@ final class TarStream<Base: AsyncSequence> where Base.Element == ByteBuffer {
                     if key == "gid" { entry.gid = UInt32(truncatingIfNeeded: number) }
                     if key == "mtime" { entry.mtime = number }
                 }
-                if key.hasPrefix("SCHILY.xattr.") { entry.xattrs[String(key.dropFirst("SCHILY.xattr.".count))] = value }
+                if key.hasPrefix("SCHILY.xattr."), !key.utf8.contains(0) { entry.xattrs[String(key.dropFirst("SCHILY.xattr.".count))] = value }
             }
             // Data follows for regular files, and for other types that declare a size (skipped).
             unread = size

@@ -90,7 +90,11 @@ public enum SigstoreKeys {
 
     static func pemBody(_ pem: String) -> Data? {
         for label in labels {
-            guard let start = pem.range(of: "-----BEGIN \(label)-----"), let end = pem.range(of: "-----END \(label)-----") else { continue }
+            // The END marker is looked for after BEGIN: one before it made a reversed range (a trap,
+            // found by fuzzing).
+            guard let start = pem.range(of: "-----BEGIN \(label)-----"),
+                let end = pem.range(of: "-----END \(label)-----", range: start.upperBound..<pem.endIndex)
+            else { continue }
             return Data(base64Encoded: String(pem[start.upperBound..<end.lowerBound]).filter { !$0.isWhitespace })
         }
         return nil

@@ -76,7 +76,8 @@ struct TarIndex: Sendable {
             case UInt8(ascii: "1"):
                 members[normalized] = Member(offset: 0, size: 0, linkTarget: Self.normalize(link))
             case UInt8(ascii: "2"):
-                let base = (normalized as NSString).deletingLastPathComponent
+                // Not NSString's deletingLastPathComponent: it trapped on a name the fuzzer made.
+                let base = normalized.lastIndex(of: "/").map { String(normalized[..<$0]) } ?? ""
                 let target = link.hasPrefix("/") ? link : (base.isEmpty ? link : "\(base)/\(link)")
                 members[normalized] = Member(offset: 0, size: 0, linkTarget: Self.normalize(target))
             default:

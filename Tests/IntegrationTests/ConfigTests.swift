@@ -241,6 +241,16 @@ struct ServeCommandTests {
         }
     }
 
+    /// Found by fuzzing config.yml: a region that cannot be part of a host name made the S3
+    /// endpoint URL nil, and a force-unwrap crashed the server.
+    @Test func anS3RegionThatIsNotAHostNamePartIsAnError() {
+        #expect {
+            _ = try ServerConfig.load(yaml: "version: 0.1\nstorage:\n  s3:\n    region: us east\n    bucket: b\n", file: "c.yml")
+        } throws: { error in
+            "\(error)".contains("storage.s3.region: 'us east' is not a region name")
+        }
+    }
+
     /// Found by fuzzing config.yml: a mapping key that is itself a list or mapping made Yams'
     /// loader trap (a force-unwrap), so `berth serve` crashed instead of naming the line.
     @Test(arguments: ["version: 0.1\nstorage:\n  ? [a, b]\n  : x\n", "version: 0.1\n{x: 1}: y\n", "? - a\n: b\n"])

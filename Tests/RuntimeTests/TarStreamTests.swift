@@ -53,4 +53,17 @@ import Transports
         huge.file("a", sizeField: [0x80, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
         await #expect(throws: TarError.self) { _ = try await entries(huge) }
     }
+
+    /// Found by fuzzing the unpacker: a PAX path of NUL bytes reached the system calls as the root
+    /// itself, and replacing "it" with a file removed the whole rootfs.
+    @Test func aNameWithANulByteIsRefused() async throws {
+        var tar = TarBuilder()
+        tar.pax([("path", "\u{0}\u{0}bbb/../outside/pwned")])
+        tar.file("ignored", "x")
+        await #expect(throws: TarError.self) { _ = try await entries(tar) }
+        var link = TarBuilder()
+        link.pax([("linkpath", "a\u{0}b")])
+        link.symlink("l", to: "ignored")
+        await #expect(throws: TarError.self) { _ = try await entries(link) }
+    }
 }

@@ -58,6 +58,12 @@ struct SigstoreKeyVectorTests {
         #expect(throws: SignatureError.self) { try signature.verify(publicKeys: [try read("cosign.pub")]) }
     }
 
+    /// Found by fuzzing key files: an END marker before the BEGIN one made a reversed range (a trap).
+    @Test func anEndMarkerBeforeTheBeginMarkerIsNotAKey() {
+        let pem = "-----END ENCRYPTED COSIGN PRIVATE KEY-----\n-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----\nAAAA\n"
+        #expect(throws: SignatureError.self) { try SigstoreKeys.decrypt(pem: pem, passphrase: "") }
+    }
+
     @Test func aSEC1KeyIsRefusedAfterItDecrypts() throws {
         #expect(throws: SignatureError.invalidPayload("the decrypted key is not a PKCS#8 ECDSA P-256 private key")) {
             try SigstoreKeys.decrypt(pem: try read("keys/cosign-keys_test-pemcosigneckey.key"), passphrase: "hello")
