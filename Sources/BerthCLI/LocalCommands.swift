@@ -33,8 +33,8 @@ func localImageCandidates(_ text: String, access: ImageAccess) throws -> [ImageN
 /// The first of `candidates` in the store (unless `always`), else the first that can be pulled,
 /// in order; one candidate's failure is reported as it is.
 func ensurePulled(_ candidates: [ImageName], store: LocalStore, access: ImageAccess, always: Bool, quiet: Bool) async throws -> String {
-    if !always, let present = try candidates.map(LocalStore.storedName(for:)).first(where: store.contains) { return present }
     guard candidates.count > 1 else { return try await ensurePulled(candidates[0], store: store, access: access, always: always, quiet: quiet) }
+    if !always, let present = try candidates.map(LocalStore.storedName(for:)).first(where: store.contains) { return present }
     var failures: [String] = []
     for name in candidates {
         do { return try await ensurePulled(name, store: store, access: access, always: true, quiet: quiet) } catch is CancellationError {
@@ -49,7 +49,10 @@ func ensurePulled(_ candidates: [ImageName], store: LocalStore, access: ImageAcc
 /// Pulls `name` into the store unless it is there (`always` pulls anyway); returns its stored name.
 func ensurePulled(_ name: ImageName, store: LocalStore, access: ImageAccess, always: Bool, quiet: Bool) async throws -> String {
     let stored = LocalStore.storedName(for: name)
-    if !always, try store.contains(stored) { return stored }
+    // Only a registry image is taken from the store as it is: a layout, directory or archive is
+    // named by its path's last component, so another one at a different path (or the same one,
+    // rewritten) would be served stale; copying it again reuses every blob the store has.
+    if !always, case .docker = name, try store.contains(stored) { return stored }
     let options = try await access.flags.resolve(for: name)
     let source = try name.openSource(options)
     var copy = CopyOptions()
