@@ -157,7 +157,9 @@ struct SharedMetadataTests {
             $0.debugAddress = ("127.0.0.1", 0)
         }
         let debug = HTTP(base: "http://127.0.0.1:\(try #require(server.debugPort))")
-        #expect(try await debug.get("/readyz").status == 200)
+        // Bounded, as OperationsEndpointTests: under the whole second pass on two cores the first
+        // probe of storage and database can miss its deadline (seen once).
+        #expect(try await FaultTests.readyAgain(debug))
         func sql(_ statement: String) async throws {
             try await Interop.shell("psql -h 127.0.0.1 -p \(database.port) -U berth -d postgres -qAtc \"\(statement)\" >/dev/null")
         }
