@@ -69,8 +69,12 @@ def tree(root):
 
 def same_or_exit(what, ours, peer, peer_name):
     if ours != peer:
-        differing = sorted(k for k in set(ours) | set(peer) if ours.get(k) != peer.get(k))[:5] if isinstance(ours, dict) else [ours, peer]
-        sys.exit(f"{what}: berth and {peer_name} differ ({differing}); no ratio")
+        if isinstance(ours, dict):
+            differing = sorted(k for k in set(ours) | set(peer) if ours.get(k) != peer.get(k))
+            detail = f"{len(differing)} entries, first {differing[0]}: berth {ours.get(differing[0])}, {peer_name} {peer.get(differing[0])}"
+        else:
+            detail = f"berth {ours!r}, {peer_name} {peer!r}"
+        sys.exit(f"{what}: berth and {peer_name} differ ({detail}); no ratio")
 
 
 def hybrid_cgroups():
@@ -113,7 +117,9 @@ def main():
     layout = os.path.join(work, "layout")
     make_layout(layout)
     root = os.path.join(work, "store")
-    env = dict(os.environ, BERTH_ROOT=root)
+    # Every berth command of the run uses this store (timed() passes the environment on).
+    os.environ["BERTH_ROOT"] = root
+    env = os.environ
     subprocess.run([BERTH, "pull", "-q", f"oci:{layout}:bench"], check=True, env=env, stdout=subprocess.DEVNULL)
     bundle = os.path.join(work, "bundle")
     subprocess.run([BERTH, "unpack", "-q", f"oci:{layout}:bench", bundle], check=True, env=env)
