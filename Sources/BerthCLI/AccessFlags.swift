@@ -25,11 +25,7 @@ struct AccessFlags {
     func resolve(for name: ImageName) async throws -> AccessOptions {
         var access = AccessOptions()
         // Read only for registries (as skopeo does): a layout copy works whatever the file says.
-        if case .docker = name {
-            do {
-                access.registriesConf = try RegistriesConf.load(explicit: registriesConf, environment: ProcessInfo.processInfo.environment)
-            } catch { throw CLIError(error.description) }
-        }
+        if case .docker = name { access.registriesConf = try RegistriesConfFile.load(explicit: registriesConf) }
         access.client.tlsVerify = tlsVerify ?? true
         access.client.certDirectory = certDir
         access.client.registryToken = registryToken
@@ -39,6 +35,7 @@ struct AccessFlags {
             access.client.retryDelay = .milliseconds(Int64(seconds * 1000))
         }
         guard case .docker(let reference) = name, !noCreds, registryToken == nil else { return access }
+        let files = AuthFile.searchPath(explicit: authfile, environment: ProcessInfo.processInfo.environment)
         if creds != nil, username != nil || password != nil {
             throw CLIError("--creds cannot be combined with --username/--password")
         }
@@ -55,14 +52,11 @@ struct AccessFlags {
             throw CLIError("--password needs --username")
         } else {
             access.client.credentials = try await AuthFile.credentials(
-                in: authFiles, registry: reference.registry, repository: reference.repository.value)
+                in: files, registry: reference.registry, repository: reference.repository.value)
         }
-        let files = authFiles
         access.credentialsForHost = { registry, repository in try await AuthFile.credentials(in: files, registry: registry, repository: repository) }
         return access
     }
-
-    private var authFiles: [AuthFile] { AuthFile.searchPath(explicit: authfile, environment: ProcessInfo.processInfo.environment) }
 
     /// Go durations as skopeo takes them: `500ms`, `2s`, `1m`.
     static func seconds(_ text: String) -> Double? {

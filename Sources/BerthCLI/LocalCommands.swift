@@ -23,10 +23,7 @@ func localImageName(_ text: String) throws -> ImageName {
 func localImageCandidates(_ text: String, access: ImageAccess) throws -> [ImageName] {
     let name = try localImageName(text)
     guard case .docker = name, !text.contains("://") else { return [name] }
-    let conf: RegistriesConf
-    do { conf = try RegistriesConf.load(explicit: access.registriesConf, environment: ProcessInfo.processInfo.environment) } catch {
-        throw CLIError(error.description)
-    }
+    let conf = try RegistriesConfFile.load(explicit: access.registriesConf)
     do { return try conf.shortNameCandidates(text)?.map { ImageName.docker($0) } ?? [name] } catch { throw CLIError(error.description) }
 }
 
