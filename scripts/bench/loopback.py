@@ -35,8 +35,9 @@ def serve(path, conn):
 
 
 def main():
-    mode, argument, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    handler = {"serve": serve}[mode]
+    if sys.argv[1] != "serve":
+        sys.exit("usage: loopback.py serve FILE PORT")
+    argument, port = sys.argv[2], int(sys.argv[3])
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
@@ -45,7 +46,7 @@ def main():
     while True:
         conn, _ = listener.accept()
         with conn:
-            handler(argument, conn)
+            serve(argument, conn)
 
 
 main()

@@ -6,7 +6,7 @@ enum Harness {
     /// Runs `body` on the cooperative pool and waits: libFuzzer calls targets synchronously, from
     /// its own thread, which may block.
     static func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-        let result = Result<T>()
+        let result = Box<T>()
         let done = DispatchSemaphore(value: 0)
         Task {
             result.value = await body()
@@ -16,7 +16,7 @@ enum Harness {
         return result.value!
     }
 
-    private final class Result<T>: @unchecked Sendable {
+    private final class Box<T>: @unchecked Sendable {
         // Written by the task before it signals, read after the wait: ordered by the semaphore.
         var value: T?
     }
