@@ -16,15 +16,30 @@ struct Berth: AsyncParsableCommand {
         subcommands: [
             Copy.self, Sync.self, Inspect.self, ListTags.self, Delete.self, Login.self, Logout.self, ManifestDigest.self,
             StandaloneSign.self, StandaloneVerify.self, GenerateSigstoreKey.self, Serve.self, GarbageCollect.self, DatabaseCommand.self, StorageCommand.self,
-            Pull.self, Images.self, Rmi.self, Run.self, Ps.self, Rm.self, Unpack.self,
+            Pull.self, Images.self, Rmi.self, Run.self, Ps.self, Rm.self, Unpack.self, Logs.self, Stop.self, Kill.self, Start.self, Restart.self,
+            Wait.self, Exec.self, ContainerCommand.self,
         ]
     )
 }
 
 @main
 enum Entry {
+    /// The commands that work on the local store and containers: without root they run inside
+    /// the user's rootless namespace (`Rootless`).
+    static let localCommands: Set<String> = [
+        "pull", "images", "rmi", "run", "ps", "rm", "unpack", "logs", "stop", "kill", "start", "restart", "wait", "exec", "container",
+    ]
+
     static func main() async {
-        let arguments = BoolFlags.normalize(Array(CommandLine.arguments.dropFirst()))
+        let raw = Array(CommandLine.arguments.dropFirst())
+        if geteuid() != 0, let command = raw.first, localCommands.contains(command) {
+            do {
+                try Rootless.reexecute(arguments: raw, environment: ProcessInfo.processInfo.environment) { Console.err("berth: warning: \($0)\n") }
+            } catch {
+                exit(reporting: CLIError("\(error)", status: 125))
+            }
+        }
+        let arguments = BoolFlags.normalize(raw)
         do {
             var command = try Berth.parseAsRoot(arguments)
             if var command = command as? any AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Runtime
 import Foundation
 import OCI
 import RegistryClient
@@ -29,8 +30,14 @@ struct Inspect: AsyncParsableCommand {
     var noTags = false
     @OptionGroup var access: ImageAccess
     @OptionGroup var platform: PlatformFlags
+    @OptionGroup var storage: StoreFlags
 
     func run() async throws {
+        // podman's `inspect CONTAINER`: an argument without a transport that names a container.
+        if !image.contains(":"), let record = Containers(store: storage.store).find(image) {
+            print(try ContainerReport.inspect([ContainerReport(record: record, containers: Containers(store: storage.store))]))
+            return
+        }
         let name = try parseName(image)
         let source = try name.openSource(try await access.flags.resolve(for: name))
         let inspector = Inspector(source, platform: platform.platform)

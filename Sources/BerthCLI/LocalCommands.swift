@@ -130,6 +130,17 @@ struct Run: AsyncParsableCommand {
             """)
 
     @Flag(name: .customLong("rm"), help: "Remove the container when it exits") var remove = false
+    @Flag(name: [.short, .customLong("detach")], help: "Run in the background under a monitor; print the container ID") var detach = false
+    @Flag(name: .customLong("init"), help: "Run an init as PID 1 that reaps zombies and forwards signals (catatonit or tini)") var initProcess = false
+    @Option(name: .customLong("init-path"), help: "The init for --init (a static binary; default: catatonit, else tini-static)") var initPath: String?
+    @Option(name: .customLong("restart"), help: "Restart policy with -d: no, on-failure[:N], always, unless-stopped") var restart = "no"
+    @Option(name: .customLong("log-opt"), help: "Log option with -d: max-size=SIZE (e.g. 10m)") var logOptions: [String] = []
+    @Option(name: .customLong("stop-signal"), help: "Signal stop sends first (default: the image's StopSignal, else SIGTERM)") var stopSignal: String?
+    @Option(name: .customLong("stop-timeout"), help: "Seconds stop waits before SIGKILL (default 10)") var stopTimeout: Int?
+    @Option(name: [.short, .customLong("publish")], help: "Publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp] (a userspace proxy)") var publish: [String] = []
+    @Flag(name: [.customShort("P"), .customLong("publish-all")], help: "Publish every port the image exposes on a free host port") var publishAll = false
+    @Option(name: .customLong("security-opt"), help: "seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges") var securityOptions: [String] = []
+    @Flag(name: .customLong("privileged"), help: "Every capability, no seccomp filter, no masked paths, the host's devices") var privileged = false
     @Option(name: [.short, .customLong("env")], help: "Set an environment variable (KEY=VALUE)") var env: [String] = []
     @Option(name: [.short, .customLong("workdir")], help: "Working directory inside the container") var workdir: String?
     @Option(name: [.short, .customLong("user")], help: "USER[:GROUP], names or numbers") var user: String?
@@ -141,7 +152,7 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("cpus"), help: "Number of CPUs (e.g. 1.5)") var cpus: Double?
     @Option(name: .customLong("pids-limit"), help: "Maximum number of processes") var pidsLimit: Int64?
     @Option(name: [.short, .customLong("volume")], help: "Bind mount /host:/container[:ro]") var volumes: [String] = []
-    @Option(name: .customLong("network"), help: "none (loopback only, the default) or host") var network = "none"
+    @Option(name: .customLong("network"), help: "none (loopback only, the default), host, or slirp4netns[:allow_host_loopback=true]") var network = "none"
     @Option(name: [.customShort("h"), .customLong("hostname")], help: "Container host name") var hostname: String?
     @Option(name: .customLong("name"), help: "Container name") var name: String?
     @Option(name: .customLong("runtime"), help: "OCI runtime: a name on PATH or a path (default: crun, else runc)") var runtime: String?
@@ -188,8 +199,7 @@ struct Run: AsyncParsableCommand {
         if let workdir, !workdir.hasPrefix("/") { throw CLIError("--workdir must be an absolute path") }
         options.user = user
         options.hostname = hostname
-        guard let parsedNetwork = RunOptions.Network(rawValue: network) else { throw CLIError("unsupported --network '\(network)' (none, host)") }
-        options.network = parsedNetwork
+        options.network = try RunOptions.Network(parsing: network)
         options.readOnly = readOnly
         options.capAdd = capAdd
         options.capDrop = capDrop
@@ -200,8 +210,47 @@ struct Run: AsyncParsableCommand {
         if let cpus { guard cpus > 0, cpus <= Double(ProcessInfo.processInfo.activeProcessorCount) else { throw CLIError("--cpus must be between 0 and the number of CPUs") }; options.cpus = cpus }
         if let pidsLimit { guard pidsLimit > 0 else { throw CLIError("--pids-limit must be positive") }; options.pidsLimit = pidsLimit }
         options.volumes = volumes
-        options.terminal = tty && isatty(STDIN_FILENO) == 1
+        options.terminal = tty && isatty(STDIN_FILENO) == 1 && !detach
+        if options.terminal, case .slirp = options.network {
+            throw CLIError("-t with --network slirp4netns is not supported (the container is created before its terminal could be handed over)")
+        }
         guard ["missing", "always", "never"].contains(pull) else { throw CLIError("invalid --pull '\(pull)' (missing, always, never)") }
+        if initProcess || initPath != nil { options.initPath = try Self.findInit(initPath) }
+        options.restartPolicy = try RestartPolicy(parsing: restart)
+        if options.restartPolicy != .no, !detach { throw CLIError("--restart needs -d (a monitor restarts the container)") }
+        if options.restartPolicy != .no, remove { throw CLIError("--restart and --rm cannot be combined") }
+        for option in logOptions {
+            guard option.hasPrefix("max-size="), let size = ByteCount.parse(String(option.dropFirst("max-size=".count))), size >= 1024 else {
+                throw CLIError("invalid --log-opt '\(option.prefix(100))' (max-size=SIZE, at least 1k)")
+            }
+            options.logMaxSize = size
+        }
+        if let stopSignal {
+            guard Signals.number(stopSignal) != nil else { throw CLIError("invalid --stop-signal '\(stopSignal.prefix(40))'") }
+            options.stopSignal = stopSignal
+        }
+        if let stopTimeout {
+            guard stopTimeout >= 0 else { throw CLIError("--stop-timeout must not be negative") }
+            options.stopTimeout = stopTimeout
+        }
+        for option in securityOptions {
+            switch option {
+            case "no-new-privileges", "no-new-privileges=true": options.noNewPrivileges = true
+            case "no-new-privileges=false": options.noNewPrivileges = false
+            case "seccomp=unconfined": options.seccomp = .unconfined
+            case _ where option.hasPrefix("seccomp="):
+                let path = String(option.dropFirst("seccomp=".count))
+                guard FileManager.default.fileExists(atPath: path) else { throw CLIError("--security-opt \(option.prefix(100)): no such file") }
+                options.seccomp = .profile(path)
+            default: throw CLIError("unsupported --security-opt '\(option.prefix(100))' (seccomp=unconfined|PROFILE, no-new-privileges)")
+            }
+        }
+        options.privileged = privileged
+        options.ports = try publish.flatMap { try PortMapping.parse($0) }
+        options.publishExposed = publishAll
+        if !options.ports.isEmpty || publishAll, options.network == .host {
+            throw CLIError("-p and -P publish ports of the container's own network; with --network host its ports are the host's")
+        }
 
         let runtime = try OCIRuntime.find(self.runtime)
         let store = storage.store
@@ -216,7 +265,21 @@ struct Run: AsyncParsableCommand {
         } else {
             stored = try await ensurePulled(candidates, store: store, access: access, always: pull == "always", quiet: quiet)
         }
-        return try await LocalRunner(store: store, runtime: runtime).run(image: stored, name: self.name, options: options, remove: remove)
+        let runner = LocalRunner(store: store, runtime: runtime)
+        guard detach else { return try await runner.run(image: stored, name: self.name, options: options, remove: remove) }
+        let record = try await runner.runDetached(image: stored, name: self.name, options: options, remove: remove, lifecycle: storage.lifecycle)
+        print(record.id)
+        return 0
+    }
+
+    /// `--init-path`, else catatonit (podman's) or a static tini (docker's) from the host.
+    static func findInit(_ explicit: String?) throws -> String {
+        let candidates = explicit.map { [$0] } ?? ["/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/bin/tini-static", "/usr/bin/tini"]
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+            return (try? FileManager.default.destinationOfSymbolicLink(atPath: candidate)).map { URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: candidate).deletingLastPathComponent()).standardizedFileURL.path } ?? candidate
+        }
+        if let explicit { throw CLIError("--init-path \(explicit): not an executable file") }
+        throw CLIError("--init needs catatonit or tini on this machine (apt-get install catatonit)")
     }
 }
 
@@ -244,40 +307,53 @@ struct Unpack: AsyncParsableCommand {
 }
 
 struct Ps: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List containers run without --rm")
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List running containers (-a: all)")
+    @Flag(name: [.short, .customLong("all")], help: "Show every container, not only running ones") var all = false
     @Flag(name: [.short, .customLong("quiet")], help: "Only print container IDs") var quiet = false
+    @Flag(name: .customLong("no-trunc"), help: "Do not truncate IDs and commands") var noTrunc = false
+    @Option(name: .customLong("format"), help: "json, or the table (default)") var format: String?
     @OptionGroup var storage: StoreFlags
 
     func run() throws {
-        let records = Containers(store: storage.store).list()
-        if quiet {
-            for record in records { print(String(record.id.prefix(12))) }
+        let containers = Containers(store: storage.store)
+        let reports = containers.list().map { ContainerReport(record: $0, containers: containers) }
+            .filter { all || ["running", "restarting", "orphaned"].contains($0.status) }
+        if let format {
+            guard format == "json" else { throw CLIError("unsupported --format '\(format.prefix(40))' (json)") }
+            let data = try JSONSerialization.data(withJSONObject: reports.map(\.psJSON), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
             return
         }
-        var rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]]
-        let formatter = ISO8601DateFormatter()
-        for record in records {
-            let status = record.status == "exited" ? "Exited (\(record.exitCode ?? 0))" : record.status.capitalized
-            rows.append([String(record.id.prefix(12)), record.image, String(record.command.joined(separator: " ").prefix(30)), formatter.string(from: record.created), status, record.name])
+        if quiet {
+            for report in reports { print(noTrunc ? report.record.id : String(report.record.id.prefix(12))) }
+            return
         }
-        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        var rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+        let now = Date()
+        for report in reports {
+            let record = report.record
+            let command = record.command.joined(separator: " ")
+            rows.append([
+                noTrunc ? record.id : String(record.id.prefix(12)), record.image, noTrunc ? command : String(command.prefix(20)),
+                "\(ContainerReport.human(now.timeIntervalSince(record.created))) ago", report.statusText(now: now), report.ports, record.name,
+            ])
+        }
+        let widths = (0..<7).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            print(row.enumerated().map { $1.padding(toLength: $0 == 5 ? $1.count : widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            print(row.enumerated().map { $1.padding(toLength: $0 == 6 ? $1.count : widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
         }
     }
 }
 
-struct Rm: ParsableCommand {
+struct Rm: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove containers")
-    @Argument(help: "CONTAINER (name or ID)") var containers: [String]
+    @Flag(name: [.short, .customLong("force")], help: "Stop running containers first (SIGKILL)") var force = false
     @OptionGroup var storage: StoreFlags
+    @Argument(help: "CONTAINER (name or ID)") var containers: [String]
 
-    func run() throws {
-        let all = Containers(store: storage.store)
-        for container in containers {
-            guard let record = all.find(container) else { throw CLIError("no such container: \(container)", status: 2) }
-            do { try all.remove(record) } catch let error as RuntimeError { throw CLIError(error.description) }
-            print(record.name)
+    func run() async throws {
+        try await storage.each(containers) { record in
+            try await storage.lifecycle.remove(record, force: force)
         }
     }
 }

@@ -1,3 +1,4 @@
+import CLinuxIO
 import Foundation
 import OCI
 
@@ -173,31 +174,22 @@ struct CredentialHelper {
         }
     }
 
+    /// Runs the helper through `clinuxio_spawn_with` (every other descriptor closed in the
+    /// child) rather than Foundation's `Process`, whose `run()` crashed in a process holding
+    /// about 1,360 descriptors (the test suite's) and whose pipes other children inherit.
     private static func run(_ name: String, _ server: String, _ environment: [String: String]) throws -> Credentials? {
-        let process = Process()
-        process.environment = environment
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["docker-credential-\(name)", "get"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { throw AuthFileError.helper(name, "cannot start: \(error)") }
-        Self.writeUnlessGone(Data(server.utf8), to: input.fileHandleForWriting)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let (status, data) = try exchange(name, input: Array(server.utf8), environment: environment)
         let text = String(decoding: data, as: UTF8.self)
-        if process.terminationStatus != 0 {
+        if status != 0 {
             if text.contains("credentials not found") { return nil }
-            if process.terminationStatus == 127 { throw AuthFileError.helper(name, "not installed") }
-            throw AuthFileError.helper(name, "exited with \(process.terminationStatus)")
+            if status == 127 { throw AuthFileError.helper(name, "not installed") }
+            throw AuthFileError.helper(name, "exited with \(status)")
         }
         struct Answer: Decodable {
             let Username: String
             let Secret: String
         }
-        guard let answer = try? JSONDecoder().decode(Answer.self, from: data) else {
+        guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(data)) else {
             throw AuthFileError.helper(name, "answered something other than {Username, Secret}")
         }
         return Credentials(username: answer.Username, password: answer.Secret)
@@ -205,22 +197,58 @@ struct CredentialHelper {
 }
 
 extension CredentialHelper {
-    /// Writes to a helper that may have exited without reading (one not installed): the write
-    /// then fails with EPIPE, and the SIGPIPE it raises — which would end this whole process
-    /// without a word — is blocked on this thread for the write and taken before unblocking.
-    static func writeUnlessGone(_ data: Data, to handle: FileHandle) {
-        var pipeSignal = sigset_t()
-        sigemptyset(&pipeSignal)
-        sigaddset(&pipeSignal, SIGPIPE)
-        var previous = sigset_t()
-        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
-        try? handle.write(contentsOf: data)
-        try? handle.close()
-        var pending = sigset_t()
-        if sigpending(&pending) == 0, sigismember(&pending, SIGPIPE) == 1 {
-            var now = timespec()
-            _ = sigtimedwait(&pipeSignal, nil, &now)
+    /// `/usr/bin/env docker-credential-<name> get` with `input` on its stdin; its exit status
+    /// (128 + the signal when killed) and stdout. Socket pairs rather than pipes: close-on-exec
+    /// from the start, and `send` with `MSG_NOSIGNAL` to a helper that exited without reading
+    /// (one not installed) fails with EPIPE instead of raising SIGPIPE, which would end this
+    /// whole process without a word.
+    static func exchange(_ name: String, input: [UInt8], environment: [String: String]) throws -> (status: Int32, output: [UInt8]) {
+        var stdin: [Int32] = [-1, -1], stdout: [Int32] = [-1, -1]
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &stdin) == 0 else { throw AuthFileError.helper(name, "cannot start: \(String(cString: strerror(errno)))") }
+        guard socketpair(AF_UNIX, type, 0, &stdout) == 0 else {
+            close(stdin[0]); close(stdin[1])
+            throw AuthFileError.helper(name, "cannot start: \(String(cString: strerror(errno)))")
         }
-        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        let words: [String] = ["/usr/bin/env", "docker-credential-\(name)", "get"]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv + envp { free(pointer) }
+        }
+        var pid: Int32 = 0
+        let failure = argv.withUnsafeBufferPointer { argv in
+            envp.withUnsafeBufferPointer { envp in
+                clinuxio_spawn_with("/usr/bin/env", argv.baseAddress, envp.baseAddress, stdin[1], stdout[1], -1, 0, &pid)
+            }
+        }
+        close(stdin[1])
+        close(stdout[1])
+        guard failure == 0 else {
+            close(stdin[0]); close(stdout[0])
+            throw AuthFileError.helper(name, "cannot start: \(String(cString: strerror(failure)))")
+        }
+        var sent = 0
+        while sent < input.count {
+            let n = input[sent...].withUnsafeBytes { send(stdin[0], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { break }
+            sent += n
+        }
+        close(stdin[0])
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        while true {
+            let n = read(stdout[0], &buffer, buffer.count)
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { break }
+            output += buffer[..<n]
+        }
+        close(stdout[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as functions.
+        let signal = status & 0x7f
+        return (signal == 0 ? (status >> 8) & 0xff : 128 + signal, output)
     }
 }

@@ -8,14 +8,30 @@ actor AuthSession {
     let registry: String
     let credentials: Credentials?
     let fixedToken: String?
+    /// When true, the credentials go only to a token realm on the registry's own host or, for
+    /// names, a sibling of it (`auth.docker.io` for `registry-1.docker.io`): an upstream cannot
+    /// have a pull-through cache send them elsewhere (distribution's CVE-2026-33540).
+    let realmsNearRegistryOnly: Bool
     private var basic = false
     private var tokens: [String: (token: String, expires: ContinuousClock.Instant)] = [:]
     private var bearerRealm: AuthChallenge?
 
-    init(registry: String, credentials: Credentials?, token: String?) {
+    init(registry: String, credentials: Credentials?, token: String?, realmsNearRegistryOnly: Bool = false) {
         self.registry = registry
         self.credentials = credentials
         fixedToken = token
+        self.realmsNearRegistryOnly = realmsNearRegistryOnly
+    }
+
+    /// Whether `realmHost` is the registry's host (any port) or, for DNS names, shares all of the
+    /// registry's name after its first label, when that rest has two labels or more.
+    static func realm(_ realmHost: String, isNear registryHost: String) -> Bool {
+        let realm = realmHost.lowercased()
+        let registry = (registryHost.split(separator: ":").first.map(String.init) ?? registryHost).lowercased()
+        if realm == registry { return true }
+        let labels = registry.split(separator: ".")
+        guard labels.count >= 3, !labels.allSatisfy({ $0.allSatisfy(\.isNumber) }) else { return false }
+        return realm.hasSuffix("." + labels.dropFirst().joined(separator: "."))
     }
 
     /// The Authorization header for a request needing `scope`. Once the registry has shown it
@@ -86,7 +102,9 @@ actor AuthSession {
             throw ClientError.authentication(registry: registry, "invalid realm '\(realm)'")
         }
         var request = HTTPClientRequest(url: url)
-        if let credentials { request.headers.add(name: "Authorization", value: "Basic " + Self.basic(credentials)) }
+        if let credentials, !realmsNearRegistryOnly || Self.realm(components.host ?? "", isNear: registry) {
+            request.headers.add(name: "Authorization", value: "Basic " + Self.basic(credentials))
+        }
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: .seconds(30))

@@ -9,6 +9,8 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
     case authentication(registry: String, String)
     case transport(url: String, String)
     case invalidResponse(url: String, String)
+    /// 429: the registry asks for no more requests for `retryAfter` seconds (when it said).
+    case rateLimited(url: String, retryAfter: Int?)
 
     public var description: String {
         switch self {
@@ -21,6 +23,8 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
         // `why` names the host; the URL would repeat it with a path the user did not type.
         case .transport(_, let why): return why
         case .invalidResponse(let url, let why): return "\(url): invalid response: \(why)"
+        case .rateLimited(let url, let seconds):
+            return "\(url): too many requests (429)" + (seconds.map { ", the registry asks to wait \($0) s" } ?? "")
         }
     }
 

@@ -9,10 +9,10 @@ final class HTTPClients: Sendable {
     static let shared = HTTPClients()
     private let clients = Mutex<[String: HTTPClient]>([:])
 
-    func client(verify: Bool, certDirectory: String?) throws -> HTTPClient {
-        let key = "\(verify) \(certDirectory ?? "")"
+    func client(verify: Bool, certDirectory: String?, idleReadTimeout: Duration? = nil) throws -> HTTPClient {
+        let key = "\(verify) \(certDirectory ?? "") \(idleReadTimeout.map { "\($0)" } ?? "")"
         if let existing = clients.withLock({ $0[key] }) { return existing }
-        let made = try Self.make(verify: verify, certDirectory: certDirectory)
+        let made = try Self.make(verify: verify, certDirectory: certDirectory, idleReadTimeout: idleReadTimeout)
         return clients.withLock { clients in
             if let raced = clients[key] {
                 try? made.syncShutdown()
@@ -33,7 +33,7 @@ final class HTTPClients: Sendable {
     /// Redirects are followed by `RegistryClient.send` (so credentials never cross hosts), and
     /// failed connections are retried there too: AsyncHTTPClient's own connection retries would
     /// turn the HTTPS probe of a plain-HTTP registry into a wait for the whole request deadline.
-    private static func make(verify: Bool, certDirectory: String?) throws -> HTTPClient {
+    private static func make(verify: Bool, certDirectory: String?, idleReadTimeout: Duration?) throws -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         if !verify { tls.certificateVerification = .none }
         if let certDirectory {
@@ -52,6 +52,7 @@ final class HTTPClients: Sendable {
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow, decompression: .disabled)
         configuration.connectionPool.retryConnectionEstablishment = false
+        if let idleReadTimeout { configuration.timeout.read = .nanoseconds(Int64(idleReadTimeout / .nanoseconds(1))) }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }

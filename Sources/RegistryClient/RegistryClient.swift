@@ -31,6 +31,14 @@ public struct ClientOptions: Sendable {
     public var certDirectory: String?
     /// A Bearer token sent as is (`--registry-token`), instead of logging in.
     public var registryToken: String?
+    /// "https" or "http" when the caller knows (a URL it was configured with); nil probes as skopeo does.
+    public var scheme: String?
+    /// How long a request may wait for the answer's status line and headers (never the body).
+    public var responseTimeout: Duration = .seconds(24 * 3600)
+    /// How long a body may go without a byte before the transfer fails; nil waits for ever.
+    public var idleReadTimeout: Duration?
+    /// Send the credentials only to a Bearer realm on the registry's host or a sibling name of it.
+    public var realmsNearRegistryOnly = false
 
     public init() {}
 }
@@ -50,8 +58,11 @@ public final class RegistryClient: Sendable {
     public init(registry: String, options: ClientOptions = .init()) throws {
         self.registry = registry == "docker.io" ? "registry-1.docker.io" : registry
         self.options = options
-        session = AuthSession(registry: self.registry, credentials: options.credentials, token: options.registryToken)
-        http = try HTTPClients.shared.client(verify: options.tlsVerify, certDirectory: options.certDirectory ?? HTTPClients.certsD(for: registry))
+        session = AuthSession(
+            registry: self.registry, credentials: options.credentials, token: options.registryToken, realmsNearRegistryOnly: options.realmsNearRegistryOnly)
+        http = try HTTPClients.shared.client(
+            verify: options.tlsVerify, certDirectory: options.certDirectory ?? HTTPClients.certsD(for: registry), idleReadTimeout: options.idleReadTimeout)
+        scheme.withLock { $0 = options.scheme }
     }
 
     // MARK: operations
@@ -182,7 +193,9 @@ public final class RegistryClient: Sendable {
         let path = "/v2/\(repository)/blobs/\(digest)"
         let response = try await send(.GET, path, scope: pull(repository))
         try await expect(response, [200], path)
-        return ResumingBlobBody(first: response.body, client: self, path: path, scope: pull(repository))
+        return ResumingBlobBody(
+            first: response.body, declaredLength: response.headers.first(name: "Content-Length").flatMap(Int64.init), client: self, path: path,
+            scope: pull(repository))
     }
 
     /// The rest of a blob from `offset`: a 206 answer's body, or nil when the registry cannot resume.
@@ -368,7 +381,7 @@ public final class RegistryClient: Sendable {
             if let (length, makeBody) = streaming { request.body = .stream(makeBody(), length: length.map { .known($0) } ?? .unknown) }
             let response: HTTPClientResponse
             do {
-                response = try await http.execute(request, timeout: .hours(24))
+                response = try await http.execute(request, timeout: .nanoseconds(Int64(options.responseTimeout / .nanoseconds(1))))
             } catch {
                 if attempt < options.retryTimes, streaming == nil {
                     attempt += 1
@@ -395,7 +408,7 @@ public final class RegistryClient: Sendable {
             case 429, 500...599:
                 guard attempt < options.retryTimes, streaming == nil else { return response }
                 attempt += 1
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterSeconds).map { Duration.seconds($0) }
                 _ = try? await response.body.collect(upTo: 1 << 20)
                 try await Task.sleep(for: retryAfter ?? options.retryDelay * (1 << (attempt - 1)))
                 continue
@@ -445,7 +458,22 @@ public final class RegistryClient: Sendable {
         if response.status == .unauthorized {
             throw ClientError.authentication(registry: registry, message ?? "credentials were refused")
         }
+        if response.status == .tooManyRequests {
+            throw ClientError.rateLimited(url: url(path), retryAfter: response.headers.first(name: "Retry-After").flatMap(Self.retryAfterSeconds))
+        }
         throw ClientError.status(url: url(path), status: Int(response.status.code), code: code, message: message)
+    }
+
+    /// `Retry-After` in seconds from now: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+    static func retryAfterSeconds(_ value: String) -> Int? {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int(text) { return max(seconds, 0) }
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.timeZone = TimeZone(identifier: "GMT")
+        format.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = format.date(from: text) else { return nil }
+        return max(Int(date.timeIntervalSinceNow.rounded(.up)), 0)
     }
 
     /// The target of `Link: <…>; rel="next"`.

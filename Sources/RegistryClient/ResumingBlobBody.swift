@@ -7,6 +7,8 @@ import NIOCore
 public struct ResumingBlobBody: AsyncSequence, Sendable {
     public typealias Element = ByteBuffer
     let first: HTTPClientResponse.Body
+    /// The first answer's `Content-Length`, when it sent one.
+    public let declaredLength: Int64?
     let client: RegistryClient
     let path: String
     let scope: String

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import OCI
+import PullThroughCache
 import RegistryStorage
 
 /// A distribution-spec error on its way to the client: `{"errors":[{"code","message","detail"}]}`.
@@ -24,6 +25,16 @@ struct SpecError: Error {
             self = e
         case let e as RegistryError:
             self.init(e.code, e.description, status: Self.status(for: e))
+        case let e as CacheError:
+            switch e {
+            case .manifestNotFound: self.init(.manifestUnknown, e.description)
+            case .blobNotFound: self.init(.blobUnknown, e.description)
+            case .rateLimited(_, let seconds):
+                self.init(.tooManyRequests, e.description)
+                headers[.retryAfter] = String(seconds)
+            case .upstreamUnavailable: self.init(.unavailable, e.description + " (and this is not in the cache)")
+            case .readOnlyNamespace: self.init(.unsupported, e.description)
+            }
         case let e as NameError:
             if case .invalidTag = e { self.init(.tagInvalid, e.description) } else { self.init(.nameInvalid, e.description) }
         case let e as DigestError:

@@ -6,6 +6,8 @@ import HummingbirdTLS
 import NIOCore
 import NIOSSL
 import Logging
+import PullThroughCache
+import RegistryUI
 import RegistryStorage
 import ServiceLifecycle
 import Synchronization
@@ -18,6 +20,9 @@ public struct RegistryHTTPServer: Sendable {
     let logger: Logger
     /// The built-in token server, when configured (its rules follow configuration reloads).
     let issuer: TokenIssuer?
+    /// The pull-through cache, when `proxy:` or `berth.cache:` configure one.
+    public let cache: PullThroughCache?
+    let metrics = RegistryMetrics()
 
     /// Opens the stores (connecting to PostgreSQL and migrating its schema when configured).
     public init(config: ServerConfig, logger: Logger) async throws {
@@ -29,6 +34,11 @@ public struct RegistryHTTPServer: Sendable {
         do {
             issuer = try config.tokenServer.map { settings in
                 try TokenIssuer(settings: settings, rootDirectory: config.rootDirectory, failureDelay: config.authFailureDelay, logger: logger)
+            }
+            cache = try config.cache.map { [registry, metrics] settings in
+                var settings = settings
+                if settings.spoolDirectory.isEmpty { settings.spoolDirectory = "\(config.rootDirectory)/cache-spool" }
+                return try PullThroughCache(settings: settings, registry: registry, observer: metrics, logger: logger)
             }
         } catch {
             try? await stores.close()
@@ -60,15 +70,30 @@ public struct RegistryHTTPServer: Sendable {
         let authenticator = try config.htpasswd.map { htpasswd in
             try HtpasswdAuthenticator(realm: htpasswd.realm, path: htpasswd.path, failureDelay: config.authFailureDelay, logger: logger)
         }
-        let metrics = RegistryMetrics()
         let notifier = config.webhooks.isEmpty
             ? nil : Notifier(endpoints: config.webhooks, metadata: registry.metadata, sourceAddress: "\(config.host):\(config.port)", logger: logger)
         let tokens = try config.token.map { token in
             try TokenAuthenticator(realm: token.realm, service: token.service, issuer: token.issuer, rootCertBundle: token.rootCertBundle, jwks: token.jwks)
         } ?? issuer.map(TokenAuthenticator.init(issuer:))
+        let ui = config.ui.map { [registry = self.registry] configured in
+            var settings = configured
+            // The webhooks page shows where events go, without credentials or query.
+            settings.webhooks = config.webhooks.map { endpoint in
+                var url = URLComponents(string: endpoint.url)
+                url?.user = nil
+                url?.password = nil
+                url?.query = nil
+                return (endpoint.name, url?.string ?? "")
+            }
+            let mode: UIAccessAdapter.Mode = authenticator.map(UIAccessAdapter.Mode.htpasswd) ?? issuer.map(UIAccessAdapter.Mode.tokenServer) ?? .open
+            return RegistryUI(
+                registry: registry, settings: settings, access: UIAccessAdapter(mode: mode, admins: settings.admins),
+                events: UIEventsAdapter(notifier: notifier, metrics: metrics, baseURL: config.externalURL ?? "http://\(config.host):\(config.port)"),
+                logger: logger)
+        }
         let responder = RegistryResponder(
             registry: registry, config: config, logger: logger, authenticator: authenticator, tokens: tokens, issuer: issuer, metrics: metrics,
-            notifier: notifier)
+            notifier: notifier, cache: cache, ui: ui)
         var serverBuilder: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(300)))
         if let certificate = config.tlsCertificate, let key = config.tlsKey {
             serverBuilder = try .tls(serverBuilder, tlsConfiguration: try tlsConfiguration(certificate: certificate, key: key))
@@ -104,6 +129,8 @@ public struct RegistryHTTPServer: Sendable {
         defer { purger?.cancel() }
         let collector = config.garbageCollection.map { settings in Task { await collectGarbage(settings, metrics: metrics) } }
         defer { collector?.cancel() }
+        let cacheMaintenance = cache.map { cache in Task { await cache.maintain() } }
+        defer { cacheMaintenance?.cancel() }
         let webhookClient = notifier.map { _ in HTTPClient(eventLoopGroupProvider: .singleton) }
         let deliveries = notifier.map { notifier in
             notifier.endpoints.map { endpoint in Task { await notifier.deliver(endpoint, client: webhookClient!) } }

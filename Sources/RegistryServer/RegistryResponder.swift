@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import OCI
+import PullThroughCache
+import RegistryUI
 import RegistryStorage
 
 /// Answers every request under `/v2/` by calling `Registry`, and logs one line per request.
@@ -21,6 +23,10 @@ struct RegistryResponder: HTTPResponder {
     let metrics: RegistryMetrics
     /// Queues webhook events when `notifications.endpoints` are configured.
     let notifier: Notifier?
+    /// Fills the repositories of `proxy:`/`berth.cache:` upstreams on demand.
+    let cache: PullThroughCache?
+    /// The web interface under `berth.ui.basepath`, when enabled.
+    let ui: RegistryUI?
 
     /// Blob bytes are read from disk in slices of this size while streaming to the client.
     /// Blobs from this size on are sent with sendfile; smaller ones are cheaper as one buffer.
@@ -28,6 +34,14 @@ struct RegistryResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
+        if let ui {
+            if ui.handles(request.uri.path) {
+                let response = await ui.respond(to: request)
+                logger.info("\(request.method) \(request.uri.path) \(response.status.code) \(Self.milliseconds(since: started))ms")
+                return response
+            }
+            if request.uri.path == "/" { return Response(status: .seeOther, headers: [.location: ui.settings.basePath + "/"]) }
+        }
         // Parsed once: authorisation, routing, webhooks and metrics all need it.
         let parsed = Result<Route, any Error> { try Route.parse(path: request.uri.path) }
         var response: Response
@@ -59,6 +73,9 @@ struct RegistryResponder: HTTPResponder {
             response = spec.response(includeBody: request.method != .head)
         }
         response.headers[.dockerAPIVersion] = "registry/2.0"
+        // What a pusher stored never renders as a page in this origin, which the UI shares.
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[.contentSecurityPolicy] = "sandbox"
         if let notifier, (200..<300).contains(response.status.code), let route = try? parsed.get() {
             await notify(notifier, route, request, response, user: user)
         }
@@ -140,6 +157,9 @@ struct RegistryResponder: HTTPResponder {
     /// `user`: who the request authenticated as (a token's subject; empty for an anonymous token).
     private func route(_ route: Route, _ request: Request, _ context: Context, user: String?) async throws -> Response {
         let method = request.method
+        if let cache, let name = route.repository, let cached = cache.repository(name, namespace: request.uri.queryParameters["ns"].map(String.init)) {
+            return try await cachedRoute(route, cached, request, context)
+        }
         switch (route, method) {
         case (.token, _):
             guard let issuer else { throw Route.ParseError.notFound }
@@ -192,7 +212,10 @@ struct RegistryResponder: HTTPResponder {
     }
 
     private func signatures(_ name: RepositoryName, _ digest: Digest) async throws -> Response {
-        let stored = try await registry.signatures(name, digest)
+        try signaturesResponse(try await registry.signatures(name, digest))
+    }
+
+    func signaturesResponse(_ stored: [StoredSignature]) throws -> Response {
         let list = stored.map { SignatureJSON(schemaVersion: 2, name: $0.name, type: "atomic", content: Data($0.content).base64EncodedString()) }
         return try jsonResponse(["signatures": list])
     }
@@ -242,7 +265,10 @@ struct RegistryResponder: HTTPResponder {
         let query = request.uri.queryParameters
         let n = try pageSize(query["n"].map(String.init))
         let last = query["last"].map(String.init)
-        let page = try await registry.tags(name, after: last, limit: n)
+        return tagsResponse(name, try await registry.tags(name, after: last, limit: n), n: n)
+    }
+
+    func tagsResponse(_ name: RepositoryName, _ page: Registry.TagPage, n: Int?) -> Response {
         var headers = HTTPFields()
         if page.hasMore, let n, let next = page.last {
             headers[.link] = "<\(url("/v2/\(name)/tags/list?last=\(escape(next))&n=\(n)"))>; rel=\"next\""
@@ -270,7 +296,10 @@ struct RegistryResponder: HTTPResponder {
     // MARK: manifests
 
     private func getManifest(_ name: RepositoryName, _ reference: ManifestReference, _ request: Request) async throws -> Response {
-        let manifest = try await registry.manifest(name, reference)
+        manifestResponse(try await registry.manifest(name, reference), request)
+    }
+
+    func manifestResponse(_ manifest: StoredManifest, _ request: Request) -> Response {
         var headers: HTTPFields = [
             .contentType: manifest.mediaType,
             .dockerContentDigest: manifest.digest.description,
@@ -305,35 +334,13 @@ struct RegistryResponder: HTTPResponder {
 
     // MARK: blobs
 
-    private func getBlob(_ name: RepositoryName, _ digest: Digest, _ request: Request, _ context: Context) async throws -> Response {
+    func getBlob(_ name: RepositoryName, _ digest: Digest, _ request: Request, _ context: Context) async throws -> Response {
         let size = try await registry.blobSize(name, digest)
-        var headers: HTTPFields = [
-            .contentType: MediaType.octetStream,
-            .dockerContentDigest: digest.description,
-            .eTag: "\"\(digest)\"",
-            .acceptRanges: "bytes",
-            .cacheControl: "max-age=31536000",
-        ]
-        var status = HTTPResponse.Status.ok
-        var range = 0...max(size - 1, 0)
-        switch ByteRange(header: request.headers[.range], size: size) {
-        case .whole:
-            break
-        case .partial(let r):
-            status = .partialContent
-            range = r
-            headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound)/\(size)"
-        case .unsatisfiable:
-            // HTTP's answer, with no error body: the spec's table has no code for a range, and
-            // a body is optional for a 4xx.
-            return Response(
-                status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(size)", .contentLength: "0"], body: ResponseBody())
-        }
-        let length = size == 0 ? 0 : range.upperBound - range.lowerBound + 1
-        headers[.contentLength] = String(length)
-        if request.method == .head || length == 0 {
+        let (status, headers, range) = blobHead(digest, size: size, request)
+        guard let range, request.method != .head, !range.isEmpty else {
             return Response(status: status, headers: headers, body: ResponseBody())
         }
+        let length = Int64(range.count)
         // Object storage: the client fetches the bytes from the store itself (Range included).
         if config.redirect, let url = try await registry.blobRedirect(digest) {
             return Response(
@@ -356,6 +363,33 @@ struct RegistryResponder: HTTPResponder {
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)
+    }
+
+    /// The status and headers of a blob answer, and the bytes to send (nil for a 416).
+    func blobHead(_ digest: Digest, size: Int64, _ request: Request) -> (HTTPResponse.Status, HTTPFields, Range<Int64>?) {
+        var headers: HTTPFields = [
+            .contentType: MediaType.octetStream,
+            .dockerContentDigest: digest.description,
+            .eTag: "\"\(digest)\"",
+            .acceptRanges: "bytes",
+            .cacheControl: "max-age=31536000",
+        ]
+        var status = HTTPResponse.Status.ok
+        var range: Range<Int64> = 0..<size
+        switch ByteRange(header: request.headers[.range], size: size) {
+        case .whole:
+            break
+        case .partial(let r):
+            status = .partialContent
+            range = r.lowerBound..<(r.upperBound + 1)
+            headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound)/\(size)"
+        case .unsatisfiable:
+            // HTTP's answer, with no error body: the spec's table has no code for a range, and
+            // a body is optional for a 4xx.
+            return (.rangeNotSatisfiable, [.contentRange: "bytes */\(size)", .contentLength: "0"], nil)
+        }
+        headers[.contentLength] = String(range.count)
+        return (status, headers, range)
     }
 
     // MARK: uploads
@@ -465,7 +499,7 @@ struct RegistryResponder: HTTPResponder {
         Response(status: .accepted, headers: [.contentLength: "0"], body: ResponseBody())
     }
 
-    private func pageSize(_ value: String?) throws -> Int? {
+    func pageSize(_ value: String?) throws -> Int? {
         guard let value else { return nil }
         // The spec's table has no code for a bad query parameter: UNSUPPORTED (this `n` is not one
         // the registry can serve) with 400, the detail saying what is wrong.
@@ -509,7 +543,7 @@ struct RegistryResponder: HTTPResponder {
         return Response(status: .ok, headers: headers, body: head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    private func jsonResponse(_ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {
+    func jsonResponse(_ value: some Encodable, headers: HTTPFields = [:]) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return json(try encoder.encode(value), head: false, headers: headers)

@@ -17,6 +17,16 @@ enum Route: Equatable {
     /// `/auth/token`, the built-in token server (when configured).
     case token
 
+    /// The repository the endpoint is in, if any.
+    var repository: RepositoryName? {
+        switch self {
+        case .tags(let name), .manifest(let name, _), .blob(let name, _), .uploads(let name), .upload(let name, _), .referrers(let name, _),
+            .signatures(let name, _):
+            name
+        case .base, .catalog, .token: nil
+        }
+    }
+
     enum ParseError: Error, Equatable {
         case notFound
         case name(NameError)

@@ -3,6 +3,8 @@
 // JSON errors, logs one access line per request.
 
 import Foundation
+import RegistryUI
+import PullThroughCache
 import RegistryStorage
 import Logging
 import NIOSSL
@@ -63,6 +65,11 @@ public struct ServerConfig: Sendable {
     public var tokenServer: TokenServerSettings?
     /// `berth.auth.failuredelay` (milliseconds): how long every failed login waits before its 401.
     public var authFailureDelay: Duration = .milliseconds(500)
+    /// `proxy:` or `berth.cache:`: repositories filled from upstream registries on demand (the
+    /// spool directory is set when the server starts, under the root directory).
+    public var cache: CacheSettings?
+    /// `berth.ui`: the web interface, when enabled.
+    public var ui: UISettings?
     /// Keys that were present but are unknown or not supported; startup logs them.
     public var warnings: [String] = []
 
@@ -90,6 +97,9 @@ public struct ServerConfig: Sendable {
             enabled: true
         http:
           addr: 127.0.0.1:5000
+        berth:
+          ui:
+            enabled: true
         """
 
     /// Parses `yaml`, applies `REGISTRY_*` variables from `environment`, and checks every value;
@@ -213,6 +223,7 @@ public struct ServerConfig: Sendable {
             config.catalogMaxEntries = entries
         }
         try loadAuth(reader, tree, into: &config)
+        try loadCache(reader, into: &config)
         if try reader.bool("storage.maintenance.uploadpurging.enabled") == false {
             config.uploadPurging = nil
         } else {
@@ -246,6 +257,7 @@ public struct ServerConfig: Sendable {
                 try duration("grace", defaults.grace), try duration("interval", defaults.interval), try reader.bool("berth.gc.untagged") ?? true
             )
         }
+        try loadUI(reader, into: &config)
         config.warnings = unrecognisedKeys(tree) + ignoredDatabaseWarnings(reader)
         return config
     }
@@ -417,13 +429,17 @@ public struct ServerConfig: Sendable {
         "storage.maintenance.uploadpurging.enabled", "storage.maintenance.uploadpurging.age",
         "storage.maintenance.uploadpurging.interval", "storage.maintenance.uploadpurging.dryrun",
         "storage.s3", "storage.redirect.disable", "database",
+        "proxy.remoteurl", "proxy.username", "proxy.password", "berth.cache.upstreams", "berth.cache.notfoundttl", "berth.cache.timeout",
+        "berth.cache.maxsize", "berth.ui.enabled", "berth.ui.basepath", "berth.ui.readonly", "berth.ui.admins", "berth.ui.sessionidle",
+        "berth.ui.sessionlifetime", "berth.ui.trust",
     ]
 
     /// distribution keys Berth accepts without acting on them (yet).
     static let ignoredDistributionSections = [
         "log.formatter", "log.fields", "log.accesslog", "loglevel", "storage.cache", "storage.redirect", "storage.maintenance",
         "storage.tag", "http.secret", "http.prefix", "http.headers", "http.debug", "http.http2", "http.relativeurls",
-        "http.net", "http.tls", "notifications.events", "redis", "health", "proxy", "validation",
+        "http.net", "http.tls", "notifications.events", "redis", "health", "proxy.ttl", "proxy.exec", "proxy.cachewritetimeout",
+        "validation",
         "compatibility", "reporting", "middleware",
     ]
 

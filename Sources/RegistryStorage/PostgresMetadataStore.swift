@@ -207,6 +207,10 @@ public final class PostgresMetadataStore: MetadataStore {
             ALTER TABLE uploads ADD COLUMN busy_by TEXT;
             ALTER TABLE uploads ADD COLUMN busy_until DOUBLE PRECISION;
             """),
+        // When a manifest was last pulled: a pull-through cache evicts the least recently used.
+        (3, "ALTER TABLE manifests ADD COLUMN pulled_at DOUBLE PRECISION NOT NULL DEFAULT 0;"),
+        // The web interface's sessions, so a visitor stays signed in whichever replica answers.
+        (4, OverviewSQL.sessionsTable),
     ]
 
     /// Applies the migrations not applied yet, in one transaction holding the migration lock.
@@ -245,14 +249,14 @@ public final class PostgresMetadataStore: MetadataStore {
     // MARK: units of work
 
     /// `bounded`: wait at most `connecttimeout` for a connection (else as long as it takes).
-    private func read<T: Sendable>(bounded: Bool = true, _ body: (Statements) async throws -> T) async throws -> T {
+    func read<T: Sendable>(bounded: Bool = true, _ body: (Statements) async throws -> T) async throws -> T {
         try await leased(client, bounded: bounded) { connection in try await body(Statements(connection: connection, logger: logger)) }
     }
 
     /// `body` in a transaction: committed when it returns, rolled back when it throws (its own
     /// error thrown, a `RegistryError` say). BEGIN and COMMIT go through `Statements` rather than
     /// postgres-nio's `withTransaction` so that they too refuse a connection already closed.
-    private func write<T: Sendable>(bounded: Bool = true, _ body: (Statements) async throws -> T) async throws -> T {
+    func write<T: Sendable>(bounded: Bool = true, _ body: (Statements) async throws -> T) async throws -> T {
         try await leased(client, bounded: bounded) { connection in
             let db = Statements(connection: connection, logger: logger)
             try await db.run("BEGIN")
@@ -346,12 +350,12 @@ public final class PostgresMetadataStore: MetadataStore {
             try await db.run("SELECT pg_advisory_xact_lock_shared(\(Self.gcLock))")
             let repo = try await Self.ensureRepository(db, repository)
             try await db.notify(repository.value)
-            for digest in record.requiredBlobs {
+            for digest in record.requiredBlobs where record.checkReferences {
                 let visible = try await db.first(
                     "SELECT 1 FROM repository_blobs WHERE repository_id = \(repo) AND digest = \(digest.description)", as: Int.self)
                 if visible == nil { throw RegistryError.manifestBlobUnknown(digest) }
             }
-            for digest in record.requiredManifests {
+            for digest in record.requiredManifests where record.checkReferences {
                 let present = try await db.first(
                     "SELECT 1 FROM manifests WHERE repository_id = \(repo) AND digest = \(digest.description)", as: Int.self)
                 if present == nil { throw RegistryError.manifestBlobUnknown(digest) }
@@ -468,6 +472,114 @@ public final class PostgresMetadataStore: MetadataStore {
                 annotations: try row.3.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }, artifactType: row.2)
         }
         return Page(items: descriptors, hasMore: rows.count > limit)
+    }
+
+    // MARK: overview (a browsing interface's listings)
+
+    public func repositorySummaries() async throws -> [RepositorySummary] {
+        typealias Columns = (String, Int64, Double?, Int64, Int32, Int32, Int32)
+        let rows: [Columns] = try await read { db in
+            try await db.all(PostgresQuery(unsafeSQL: OverviewSQL.repositorySummaries), as: Columns.self)
+        }
+        return rows.map { (row: Columns) -> RepositorySummary in
+            let lastPush: Date? = row.2.map { Date(timeIntervalSince1970: $0) }
+            return RepositorySummary(
+                name: row.0, tagCount: Int(row.1), lastPush: lastPush, bytes: row.3, multiPlatform: row.4 == 1, signed: row.5 == 1, hasSBOM: row.6 == 1)
+        }
+    }
+
+    public func tagDetails(_ repository: RepositoryName) async throws -> [TagDetail]? {
+        let rows = try await read { db -> [(String, String, String, ByteBuffer, Double)]? in
+            guard let repo = try await Self.repositoryID(db, repository) else { return nil }
+            return try await db.all(
+                """
+                SELECT t.name, m.digest, m.media_type, m.payload, t.updated_at FROM tags t
+                JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = \(repo) ORDER BY t.name
+                """, as: (String, String, String, ByteBuffer, Double).self)
+        }
+        return try rows?.map { row in
+            TagDetail(
+                name: row.0, digest: try Digest(parsing: row.1), mediaType: row.2, payload: Array(buffer: row.3),
+                pushedAt: Date(timeIntervalSince1970: row.4))
+        }
+    }
+
+    public func search(_ term: String, digestPrefix: String?, limit: Int) async throws -> [SearchHit] {
+        let count = Int64(limit)
+        let (tags, digests, annotated) = try await read { db in
+            let tags = try await db.all(
+                """
+                SELECT r.name, t.name, m.digest FROM tags t JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.id = t.manifest_id
+                WHERE strpos(t.name, \(term)) > 0 ORDER BY r.name, t.name LIMIT \(count)
+                """, as: (String, String, String).self)
+            let digests = digestPrefix == nil ? [] : try await db.all(
+                """
+                SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                WHERE m.digest LIKE \((digestPrefix ?? "") + "%") ORDER BY r.name, m.digest LIMIT \(count)
+                """, as: (String, String).self)
+            let annotated = try await db.all(
+                """
+                SELECT r.name, m.digest, m.annotations FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                WHERE m.annotations IS NOT NULL AND strpos(lower(m.annotations), lower(\(term))) > 0 ORDER BY r.name, m.digest LIMIT \(count)
+                """, as: (String, String, String).self)
+            return (tags, digests, annotated)
+        }
+        return try tags.map { SearchHit(repository: $0.0, tag: $0.1, digest: try Digest(parsing: $0.2), match: .tag, annotations: nil) }
+            + digests.map { SearchHit(repository: $0.0, tag: nil, digest: try Digest(parsing: $0.1), match: .digest, annotations: nil) }
+            + annotated.map { SearchHit(repository: $0.0, tag: nil, digest: try Digest(parsing: $0.1), match: .annotation, annotations: $0.2) }
+    }
+
+    public func notificationBacklog() async throws -> [NotificationBacklog] {
+        typealias Columns = (String, Int64, Int64, Int64, Double?)
+        let rows: [Columns] = try await read { db in
+            try await db.all(PostgresQuery(unsafeSQL: OverviewSQL.notificationBacklog), as: Columns.self)
+        }
+        return rows.map { (row: Columns) -> NotificationBacklog in
+            let oldest: Date? = row.4.map { Date(timeIntervalSince1970: $0) }
+            return NotificationBacklog(endpoint: row.0, queued: Int(row.1), failing: Int(row.2), maxAttempts: Int(row.3), oldestNextAttempt: oldest)
+        }
+    }
+
+    public func createSession(_ session: StoredSession, expiredBefore: Date, startedBefore: Date) async throws {
+        try await write { db in
+            try await db.run(
+                "DELETE FROM ui_sessions WHERE last_seen < \(expiredBefore.timeIntervalSince1970) OR created_at < \(startedBefore.timeIntervalSince1970)")
+            try await db.run(
+                """
+                INSERT INTO ui_sessions(key, user_name, csrf, created_at, last_seen)
+                VALUES (\(session.key), \(session.user), \(session.csrf), \(session.created.timeIntervalSince1970), \(session.lastSeen.timeIntervalSince1970))
+                """)
+        }
+    }
+
+    public func session(_ key: String, now: Date, expiredBefore: Date, startedBefore: Date, touchAfter: Date) async throws -> StoredSession? {
+        let row = try await read { db in
+            try await db.all("SELECT user_name, csrf, created_at, last_seen FROM ui_sessions WHERE key = \(key)", as: (String?, String, Double, Double).self).first
+        }
+        guard let row else { return nil }
+        let found = StoredSession(
+            key: key, user: row.0, csrf: row.1, created: Date(timeIntervalSince1970: row.2), lastSeen: Date(timeIntervalSince1970: row.3))
+        if found.lastSeen < expiredBefore || found.created < startedBefore {
+            try await deleteSession(key)
+            return nil
+        }
+        if found.lastSeen < touchAfter {
+            try await write { db in try await db.run("UPDATE ui_sessions SET last_seen = \(now.timeIntervalSince1970) WHERE key = \(key)") }
+        }
+        return found
+    }
+
+    public func deleteSession(_ key: String) async throws {
+        try await write { db in try await db.run("DELETE FROM ui_sessions WHERE key = \(key)") }
+    }
+
+    public func referrerTypes(_ repository: RepositoryName) async throws -> [(subject: String, artifactType: String?)] {
+        let rows = try await read { db -> [(String, String?)] in
+            guard let repo = try await Self.repositoryID(db, repository) else { return [] }
+            return try await db.all(
+                "SELECT subject, artifact_type FROM manifests WHERE repository_id = \(repo) AND subject IS NOT NULL", as: (String, String?).self)
+        }
+        return rows.map { (subject: $0.0, artifactType: $0.1) }
     }
 
     // MARK: notifications
@@ -681,7 +793,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     // MARK: helpers
 
-    private static func repositoryID(_ db: Statements, _ repository: RepositoryName) async throws -> Int64? {
+    static func repositoryID(_ db: Statements, _ repository: RepositoryName) async throws -> Int64? {
         try await db.first("SELECT id FROM repositories WHERE name = \(repository.value)", as: Int64.self)
     }
 

@@ -24,6 +24,9 @@ final class ReadCache: Sendable {
     }
 
     private let state = Mutex(State())
+    /// One answer that spans every repository (the list of repositories with their totals),
+    /// stamped with the counter: any invalidation anywhere makes it stale.
+    private let overall = Mutex<(tick: UInt64, value: any Sendable)?>(nil)
     private let budget: Int
     /// Off while a shared store's change feed is down: every read then goes to the store.
     private let enabled = Atomic<Bool>(true)
@@ -77,6 +80,19 @@ final class ReadCache: Sendable {
             state.entries[repository] = nil
             state.cost -= state.repositoryCost.removeValue(forKey: repository) ?? 0
         }
+    }
+
+    /// The cached answer spanning every repository, or `load`'s, kept unless a write intervened.
+    func overallValue<T: Sendable>(load: () async throws -> T) async rethrows -> T {
+        guard enabled.load(ordering: .sequentiallyConsistent) else { return try await load() }
+        let before = state.withLock { $0.tick }
+        if let hit = overall.withLock({ $0 }), hit.tick == before, let value = hit.value as? T { return value }
+        let loaded = try await load()
+        // Checked and stored under the state's lock, so an invalidation cannot slip in between.
+        state.withLock { state in
+            if state.tick == before { overall.withLock { $0 = (before, loaded) } }
+        }
+        return loaded
     }
 
     /// Returns the cached value for `key`, or loads it, caching it unless a write intervened.

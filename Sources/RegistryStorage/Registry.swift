@@ -24,6 +24,8 @@ public final class Registry: Sendable {
     private let readOnly: Atomic<Bool>
 
     /// Turns read-only mode on or off for the requests that follow.
+    private let lastCollection = Mutex<(at: Date, report: GarbageReport)?>(nil)
+
     public func setReadOnly(_ on: Bool) { readOnly.store(on, ordering: .relaxed) }
     public var isReadOnly: Bool { readOnly.load(ordering: .relaxed) }
     private let sessions: UploadSessions
@@ -153,7 +155,35 @@ public final class Registry: Sendable {
             return report
         }
         for repository in report.repositories { cache.invalidate(repository) }
+        if !dryRun { lastCollection.withLock { $0 = (now, report) } }
         return report
+    }
+
+    /// When this process last collected garbage, and what went (nil: not since it started).
+    public var lastGarbageCollection: (at: Date, report: GarbageReport)? { lastCollection.withLock { $0 } }
+
+    // MARK: pull-through cache
+
+    /// Notes when manifests were pulled, for `evictionCandidates`.
+    public func recordPulls(_ pulls: [ManifestPull]) async throws { try await metadata.recordPulls(pulls) }
+
+    /// Images under `prefixes`, least recently pulled first (see `MetadataStore.evictionCandidates`).
+    public func evictionCandidates(under prefixes: [String], limit: Int) async throws -> [ManifestPull] {
+        try await metadata.evictionCandidates(under: prefixes, limit: limit)
+    }
+
+    public func bytesLinked(under prefixes: [String]) async throws -> Int64 { try await metadata.bytesLinked(under: prefixes) }
+
+    /// Deletes a cached image whole, and the blob files nothing else uses, as the collector does
+    /// (rows first, then files, under the gate uploads and mounts take).
+    public func evict(_ repository: RepositoryName, _ digest: Digest, within prefixes: [String]) async throws -> GarbageReport {
+        try checkWritable()
+        defer { cache.invalidate(repository.value) }
+        return try await blobLocked(exclusive: true) {
+            let report = try await metadata.evict(repository, digest, within: prefixes)
+            for blob in report.blobs { try await blobs.deleteBlob(blob.digest) }
+            return report
+        }
     }
 
     /// Every stored blob whose bytes no longer hash to its digest (or whose file is missing).
@@ -265,8 +295,11 @@ public final class Registry: Sendable {
     }
 
     /// A whole blob in one request (`POST ?digest=`). No session row is written: it ends in this request.
+    /// `verified` runs once the whole body has hashed to `digest`, before the commit makes it
+    /// durable (a pull-through cache releases its clients' last byte then).
     public func putBlob(
-        _ repository: RepositoryName, digest: Digest, length: Int64?, body: some AsyncSequence<ByteBuffer, any Error>
+        _ repository: RepositoryName, digest: Digest, length: Int64?, body: some AsyncSequence<ByteBuffer, any Error>,
+        verified: @Sendable () -> Void = {}
     ) async throws -> Int64 {
         try checkWritable()
         let id = UUID()
@@ -274,7 +307,7 @@ public final class Registry: Sendable {
         let writer = try await blobs.openUpload(id, resuming: nil)
         do {
             _ = try await append(writer, &hasher, start: nil, length: length, body: body)
-            return try await commit(writer, hasher, id: id, repository: repository, digest: digest)
+            return try await commit(writer, hasher, id: id, repository: repository, digest: digest, verified: verified)
         } catch {
             await writer.discard()
             throw error
@@ -320,7 +353,8 @@ public final class Registry: Sendable {
     }
 
     private func commit(
-        _ writer: any UploadWriter, _ hasher: ResumableHasher, id: UUID, repository: RepositoryName, digest: Digest
+        _ writer: any UploadWriter, _ hasher: ResumableHasher, id: UUID, repository: RepositoryName, digest: Digest,
+        verified: @Sendable () -> Void = {}
     ) async throws -> Int64 {
         let actual: Digest
         if hasher.algorithm == digest.algorithm {
@@ -335,6 +369,7 @@ public final class Registry: Sendable {
         guard actual == digest else {
             throw RegistryError.digestInvalid("content digest is \(actual), not \(digest)")
         }
+        verified()
         let size = writer.offset
         try await blobLocked(exclusive: false) {
             try await writer.commit(as: digest)
@@ -365,6 +400,22 @@ public final class Registry: Sendable {
     public func putManifest(
         _ repository: RepositoryName, _ reference: ManifestReference, contentType: String?, body: [UInt8], extraTags: [Tag]
     ) async throws -> PushedManifest {
+        try await storeManifest(
+            repository, reference, contentType: contentType, body: body, extraTags: extraTags, checkReferences: options.requireReferences)
+    }
+
+    /// Stores a manifest a pull-through cache fetched from its upstream: validated as a push is,
+    /// but what it names is fetched later, on demand (the references are recorded for the collector).
+    public func putMirroredManifest(
+        _ repository: RepositoryName, _ reference: ManifestReference, contentType: String?, body: [UInt8]
+    ) async throws -> PushedManifest {
+        try await storeManifest(repository, reference, contentType: contentType, body: body, extraTags: [], checkReferences: false)
+    }
+
+    private func storeManifest(
+        _ repository: RepositoryName, _ reference: ManifestReference, contentType: String?, body: [UInt8], extraTags: [Tag],
+        checkReferences: Bool
+    ) async throws -> PushedManifest {
         try checkWritable()
         guard body.count <= options.maxManifestBytes else { throw RegistryError.manifestTooLarge(limit: options.maxManifestBytes) }
         let summary: ManifestSummary
@@ -385,23 +436,21 @@ public final class Registry: Sendable {
             digest = Digest.of(body)
             tags.insert(tag, at: 0)
         }
-        var requiredBlobs: [Digest] = []
-        var requiredManifests: [Digest] = []
+        let requiredBlobs: [Digest]
+        let requiredManifests: [Digest]
         switch summary.kind {
         case .image(let config, let layers):
             requiredBlobs = ([config] + layers)
                 .filter { !MediaType.isNonDistributable($0.mediaType) && ($0.urls ?? []).isEmpty }
                 .map(\.digest)
-        case .index(let manifests):
-            requiredManifests = manifests.map(\.digest)
-        }
-        if !options.requireReferences {
-            requiredBlobs = []
             requiredManifests = []
+        case .index(let manifests):
+            requiredBlobs = []
+            requiredManifests = manifests.map(\.digest)
         }
         let record = ManifestRecord(
             digest: digest, summary: summary, payload: body, requiredBlobs: Array(Set(requiredBlobs)),
-            requiredManifests: Array(Set(requiredManifests)))
+            requiredManifests: Array(Set(requiredManifests)), checkReferences: checkReferences)
         defer { cache.invalidate(repository.value) }
         try await metadata.putManifest(repository, record, tags: tags)
         return PushedManifest(digest: digest, subject: summary.subject?.digest, tags: tags)
@@ -455,6 +504,18 @@ public final class Registry: Sendable {
         public let hasMore: Bool
         /// The page's last tag, for the `Link` to the next page.
         public let last: String?
+
+        /// A page of `tags` (in the spec's lexical order) after `last`, at most `limit` long.
+        public init(_ repository: RepositoryName, tags: [String], after last: String?, limit: Int?) {
+            let page = Page(prefixOf: tags.sorted().filter { last == nil || $0 > last! }, limit: limit)
+            self.init(json: ListingJSON.tags(repository, page.items), hasMore: page.hasMore, last: page.items.last)
+        }
+
+        init(json: [UInt8], hasMore: Bool, last: String?) {
+            self.json = json
+            self.hasMore = hasMore
+            self.last = last
+        }
     }
 
     public func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> TagPage {
@@ -469,6 +530,43 @@ public final class Registry: Sendable {
 
     public func catalog(after last: String?, limit: Int) async throws -> Page<String> {
         try await metadata.repositories(after: last, limit: limit)
+    }
+
+    /// Every repository with its totals (a browsing interface's list).
+    /// Cached until anything changes: the query visits every repository.
+    public func repositorySummaries() async throws -> [RepositorySummary] {
+        try await cache.overallValue { try await metadata.repositorySummaries() }
+    }
+
+    /// A repository's tags with their manifests, in one read.
+    public func tagDetails(_ repository: RepositoryName) async throws -> [TagDetail] {
+        guard let tags = try await metadata.tagDetails(repository) else { throw RegistryError.nameUnknown(repository) }
+        return tags
+    }
+
+    // MARK: web-interface sessions (in the metadata store, so every replica knows them)
+
+    public func createSession(_ session: StoredSession, expiredBefore: Date, startedBefore: Date) async throws {
+        try await metadata.createSession(session, expiredBefore: expiredBefore, startedBefore: startedBefore)
+    }
+
+    public func session(_ key: String, now: Date, expiredBefore: Date, startedBefore: Date, touchAfter: Date) async throws -> StoredSession? {
+        try await metadata.session(key, now: now, expiredBefore: expiredBefore, startedBefore: startedBefore, touchAfter: touchAfter)
+    }
+
+    public func deleteSession(_ key: String) async throws { try await metadata.deleteSession(key) }
+
+    /// Webhook events waiting, per endpoint.
+    public func notificationBacklog() async throws -> [NotificationBacklog] { try await metadata.notificationBacklog() }
+
+    /// Tags, digest prefixes and annotations matching `term` (the UI's search).
+    public func search(_ term: String, digestPrefix: String?, limit: Int) async throws -> [SearchHit] {
+        try await metadata.search(term, digestPrefix: digestPrefix, limit: limit)
+    }
+
+    /// Each referrer's subject and artifact type in `repository`, in one read.
+    public func referrerTypes(_ repository: RepositoryName) async throws -> [(subject: String, artifactType: String?)] {
+        try await metadata.referrerTypes(repository)
     }
 
     public func referrers(

@@ -5,7 +5,7 @@ import OCI
 /// Metadata in one SQLite database (WAL, one writer, a pool of readers) through GRDB.
 /// Every listing is an indexed range scan, so a page costs O(page) whatever the repository's size.
 public final class SQLiteMetadataStore: MetadataStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -121,6 +121,14 @@ public final class SQLiteMetadataStore: MetadataStore {
             try db.execute(sql: "ALTER TABLE uploads ADD COLUMN hash_state BLOB")
             try db.execute(sql: "ALTER TABLE uploads ADD COLUMN storage_state BLOB NOT NULL DEFAULT x''")
         }
+        migrator.registerMigration("v6 pulls") { db in
+            // When a manifest was last pulled: a pull-through cache evicts the least recently used.
+            try db.execute(sql: "ALTER TABLE manifests ADD COLUMN pulled_at REAL NOT NULL DEFAULT 0")
+        }
+        migrator.registerMigration("v7 ui sessions") { db in
+            // The web interface's sessions, by the SHA-256 of the cookie's value.
+            try db.execute(sql: OverviewSQL.sessionsTable)
+        }
         return migrator
     }
 
@@ -202,13 +210,13 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func putManifest(_ repository: RepositoryName, _ record: ManifestRecord, tags: [Tag]) async throws {
         try await pool.write { db in
             let repo = try Self.ensureRepository(db, repository)
-            for digest in record.requiredBlobs {
+            for digest in record.requiredBlobs where record.checkReferences {
                 let visible = try Bool.fetchOne(
                     db, sql: "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?",
                     arguments: [repo, digest.description]) ?? false
                 if !visible { throw RegistryError.manifestBlobUnknown(digest) }
             }
-            for digest in record.requiredManifests {
+            for digest in record.requiredManifests where record.checkReferences {
                 let present = try Bool.fetchOne(
                     db, sql: "SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?",
                     arguments: [repo, digest.description]) ?? false
@@ -355,6 +363,124 @@ public final class SQLiteMetadataStore: MetadataStore {
         let artifactType: String?
         let annotations: String?
         let size: Int64
+    }
+
+    // MARK: overview (a browsing interface's listings)
+
+    public func repositorySummaries() async throws -> [RepositorySummary] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: OverviewSQL.repositorySummaries).map { row in
+                RepositorySummary(
+                    name: row[0], tagCount: row[1], lastPush: (row[2] as Double?).map(Date.init(timeIntervalSince1970:)), bytes: row[3],
+                    multiPlatform: row[4] as Int == 1, signed: row[5] as Int == 1, hasSBOM: row[6] as Int == 1)
+            }
+        }
+    }
+
+    public func tagDetails(_ repository: RepositoryName) async throws -> [TagDetail]? {
+        try await pool.read { db in
+            guard let repo = try Self.repositoryID(db, repository) else { return nil }
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT t.name, m.digest, m.media_type, m.payload, t.updated_at FROM tags t
+                    JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = ? ORDER BY t.name
+                    """, arguments: [repo]
+            ).map { row in
+                TagDetail(
+                    name: row[0], digest: try Digest(parsing: row[1] as String), mediaType: row[2], payload: Array(row[3] as Data),
+                    pushedAt: Date(timeIntervalSince1970: row[4]))
+            }
+        }
+    }
+
+    public func search(_ term: String, digestPrefix: String?, limit: Int) async throws -> [SearchHit] {
+        try await pool.read { db in
+            var hits: [SearchHit] = []
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.name, t.name, m.digest FROM tags t JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.id = t.manifest_id
+                    WHERE instr(t.name, ?) > 0 ORDER BY r.name, t.name LIMIT ?
+                    """, arguments: [term, limit])
+            {
+                hits.append(SearchHit(repository: row[0], tag: row[1], digest: try Digest(parsing: row[2] as String), match: .tag, annotations: nil))
+            }
+            if let digestPrefix {
+                for row in try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                        WHERE m.digest LIKE ? ORDER BY r.name, m.digest LIMIT ?
+                        """, arguments: [digestPrefix + "%", limit])
+                {
+                    hits.append(SearchHit(repository: row[0], tag: nil, digest: try Digest(parsing: row[1] as String), match: .digest, annotations: nil))
+                }
+            }
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.name, m.digest, m.annotations FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                    WHERE m.annotations IS NOT NULL AND instr(lower(m.annotations), lower(?)) > 0 ORDER BY r.name, m.digest LIMIT ?
+                    """, arguments: [term, limit])
+            {
+                hits.append(SearchHit(repository: row[0], tag: nil, digest: try Digest(parsing: row[1] as String), match: .annotation, annotations: row[2]))
+            }
+            return hits
+        }
+    }
+
+    public func notificationBacklog() async throws -> [NotificationBacklog] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: OverviewSQL.notificationBacklog).map { row in
+                NotificationBacklog(
+                    endpoint: row[0], queued: row[1], failing: row[2], maxAttempts: row[3],
+                    oldestNextAttempt: (row[4] as Double?).map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
+
+    public func createSession(_ session: StoredSession, expiredBefore: Date, startedBefore: Date) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "DELETE FROM ui_sessions WHERE last_seen < ? OR created_at < ?",
+                arguments: [expiredBefore.timeIntervalSince1970, startedBefore.timeIntervalSince1970])
+            try db.execute(
+                sql: "INSERT INTO ui_sessions(key, user_name, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)",
+                arguments: [session.key, session.user, session.csrf, session.created.timeIntervalSince1970, session.lastSeen.timeIntervalSince1970])
+        }
+    }
+
+    public func session(_ key: String, now: Date, expiredBefore: Date, startedBefore: Date, touchAfter: Date) async throws -> StoredSession? {
+        let found = try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT user_name, csrf, created_at, last_seen FROM ui_sessions WHERE key = ?", arguments: [key]).map {
+                StoredSession(
+                    key: key, user: $0[0], csrf: $0[1], created: Date(timeIntervalSince1970: $0[2]), lastSeen: Date(timeIntervalSince1970: $0[3]))
+            }
+        }
+        guard let found else { return nil }
+        if found.lastSeen < expiredBefore || found.created < startedBefore {
+            try await deleteSession(key)
+            return nil
+        }
+        if found.lastSeen < touchAfter {
+            try await pool.write { db in
+                try db.execute(sql: "UPDATE ui_sessions SET last_seen = ? WHERE key = ?", arguments: [now.timeIntervalSince1970, key])
+            }
+        }
+        return found
+    }
+
+    public func deleteSession(_ key: String) async throws {
+        try await pool.write { db in try db.execute(sql: "DELETE FROM ui_sessions WHERE key = ?", arguments: [key]) }
+    }
+
+    public func referrerTypes(_ repository: RepositoryName) async throws -> [(subject: String, artifactType: String?)] {
+        try await pool.read { db in
+            guard let repo = try Self.repositoryID(db, repository) else { return [] }
+            return try Row.fetchAll(db, sql: "SELECT subject, artifact_type FROM manifests WHERE repository_id = ? AND subject IS NOT NULL", arguments: [repo])
+                .map { (subject: $0[0], artifactType: $0[1]) }
+        }
     }
 
     // MARK: notifications
@@ -564,7 +690,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     // MARK: helpers
 
-    private static func repositoryID(_ db: Database, _ repository: RepositoryName) throws -> Int64? {
+    static func repositoryID(_ db: Database, _ repository: RepositoryName) throws -> Int64? {
         try Int64.fetchOne(db, sql: "SELECT id FROM repositories WHERE name = ?", arguments: [repository.value])
     }
 

@@ -78,6 +78,12 @@ public struct StoredManifest: Sendable, Equatable {
     public let digest: Digest
     public let mediaType: String
     public let payload: [UInt8]
+
+    public init(digest: Digest, mediaType: String, payload: [UInt8]) {
+        self.digest = digest
+        self.mediaType = mediaType
+        self.payload = payload
+    }
 }
 
 /// A manifest ready to be recorded: its bytes and what it references.
@@ -85,10 +91,14 @@ public struct ManifestRecord: Sendable {
     public let digest: Digest
     public let summary: ManifestSummary
     public let payload: [UInt8]
-    /// Blobs that must be visible in the repository (config and distributable layers).
+    /// Blobs the manifest uses (config and distributable layers): kept by the collector for it.
     public let requiredBlobs: [Digest]
-    /// Manifests that must exist in the repository (an index's children).
+    /// Manifests the manifest uses (an index's children).
     public let requiredManifests: [Digest]
+    /// When true the store refuses the manifest unless every required blob is visible in the
+    /// repository and every required manifest exists; a pull-through cache stores a manifest
+    /// before fetching what it names.
+    public let checkReferences: Bool
 }
 
 /// A webhook event waiting for its endpoint.
@@ -103,6 +113,19 @@ public struct QueuedNotification: Sendable, Equatable {
         self.endpoint = endpoint
         self.event = event
         self.attempts = attempts
+    }
+}
+
+/// A manifest and when it was last pulled (or pushed, when never pulled).
+public struct ManifestPull: Sendable, Equatable {
+    public let repository: RepositoryName
+    public let digest: Digest
+    public let at: Date
+
+    public init(repository: RepositoryName, digest: Digest, at: Date) {
+        self.repository = repository
+        self.digest = digest
+        self.at = at
     }
 }
 
@@ -222,6 +245,15 @@ public protocol MetadataStore: Sendable {
     /// Tags in byte order after `last`; nil when the repository does not exist.
     func tags(_ repository: RepositoryName, after last: String?, limit: Int?) async throws -> Page<String>?
     func repositories(after last: String?, limit: Int) async throws -> Page<String>
+    /// Every repository with its totals, by name (`RegistryOverview.swift`).
+    func repositorySummaries() async throws -> [RepositorySummary]
+    /// A repository's tags with the manifests they name, by tag; nil when it does not exist.
+    func tagDetails(_ repository: RepositoryName) async throws -> [TagDetail]?
+    /// Up to `limit` of each: tags whose name contains `term`, manifests whose digest starts with
+    /// `digestPrefix` (when given), manifests whose annotations contain `term` (any case).
+    func search(_ term: String, digestPrefix: String?, limit: Int) async throws -> [SearchHit]
+    /// Every referrer's subject in `repository` with the referrer's artifact type (for badges).
+    func referrerTypes(_ repository: RepositoryName) async throws -> [(subject: String, artifactType: String?)]
     /// Manifests in `repository` whose subject is `subject`, in digest order after `last`.
     func referrers(
         _ repository: RepositoryName, subject: Digest, artifactType: String?, after last: String?, limit: Int
@@ -237,6 +269,29 @@ public protocol MetadataStore: Sendable {
     /// that no manifest references. The caller removes the blob files. A dry run reports and
     /// changes nothing.
     func collectGarbage(before cutoff: Date, untaggedManifests: Bool, dryRun: Bool) async throws -> GarbageReport
+    /// Records when manifests were last pulled (a pull-through cache's eviction order).
+    func recordPulls(_ pulls: [ManifestPull]) async throws
+    /// The images of repositories under `prefixes` (every repository for an empty prefix) that
+    /// eviction may take, least recently used first: manifests no index of their repository lists
+    /// and that are not a referrer of a manifest present.
+    func evictionCandidates(under prefixes: [String], limit: Int) async throws -> [ManifestPull]
+    /// Bytes of the distinct blobs visible in repositories under `prefixes`.
+    func bytesLinked(under prefixes: [String]) async throws -> Int64
+    /// Deletes an image whole in one transaction: the manifest, the children of an index that no
+    /// other manifest of the repository lists, its referrers and cosign `sha256-<hex>.sig/.att/.sbom`
+    /// tags, then the blobs they used that no manifest references any more and no repository
+    /// outside `prefixes` holds (those are the collector's, whose grace protects pushes under way).
+    /// The caller removes the blob files.
+    func evict(_ repository: RepositoryName, _ digest: Digest, within prefixes: [String]) async throws -> GarbageReport
+    /// Stores a UI session, first deleting those last seen before `expiredBefore` or created
+    /// before `startedBefore`.
+    func createSession(_ session: StoredSession, expiredBefore: Date, startedBefore: Date) async throws
+    /// The session under `key` unless it expired (then it is deleted); its last-seen time is
+    /// moved to `now` when older than `touchAfter`.
+    func session(_ key: String, now: Date, expiredBefore: Date, startedBefore: Date, touchAfter: Date) async throws -> StoredSession?
+    func deleteSession(_ key: String) async throws
+    /// Queued webhook events per endpoint (endpoints with none are absent).
+    func notificationBacklog() async throws -> [NotificationBacklog]
     /// Queues webhook events (`id` and `attempts` are ignored).
     func enqueueNotifications(_ events: [QueuedNotification]) async throws
     /// Events for `endpoint` whose next attempt is due, oldest first.

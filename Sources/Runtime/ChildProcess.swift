@@ -10,12 +10,14 @@ struct ChildProcess: Sendable {
     let pid: Int32
 
     /// With `hiding`, the child runs in a private mount namespace where that mount is gone;
-    /// `quiet` sends its stdout and stderr to /dev/null.
-    static func spawn(_ path: String, _ arguments: [String], hiding: String? = nil, quiet: Bool = false) throws -> ChildProcess {
+    /// `quiet` sends its stdout and stderr to /dev/null; `detached` starts it in a session of its
+    /// own with no stdio (it outlives this process).
+    static func spawn(_ path: String, _ arguments: [String], hiding: String? = nil, quiet: Bool = false, detached: Bool = false) throws -> ChildProcess {
         let argv = ([path] + arguments).map { strdup($0) }
         defer { argv.forEach { free($0) } }
         var pid: Int32 = 0
-        let result = (argv + [nil]).withUnsafeBufferPointer { clinuxio_spawn(path, $0.baseAddress, hiding, quiet ? 1 : 0, &pid) }
+        let flags = (quiet ? CLINUXIO_SPAWN_QUIET : 0) | (detached ? CLINUXIO_SPAWN_DETACH : 0)
+        let result = (argv + [nil]).withUnsafeBufferPointer { clinuxio_spawn(path, $0.baseAddress, hiding, flags, &pid) }
         guard result == 0 else { throw RuntimeError.runtime("cannot start \(path): \(String(cString: strerror(result)))") }
         return ChildProcess(pid: pid)
     }

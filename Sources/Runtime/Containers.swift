@@ -1,66 +1,164 @@
 import Foundation
 
-/// A container Berth created: its bundle under `containers/<id>/bundle` and this record beside it.
+/// A container Berth created: its bundle under `containers/<id>/bundle`, this record beside it
+/// (`container.json`), and for a detached one its log (`ctr.log`).
 public struct ContainerRecord: Codable, Sendable {
     public var id: String
     public var name: String
     public var image: String
     public var command: [String]
     public var created: Date
+    /// `created`, `running`, `restarting` (waiting out a restart's backoff) or `exited`.
     public var status: String
     public var exitCode: Int32?
     public var runtime: String
-    /// The `berth run` process watching it, while it runs.
+    /// The runtime as it was found (a path), so a monitor and later verbs use the same one.
+    public var runtimePath: String?
+    /// The process watching it while it runs: `berth run` in the foreground, else its monitor.
     public var pid: Int32?
+    /// Its PID 1 on the host, while it runs.
+    public var containerPid: Int32?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// Run with `-d` (or started again with `berth start`): a monitor owns it.
+    public var detached: Bool?
+    /// `no`, `always`, `unless-stopped`, `on-failure[:N]`.
+    public var restartPolicy: String?
+    public var restartCount: Int?
+    /// `--rm`: removed when it exits for good.
+    public var autoRemove: Bool?
+    /// The log's size cap in bytes (`--log-opt max-size`).
+    public var logMaxSize: Int64?
+    /// The signal `stop` sends first (the image's StopSignal, or `--stop-signal`).
+    public var stopSignal: String?
+    /// Seconds `stop` waits before SIGKILL.
+    public var stopTimeout: Int?
+    /// The cached layers the overlay stacks, so `start` can mount it again.
+    public var lowerDirs: [String]?
+    /// `--init`: the init program bind-mounted as PID 1.
+    public var initPath: String?
+    /// Why it could not start, or why its monitor ended it.
+    public var error: String?
+    /// The image's `EXPOSE` entries (`80/tcp`).
+    public var exposedPorts: [String]?
+    /// Published ports (`-p`, `-P`); host ports as bound once the container runs.
+    public var ports: [PortMapping]?
+    /// `--network` as given (`none` when absent).
+    public var network: String?
+
+    /// Whether the process watching it is alive (a `running` record whose watcher died is not).
+    public var isActive: Bool {
+        guard ["running", "restarting", "created"].contains(status), let pid else { return false }
+        return Self.alive(pid)
+    }
+
+    /// A process that exists and has not exited: a zombie no one has reaped yet (a monitor whose
+    /// parent went away before it) counts as gone.
+    static func alive(_ pid: Int32) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        let state = stat.split(separator: ")").last?.split(separator: " ").first
+        return state != "Z" && state != "X"
+    }
+
+    /// Exited for good: no process runs it or watches it any more.
+    mutating func markEnded() {
+        status = "exited"
+        finishedAt = finishedAt ?? Date()
+        containerPid = nil
+        pid = nil
+    }
+
+    /// Its PID 1 is alive (whatever became of the process watching it).
+    public var containerAlive: Bool { containerPid.map(Self.alive) ?? false }
+
+    /// The status as `ps` shows it: a record left `running` by a watcher that died is `orphaned`
+    /// while the container still runs (`rm -f` or `stop` end it), else exited.
+    public var effectiveStatus: String {
+        if status == "running" || status == "restarting", !isActive { return containerAlive ? "orphaned" : "exited" }
+        return status
+    }
 }
 
-/// The containers of a store: created, listed (`ps`), removed (`rm`).
+/// The containers of a store: created, listed (`ps`), looked up by name or id prefix, removed.
 public struct Containers: Sendable {
     let store: LocalStore
 
     public init(store: LocalStore) { self.store = store }
 
-    func directory(_ id: String) -> String { "\(store.containersPath)/\(id)" }
+    public func directory(_ id: String) -> String { "\(store.containersPath)/\(id)" }
+    public func logPath(_ id: String) -> String { "\(directory(id))/ctr.log" }
+    /// Present while `stop`, `kill` or `rm -f` wants it to stay down: its monitor does not restart it.
+    func stopMarker(_ id: String) -> String { "\(directory(id))/stop-requested" }
 
     public func list() -> [ContainerRecord] {
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: store.containersPath)) ?? []
-        return ids.compactMap { id in
-            FileManager.default.contents(atPath: "\(directory(id))/container.json").flatMap { try? Self.decoder.decode(ContainerRecord.self, from: $0) }
-        }.sorted { $0.created < $1.created }
+        return ids.compactMap { load($0) }.sorted { $0.created < $1.created }
     }
 
-    public func find(_ nameOrID: String) -> ContainerRecord? {
-        list().first { $0.name == nameOrID || $0.id == nameOrID || (nameOrID.count >= 4 && $0.id.hasPrefix(nameOrID)) }
+    public func load(_ id: String) -> ContainerRecord? {
+        guard id.allSatisfy(\.isHexDigit) else { return nil }
+        return FileManager.default.contents(atPath: "\(directory(id))/container.json").flatMap { try? Self.decoder.decode(ContainerRecord.self, from: $0) }
+    }
+
+    public func find(_ nameOrID: String) -> ContainerRecord? { try? resolve(nameOrID) }
+
+    /// podman's lookup: a full id, an exact name, else a unique id prefix.
+    public func resolve(_ nameOrID: String) throws(RuntimeError) -> ContainerRecord {
+        let all = list()
+        if let exact = all.first(where: { $0.id == nameOrID || $0.name == nameOrID }) { return exact }
+        let matches = nameOrID.isEmpty ? [] : all.filter { $0.id.hasPrefix(nameOrID.lowercased()) }
+        guard matches.count <= 1 else { throw .invalidArgument("more than one result for container ID \(nameOrID)") }
+        guard let match = matches.first else { throw .notFound("no container with name or ID \"\(nameOrID)\" found") }
+        return match
     }
 
     /// A new container directory with a fresh id and a unique name.
-    func create(name: String?, image: String, runtime: String) throws -> ContainerRecord {
+    func create(name: String?, image: String, runtime: OCIRuntime) throws -> ContainerRecord {
         let id = (0..<32).map { _ in String(format: "%x", Int.random(in: 0..<16)) }.joined()
         let chosen = name ?? "berth-\(id.prefix(12))"
-        guard chosen.allSatisfy({ $0.isLetter || $0.isNumber || "_.-".contains($0) }), !chosen.isEmpty else {
-            throw RuntimeError.invalidArgument("invalid container name '\(chosen)' ([A-Za-z0-9_.-])")
+        guard let first = chosen.first, first.isLetter || first.isNumber, chosen.allSatisfy({ ($0.isLetter || $0.isNumber || "_.-".contains($0)) && $0.isASCII }) else {
+            throw RuntimeError.invalidArgument("invalid container name '\(chosen.prefix(100))' ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
         }
-        if find(chosen) != nil { throw RuntimeError.invalidArgument("the container name \(chosen) is already in use (berth rm \(chosen))") }
+        if list().contains(where: { $0.name == chosen }) { throw RuntimeError.invalidArgument("the container name \(chosen) is already in use (berth rm \(chosen))") }
         try FileManager.default.createDirectory(atPath: "\(directory(id))/bundle/rootfs", withIntermediateDirectories: true)
-        let record = ContainerRecord(id: id, name: chosen, image: image, command: [], created: Date(), status: "created", exitCode: nil, runtime: runtime, pid: nil)
+        chmod(directory(id), 0o700)
+        let record = ContainerRecord(
+            id: id, name: chosen, image: image, command: [], created: Date(), status: "created", exitCode: nil, runtime: runtime.name, runtimePath: runtime.path)
         try save(record)
         return record
     }
 
+    /// Replaces the record atomically (readers never see half of it).
     func save(_ record: ContainerRecord) throws {
-        let temporary = "\(directory(record.id))/.container.json.tmp"
+        let temporary = "\(directory(record.id))/.container.json.\(getpid()).tmp"
         try Self.encoder.encode(record).write(to: URL(fileURLWithPath: temporary))
         guard rename(temporary, "\(directory(record.id))/container.json") == 0 else { throw RuntimeError.io(temporary, String(cString: strerror(errno))) }
     }
 
+    /// The runtime that runs `record`.
+    func runtime(of record: ContainerRecord) throws -> OCIRuntime {
+        try OCIRuntime.find(record.runtimePath ?? record.runtime)
+    }
+
+    /// Waits (up to 10 s) until the monitor of a container that has exited has finished
+    /// cleaning up after it, so nothing it still writes races what comes next.
+    func waitForMonitor(_ record: ContainerRecord) {
+        // A foreground `run` is its own watcher.
+        guard let pid = load(record.id)?.pid ?? record.pid, pid != getpid() else { return }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContainerRecord.alive(pid), load(record.id)?.pid == pid, ContinuousClock.now < deadline { usleep(5_000) }
+    }
+
     /// Deletes the container's runtime state and its directory.
     public func remove(_ record: ContainerRecord) throws {
-        if record.status == "running", let pid = record.pid, kill(pid, 0) == 0 {
-            throw RuntimeError.invalidArgument("container \(record.name) is running")
+        if record.isActive && (record.status != "created" || record.containerPid != nil) || record.effectiveStatus == "orphaned" {
+            throw RuntimeError.invalidArgument("container \(record.name) is running (berth stop it, or berth rm -f)")
         }
-        // `run` in the foreground deletes its state when the container exits; only a berth that
-        // died mid-run leaves some behind.
-        if FileManager.default.fileExists(atPath: "\(store.runtimeState)/\(record.id)"), let runtime = try? OCIRuntime.find(record.runtime) {
+        waitForMonitor(record)
+        // A monitor or `run` deletes the runtime's state when the container exits; only one
+        // that died mid-run leaves some behind.
+        if FileManager.default.fileExists(atPath: "\(store.runtimeState)/\(record.id)"), let runtime = try? runtime(of: record) {
             runtime.delete(id: record.id, state: store.runtimeState)
         }
         // A berth killed mid-run leaves the overlay mounted; removing through it would whiteout, not delete.
@@ -70,13 +168,22 @@ public struct Containers: Sendable {
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamps.rfc3339(date))
+        }
         encoder.outputFormatting = [.sortedKeys]
         return encoder
     }()
     static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = Timestamps.parse(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an RFC 3339 time: \(text)"))
+            }
+            return date
+        }
         return decoder
     }()
 }

@@ -55,10 +55,14 @@ struct LayerCache {
         }
     }
 
-    /// Whether this machine can stack cached layers: root, overlayfs in the kernel, and a store
-    /// filesystem that takes `trusted.*` xattrs and whiteout devices. A positive answer is
-    /// remembered in `note` until the next boot (a new kernel may lack overlayfs), so runs
-    /// after the first skip the probe.
+    /// The xattr overlayfs reads opaque directories from: `trusted.*` as root; in a rootless
+    /// user namespace `user.*`, which the mount then names with `userxattr` (Linux 5.11).
+    static var opaqueXattr: String { HostUser.inUserNamespace ? "user.overlay.opaque" : "trusted.overlay.opaque" }
+
+    /// Whether this machine can stack cached layers: root (or rootless berth in its namespace),
+    /// overlayfs in the kernel, and a store filesystem that takes the opaque xattr and whiteout
+    /// devices. A positive answer is remembered in `note` until the next boot (a new kernel may
+    /// lack overlayfs), so runs after the first skip the probe.
     static func overlayAvailable(in directory: String, note: String) -> Bool {
         guard geteuid() == 0, !directory.contains(":"), !directory.contains(",") else { return false }
         let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? ""
@@ -68,7 +72,7 @@ struct LayerCache {
         defer { try? FileManager.default.removeItem(atPath: probe) }
         guard (try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)) != nil else { return false }
         let value = Array("y".utf8)
-        let xattr = value.withUnsafeBytes { clinuxio_lsetxattr(probe, "trusted.overlay.opaque", $0.baseAddress, UInt($0.count)) }
+        let xattr = value.withUnsafeBytes { clinuxio_lsetxattr(probe, opaqueXattr, $0.baseAddress, UInt($0.count)) }
         guard xattr == 0, clinuxio_mknod("\(probe)/whiteout", UInt32(S_IFCHR), 0, 0) == 0 else { return false }
         // A lost or torn note only means probing again.
         try? boot.write(toFile: note, atomically: true, encoding: .utf8)
@@ -79,11 +83,15 @@ struct LayerCache {
 /// The overlay mount of a container's rootfs: cached layers below, the container's own upper
 /// and work directories above.
 enum OverlayMount {
-    static func mount(layers: [String], container: String, rootfs: String) throws {
+    /// `again`: the container's layers were mounted before (`berth start`): the work directory
+    /// a volatile mount leaves behind is scratch, and the kernel refuses to reuse it.
+    static func mount(layers: [String], container: String, rootfs: String, again: Bool = false) throws {
+        if again { try? FileManager.default.removeItem(atPath: "\(container)/work") }
         for directory in ["upper", "work"] { try FileManager.default.createDirectory(atPath: "\(container)/\(directory)", withIntermediateDirectories: true) }
-        // `volatile`: a container's upper directory is never mounted again (no restart, no
-        // commit), so it need not be synced, and unmounting does not wait for its writes.
-        let options = "lowerdir=\(layers.reversed().joined(separator: ":")),upperdir=\(container)/upper,workdir=\(container)/work,volatile"
+        // `volatile`: a container's upper directory needs no sync (a crash loses the container's
+        // scratch writes, as a crash would anyway), and unmounting does not wait for its writes.
+        var options = "lowerdir=\(layers.reversed().joined(separator: ":")),upperdir=\(container)/upper,workdir=\(container)/work,volatile"
+        if HostUser.inUserNamespace { options += ",userxattr" }
         guard Glibc.mount("overlay", rootfs, "overlay", 0, options) == 0 else {
             throw RuntimeError.io(rootfs, "cannot mount the overlay: \(String(cString: strerror(errno)))")
         }

@@ -1,5 +1,6 @@
 import CLinuxIO
 import Foundation
+import Transports
 import NIOCore
 
 /// Applies image layers (tar streams) to a root filesystem as the image spec's `layer.md` says:
@@ -11,7 +12,7 @@ import NIOCore
 struct LayerUnpacker {
     /// `flatten` applies layers one over the other in one directory (whiteouts delete);
     /// `overlay` unpacks one layer into its own directory in overlayfs's form (a whiteout is a
-    /// 0/0 character device, an opaque directory has `trusted.overlay.opaque=y`), for stacking.
+    /// 0/0 character device, an opaque directory has `trusted.overlay.opaque=y`, `user.…` rootless), for stacking.
     enum Mode { case flatten, overlay }
 
     let root: RootPath
@@ -19,9 +20,11 @@ struct LayerUnpacker {
     /// In overlay mode, the directories of the layers below (top first): a hard link to a file
     /// of a lower layer becomes a copy of it.
     let lower: [String]
-    /// Owners and device nodes need root; without it files keep the caller's owner and device
-    /// nodes are skipped.
+    /// Owners need root (in a rootless user namespace, ids inside its map); without it files
+    /// keep the caller's owner.
     let privileged = geteuid() == 0
+    /// Device nodes need real root; elsewhere they are skipped (as rootless podman does).
+    let devices = HostUser.isRoot
 
     init(rootfs: String, mode: Mode = .flatten, lower: [String] = []) {
         root = RootPath(root: rootfs)
@@ -67,7 +70,7 @@ struct LayerUnpacker {
         let key = components.joined(separator: "/")
         if name == ".wh..wh..opq", mode == .overlay {
             let value = Array("y".utf8)
-            try check(value.withUnsafeBytes { clinuxio_lsetxattr(parent, "trusted.overlay.opaque", $0.baseAddress, UInt($0.count)) }, parent)
+            try check(value.withUnsafeBytes { clinuxio_lsetxattr(parent, LayerCache.opaqueXattr, $0.baseAddress, UInt($0.count)) }, parent)
             return
         }
         if name.hasPrefix(".wh."), mode == .overlay {
@@ -143,13 +146,18 @@ struct LayerUnpacker {
         case .fifo:
             try check(mkfifo(target, 0o600), target)
         case .characterDevice, .blockDevice:
-            guard privileged else { return }
+            guard devices else { return }
             let type = entry.kind == .characterDevice ? S_IFCHR : S_IFBLK
             try check(clinuxio_mknod(target, UInt32(type | 0o600), entry.deviceMajor, entry.deviceMinor), target)
         case .other(let type):
             throw TarError("unsupported tar entry type '\(Character(UnicodeScalar(type)))'")
         }
-        if privileged { try check(lchown(target, entry.uid, entry.gid), target) }
+        if privileged, lchown(target, entry.uid, entry.gid) != 0 {
+            if errno == EINVAL, HostUser.inUserNamespace {
+                throw RuntimeError.io(target, "owner \(entry.uid):\(entry.gid) is outside the ids this user may map (its ranges in /etc/subuid and /etc/subgid)")
+            }
+            try check(-1, target)
+        }
         if entry.kind != .symlink { try check(chmod(target, mode_t(entry.mode)), target) }
         for (name, value) in entry.xattrs {
             // Filesystems without xattrs (or this one) answer ENOTSUP; the layer still applies.

@@ -14,34 +14,116 @@ public struct LocalRunner: Sendable {
         self.runtime = runtime
     }
 
-    /// Runs `image` (already in the store) and returns the container's exit status. With
-    /// `remove`, the container is deleted afterwards (also when it could not start).
+    /// Runs `image` (already in the store) in the foreground and returns the container's exit
+    /// status. With `remove`, the container is deleted afterwards (also when it could not start).
     public func run(image: String, name: String?, options: RunOptions, remove: Bool) async throws -> Int32 {
         let containers = Containers(store: store)
-        var record = try containers.create(name: name, image: image, runtime: runtime.name)
+        var record = try await create(image: image, name: name, options: options)
         let directory = containers.directory(record.id)
         let rootfs = "\(directory)/bundle/rootfs"
-        var mounted = false
+        var forwarder: PortForwarder?
+        defer { forwarder?.close() }
         do {
-            let spec: RuntimeSpec
-            (spec, mounted) = try await Self.prepare(
-                store: store, image: image, rootfs: rootfs, container: directory, options: options, hostname: String(record.id.prefix(12)))
-            try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(directory)/bundle/config.json"))
-            try Self.checkExecutable(spec, rootfs: rootfs)
-            record.command = spec.process.args
+            forwarder = try PortForwarder(Self.published(options, exposed: record.exposedPorts))
+            record.ports = forwarder?.mappings.isEmpty == false ? forwarder?.mappings : nil
             record.status = "running"
             record.pid = getpid()
+            record.startedAt = Date()
             try containers.save(record)
-            let status = try await runtime.run(bundle: "\(directory)/bundle", id: record.id, state: store.runtimeState)
-            if mounted { OverlayMount.unmount(rootfs) }
+            let pidFile = "\(directory)/pid"
+            let status: Int32
+            if case .slirp(let network) = options.network {
+                // Its network is up before its process starts: create, connect, start.
+                var slirp: ChildProcess?
+                defer { slirp.map(SlirpNetwork.detach) }
+                status = try await runtime.run(bundle: "\(directory)/bundle", id: record.id, state: store.runtimeState, pidFile: pidFile) { pid in
+                    slirp = try network.attach(to: pid)
+                    forwarder?.forward(to: pid)
+                }
+            } else {
+                let watcher = Task { [forwarder] in
+                    // The runtime writes PID 1's pid once the container exists; ports open then.
+                    for _ in 0..<600 {
+                        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                            forwarder?.forward(to: pid)
+                            return
+                        }
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                }
+                defer { watcher.cancel() }
+                status = try await runtime.run(bundle: "\(directory)/bundle", id: record.id, state: store.runtimeState, pidFile: pidFile)
+            }
+            if record.lowerDirs != nil { OverlayMount.unmount(rootfs) }
             record.status = "exited"
             record.exitCode = status
+            record.finishedAt = Date()
             record.pid = nil
             if remove { try? containers.remove(record) } else { try containers.save(record) }
             return status
         } catch {
-            if mounted { OverlayMount.unmount(rootfs) }
-            if remove || record.status == "created" { try? containers.remove(record) }
+            if record.lowerDirs != nil { OverlayMount.unmount(rootfs) }
+            record.pid = nil
+            if remove { try? containers.remove(record) } else { try? containers.save(record) }
+            throw error
+        }
+    }
+
+    /// `run -d`: the container handed to a monitor of its own; returns once it runs.
+    public func runDetached(image: String, name: String?, options: RunOptions, remove: Bool, lifecycle: ContainerLifecycle) async throws -> ContainerRecord {
+        var record = try await create(image: image, name: name, options: options)
+        record.autoRemove = remove
+        record.restartPolicy = options.restartPolicy.description
+        record.logMaxSize = options.logMaxSize
+        record.stopTimeout = options.stopTimeout
+        let ports = Self.published(options, exposed: record.exposedPorts)
+        record.ports = ports.isEmpty ? nil : ports
+        do {
+            return try await lifecycle.start(record, mounted: true)
+        } catch {
+            try? lifecycle.containers.remove(lifecycle.containers.load(record.id) ?? record)
+            throw error
+        }
+    }
+
+    /// `-p`, and with `-P` every exposed TCP port not named by one, on a free port of every address.
+    static func published(_ options: RunOptions, exposed: [String]?) -> [PortMapping] {
+        var ports = options.ports
+        guard options.publishExposed else { return ports }
+        for entry in exposed ?? [] {
+            let parts = entry.split(separator: "/")
+            guard let port = Int(parts[0]), parts.count == 1 || parts[1] == "tcp", !ports.contains(where: { $0.containerPort == port }) else { continue }
+            ports.append(PortMapping(hostIP: "0.0.0.0", hostPort: 0, containerPort: port))
+        }
+        return ports
+    }
+
+    /// A new container: its bundle prepared (the overlay mounted where the machine allows it),
+    /// its command checked, its record saved; nothing is left behind when a step fails.
+    private func create(image: String, name: String?, options: RunOptions) async throws -> ContainerRecord {
+        let containers = Containers(store: store)
+        var record = try containers.create(name: name, image: image, runtime: runtime)
+        let directory = containers.directory(record.id)
+        let rootfs = "\(directory)/bundle/rootfs"
+        var layers: [String]?
+        do {
+            let spec: RuntimeSpec
+            (spec, layers) = try await Self.prepare(
+                store: store, image: image, rootfs: rootfs, container: directory, options: options, hostname: String(record.id.prefix(12)))
+            try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(directory)/bundle/config.json"))
+            if case .slirp = options.network { try Data(SlirpNetwork.resolvConf.utf8).write(to: URL(fileURLWithPath: "\(directory)/bundle/resolv.conf")) }
+            try Self.checkExecutable(spec, rootfs: rootfs)
+            record.command = spec.command
+            record.network = options.network.description
+            record.lowerDirs = layers
+            record.initPath = options.initPath
+            record.stopSignal = options.stopSignal ?? spec.annotations["org.opencontainers.image.stopSignal"]
+            record.exposedPorts = spec.annotations["org.opencontainers.image.exposedPorts"]?.split(separator: ",").map(String.init)
+            try containers.save(record)
+            return record
+        } catch {
+            if layers != nil { OverlayMount.unmount(rootfs) }
+            try? containers.remove(record)
             throw error
         }
     }
@@ -54,10 +136,10 @@ public struct LocalRunner: Sendable {
     }
 
     /// The image's root filesystem at `rootfs` and its runtime spec. For a container (with its
-    /// directory) the cached layers are stacked with overlayfs where the machine allows it
-    /// (`mounted`), else every layer is unpacked into `rootfs`.
+    /// directory) the cached layers are stacked with overlayfs where the machine allows it (the
+    /// layers mounted are returned), else every layer is unpacked into `rootfs`.
     static func prepare(store: LocalStore, image: String, rootfs: String, container: String?, options: RunOptions, hostname: String) async throws
-        -> (RuntimeSpec, mounted: Bool)
+        -> (RuntimeSpec, layers: [String]?)
     {
         let source = try store.image(image).openSource(AccessOptions())
         let top = try await source.manifest(nil)
@@ -71,11 +153,11 @@ public struct LocalRunner: Sendable {
         }
         try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
         chmod(rootfs, 0o755)
-        var mounted = false
+        var mounted: [String]?
         if let container, LayerCache.overlayAvailable(in: store.layersPath, note: store.overlayNote) {
             let layers = try await LayerCache(directory: store.layersPath).prepare(manifest.layers, diffIDs: diffIDs, source: source)
             try OverlayMount.mount(layers: layers, container: container, rootfs: rootfs)
-            mounted = true
+            mounted = layers
         } else {
             let unpacker = LayerUnpacker(rootfs: rootfs)
             for (layer, diffID) in zip(manifest.layers, diffIDs) { try await apply(layer, diffID: diffID, from: source, with: unpacker) }
@@ -85,7 +167,7 @@ public struct LocalRunner: Sendable {
             if named.hostname == nil { named.hostname = hostname }
             return (try RuntimeSpec(image: config, options: named, rootfs: rootfs, name: hostname), mounted)
         } catch {
-            if mounted { OverlayMount.unmount(rootfs) }
+            if mounted != nil { OverlayMount.unmount(rootfs) }
             throw error
         }
     }
@@ -103,13 +185,16 @@ public struct LocalRunner: Sendable {
     /// Finds the command in the rootfs first, so a missing or non-executable program is a clear
     /// message and podman's exit statuses (127, 126) rather than the runtime's generic 1.
     static func checkExecutable(_ spec: RuntimeSpec, rootfs: String) throws {
-        let program = spec.process.args[0]
+        try checkExecutable(spec.command[0], process: spec.process, rootfs: rootfs)
+    }
+
+    static func checkExecutable(_ program: String, process: RuntimeSpec.Process, rootfs: String) throws {
         let root = RootPath(root: rootfs)
         var candidates: [String] = []
         if program.contains("/") {
-            candidates = [program.hasPrefix("/") ? program : spec.process.cwd + "/" + program]
+            candidates = [program.hasPrefix("/") ? program : process.cwd + "/" + program]
         } else {
-            let path = spec.process.env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? ""
+            let path = process.env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? ""
             candidates = path.split(separator: ":").map { "\($0)/\(program)" }
         }
         for candidate in candidates {

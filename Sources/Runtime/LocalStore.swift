@@ -14,18 +14,26 @@ public struct LocalStore: Sendable {
     /// The image layout's name annotation, which holds each image's stored name.
     static let refName = "org.opencontainers.image.ref.name"
 
-    public init(root: String) { self.root = root }
+    /// The OCI runtime's state: under the store as root; rootless, in the user's run directory
+    /// (`$XDG_RUNTIME_DIR/berth`, which goes away with the user's session, as the containers do).
+    /// Settled once: every runtime command and the monitor's loop read it.
+    public let runtimeState: String
+
+    public init(root: String) {
+        self.root = root
+        let run = HostUser.inUserNamespace ? try? Rootless.runDirectory(environment: ProcessInfo.processInfo.environment) : nil
+        runtimeState = run.map { "\($0)/runtime" } ?? "\(root)/runtime"
+    }
 
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let root = environment["BERTH_ROOT"], !root.isEmpty { return root }
-        if geteuid() == 0 { return "/var/lib/berth" }
+        if HostUser.isRoot { return "/var/lib/berth" }
         let data = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(environment["HOME"] ?? NSHomeDirectory())/.local/share"
         return "\(data)/berth"
     }
 
     public var imagesPath: String { "\(root)/images" }
     public var containersPath: String { "\(root)/containers" }
-    public var runtimeState: String { "\(root)/runtime" }
     var layersPath: String { "\(root)/layers" }
     /// Where a successful overlay probe is remembered (with the boot it was made in).
     var overlayNote: String { "\(root)/overlay-probed" }

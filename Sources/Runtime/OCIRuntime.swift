@@ -1,3 +1,4 @@
+import CLinuxIO
 import Foundation
 import Synchronization
 
@@ -44,8 +45,65 @@ public struct OCIRuntime: Sendable {
     /// Runs the container in the foreground with this process's stdio; SIGINT and SIGTERM are
     /// passed on, and a container still running `stopTimeout` after one is killed. Returns its
     /// exit status (128 + signal when it was killed).
-    public func run(bundle: String, id: String, state: String, stopTimeout: Duration = .seconds(10)) async throws -> Int32 {
+    public func run(bundle: String, id: String, state: String, pidFile: String, stopTimeout: Duration = .seconds(10)) async throws -> Int32 {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        return try await foreground(["run", "--bundle", bundle, "--pid-file", pidFile, id], state: state) {
+            // A PID 1 without a handler ignores SIGTERM: kill it once the timeout has passed.
+            try await Task.sleep(for: stopTimeout)
+            try? control(["kill", id, "KILL"], state: state)
+        }
+    }
+
+    /// As `run`, in two steps with `prepare` between them, for what must be ready before the
+    /// container's process starts (its network): `create` with this process's stdio, which the
+    /// container inherits, then `start`; this process, as the child subreaper, reaps PID 1.
+    public func run(
+        bundle: String, id: String, state: String, pidFile: String, stopTimeout: Duration = .seconds(10), preparing prepare: (Int32) throws -> Void
+    ) async throws -> Int32 {
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        guard clinuxio_become_subreaper() == 0 else { throw RuntimeError.runtime("cannot become the child subreaper: \(String(cString: strerror(errno)))") }
+        return try await withSignalsForwarded(afterSignal: {
+            try await Task.sleep(for: stopTimeout)
+            try? control(["kill", id, "KILL"], state: state)
+        }) { forward in
+            let created = try await start(["create", "--bundle", bundle, "--pid-file", pidFile, id], state: state).wait()
+            guard created == 0, let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                delete(id: id, state: state)
+                throw RuntimeError.runtime("\(name) create failed (status \(created))")
+            }
+            let container = ChildProcess(pid: pid)
+            do {
+                try prepare(pid)
+                guard try await start(["start", id], state: state).wait() == 0 else { throw RuntimeError.runtime("\(name) start failed") }
+            } catch {
+                kill(pid, SIGKILL)
+                _ = await container.wait()
+                delete(id: id, state: state)
+                throw error
+            }
+            forward(pid)
+            let status = await container.wait()
+            delete(id: id, state: state)
+            return status
+        }
+    }
+
+    /// Runs a runtime command (`run`, `exec`) with this process's stdio, SIGINT and SIGTERM
+    /// passed on to it; `afterSignal` runs once one has been (a deadline for the container).
+    func foreground(_ arguments: [String], state: String, afterSignal: @escaping @Sendable () async throws -> Void = {}) async throws -> Int32 {
+        try await withSignalsForwarded(afterSignal: afterSignal) { forward in
+            let child = try start(arguments, state: state)
+            forward(child.pid)
+            return await child.wait()
+        }
+    }
+
+    /// Runs `body` with SIGINT and SIGTERM caught and passed on to the process `body` names
+    /// through its argument (one that arrived before is passed on then); `afterSignal` runs once
+    /// one has arrived.
+    private func withSignalsForwarded(
+        afterSignal: @escaping @Sendable () async throws -> Void, _ body: (_ forward: (Int32) -> Void) async throws -> Int32
+    ) async throws -> Int32 {
         // A plain signal handler rather than a dispatch source: a parent may have left SIGTERM
         // ignored or blocked (test runners do), and a handler set here works either way.
         SignalForwarding.received.store(0, ordering: .relaxed)
@@ -61,22 +119,20 @@ public struct OCIRuntime: Sendable {
             signal(SIGINT, SIG_DFL)
             signal(SIGTERM, SIG_DFL)
         }
-        let child = try start(["run", "--bundle", bundle, id], state: state)
-        SignalForwarding.target.store(child.pid, ordering: .relaxed)
-        let early = SignalForwarding.received.load(ordering: .relaxed)
-        if early != 0 { kill(child.pid, early) }
         let watchdog = Task {
-            // A PID 1 without a handler ignores SIGTERM: kill it once the timeout has passed.
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(100))
                 guard SignalForwarding.received.load(ordering: .relaxed) != 0 else { continue }
-                try await Task.sleep(for: stopTimeout)
-                try? control(["kill", id, "KILL"], state: state)
+                try await afterSignal()
                 return
             }
         }
         defer { watchdog.cancel() }
-        return await child.wait()
+        return try await body { pid in
+            SignalForwarding.target.store(pid, ordering: .relaxed)
+            let early = SignalForwarding.received.load(ordering: .relaxed)
+            if early != 0 { kill(pid, early) }
+        }
     }
 
     /// `kill`, `delete --force`…: short runtime commands whose output is not the user's.

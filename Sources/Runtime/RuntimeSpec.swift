@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import Transports
 
 /// The runtime-spec `config.json` a bundle is run with (the subset Berth writes).
 struct RuntimeSpec: Codable, Equatable {
@@ -60,6 +61,7 @@ struct RuntimeSpec: Codable, Equatable {
         var resources: Resources
         var maskedPaths: [String]
         var readonlyPaths: [String]
+        var seccomp: SeccompFilter?
     }
 
     var ociVersion = "1.0.2"
@@ -80,8 +82,20 @@ struct RuntimeSpec: Codable, Equatable {
         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
         "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
         "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
-        "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+        "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
     ]
+
+    /// The capabilities this process may pass on (its bounding set: `allCapabilities` is in
+    /// capability-number order), what `--privileged` and `--cap-add ALL` mean, as in podman. A
+    /// runtime asked for more fails (root's bounding set here lacks CAP_SYS_RESOURCE).
+    static var boundingCapabilities: [String] {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }),
+            let mask = UInt64(line.dropFirst("CapBnd:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+        else { return allCapabilities }
+        return allCapabilities.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map(\.element)
+    }
     /// Masked and read-only paths as podman sets them.
     static let maskedPaths = [
         "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
@@ -97,8 +111,9 @@ struct RuntimeSpec: Codable, Equatable {
         var entrypoint = execution?.entrypoint ?? []
         if let override = options.entrypoint { entrypoint = override.isEmpty ? [] : [override] }
         let command = !options.command.isEmpty ? options.command : (options.entrypoint == nil ? execution?.cmd ?? [] : [])
-        let args = entrypoint + command
+        var args = entrypoint + command
         guard !args.isEmpty else { throw .invalidArgument("no command or entrypoint provided, and no CMD or ENTRYPOINT from image") }
+        if options.initPath != nil { args = [RunOptions.initMountPoint, "--"] + args }
 
         let database = UserDatabase(root: RootPath(root: rootfs))
         let user = try database.resolve(options.user ?? execution?.user ?? "")
@@ -122,14 +137,15 @@ struct RuntimeSpec: Codable, Equatable {
         let drops = options.capDrop.map(Self.capabilityName)
         capabilities = drops.contains("CAP_ALL") ? [] : capabilities.filter { !drops.contains($0) }
         for added in options.capAdd.map(Self.capabilityName) where !capabilities.contains(added) {
-            capabilities = added == "CAP_ALL" ? Self.allCapabilities : capabilities + [added]
+            capabilities = added == "CAP_ALL" ? Self.boundingCapabilities : capabilities + [added]
         }
+        if options.privileged { capabilities = Self.boundingCapabilities }
 
         process = Process(
             terminal: options.terminal, user: .init(uid: user.uid, gid: user.gid, additionalGids: user.additionalGids.isEmpty ? nil : user.additionalGids),
             args: args, env: env, cwd: options.workingDirectory ?? (execution?.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"),
             capabilities: .init(bounding: capabilities, effective: capabilities, permitted: capabilities),
-            rlimits: [Self.openFilesLimit], noNewPrivileges: true)
+            rlimits: [Self.openFilesLimit], noNewPrivileges: options.noNewPrivileges)
         root = Root(path: "rootfs", readonly: options.readOnly)
         hostname = options.hostname ?? name
         mounts = [
@@ -141,8 +157,22 @@ struct RuntimeSpec: Codable, Equatable {
             Mount(destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]),
             Mount(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"]),
         ]
+        if HostUser.inUserNamespace {
+            // Rootless: the host's network namespace is not ours to mount sysfs for.
+            if options.network == .host, let sys = mounts.firstIndex(where: { $0.destination == "/sys" }) {
+                mounts[sys] = Mount(destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"])
+            }
+        }
         if options.network == .host, FileManager.default.fileExists(atPath: "/etc/resolv.conf") {
             mounts.append(Mount(destination: "/etc/resolv.conf", type: "bind", source: "/etc/resolv.conf", options: ["rbind", "ro"]))
+        }
+        if case .slirp = options.network {
+            // Written beside the rootfs by the runner (`SlirpNetwork.resolvConf`).
+            let source = URL(fileURLWithPath: rootfs).deletingLastPathComponent().appendingPathComponent("resolv.conf").path
+            mounts.append(Mount(destination: "/etc/resolv.conf", type: "bind", source: source, options: ["rbind", "ro"]))
+        }
+        if let initPath = options.initPath {
+            mounts.append(Mount(destination: RunOptions.initMountPoint, type: "bind", source: initPath, options: ["bind", "ro", "nosuid", "nodev"]))
         }
         for volume in options.volumes { mounts.append(try Self.bindMount(volume)) }
         for path in (execution?.volumes ?? [:]).keys.sorted() where !mounts.contains(where: { $0.destination == path }) {
@@ -160,12 +190,41 @@ struct RuntimeSpec: Codable, Equatable {
         self.annotations = annotations
 
         var namespaces = ["pid", "mount", "ipc", "uts"].map(Linux.Namespace.init)
-        if options.network == .none { namespaces.append(.init(type: "network")) }
+        if options.network.isPrivate { namespaces.append(.init(type: "network")) }
         var resources = Linux.Resources(devices: [.init(allow: false, access: "rwm")])
         if let limit = options.memoryLimit { resources.memory = .init(limit: limit) }
         if let cpus = options.cpus { resources.cpu = .init(quota: Int64(cpus * 100_000), period: 100_000) }
         if let pids = options.pidsLimit { resources.pids = .init(limit: pids) }
-        linux = Linux(namespaces: namespaces, resources: resources, maskedPaths: Self.maskedPaths, readonlyPaths: Self.readonlyPaths)
+        if HostUser.inUserNamespace {
+            // Rootless berth writes no cgroups (cgroup v1 has no delegation, and crun would drop
+            // the limits silently): a limit asked for is refused, not ignored.
+            guard options.memoryLimit == nil, options.cpus == nil, options.pidsLimit == nil else {
+                throw .invalidArgument("--memory, --cpus and --pids-limit are not enforced without root (berth uses no delegated cgroups); run as root for limits")
+            }
+            resources = Linux.Resources(devices: [])
+        }
+        if options.privileged {
+            if let sys = mounts.firstIndex(where: { $0.destination == "/sys" }), mounts[sys].type == "sysfs" {
+                mounts[sys].options = mounts[sys].options?.filter { $0 != "ro" }
+            }
+            // The host's devices, and access to them.
+            if let dev = mounts.firstIndex(where: { $0.destination == "/dev" }), !HostUser.inUserNamespace {
+                mounts[dev] = Mount(destination: "/dev", type: "bind", source: "/dev", options: ["rbind", "nosuid"])
+                mounts.removeAll { $0.destination == "/dev/pts" || $0.destination == "/dev/shm" || $0.destination == "/dev/mqueue" }
+            }
+            if !HostUser.inUserNamespace { resources.devices = [.init(allow: true, access: "rwm")] }
+        }
+        let seccomp: SeccompFilter?
+        switch (options.privileged, options.seccomp) {
+        case (true, _), (_, .unconfined): seccomp = nil
+        case (false, .profile(let path)): seccomp = try SeccompProfile.load(path).filter(capabilities: capabilities)
+        case (false, .standard):
+            let system = FileManager.default.fileExists(atPath: SeccompProfile.systemDefault) ? try SeccompProfile.load(SeccompProfile.systemDefault) : nil
+            seccomp = (system ?? SeccompProfile.builtIn).filter(capabilities: capabilities)
+        }
+        linux = Linux(
+            namespaces: namespaces, resources: resources, maskedPaths: options.privileged ? [] : Self.maskedPaths,
+            readonlyPaths: options.privileged ? [] : Self.readonlyPaths, seccomp: seccomp)
     }
 
     /// podman's 1048576 open files, capped at what this process may raise it to.
@@ -194,6 +253,11 @@ struct RuntimeSpec: Codable, Equatable {
             options.append(parts[2])
         }
         return Mount(destination: parts[1], type: "bind", source: parts[0], options: options)
+    }
+
+    /// The container's command, without the `--init` prefix.
+    var command: [String] {
+        process.args.first == RunOptions.initMountPoint ? Array(process.args.dropFirst(2)) : process.args
     }
 
     func encoded() throws -> [UInt8] {

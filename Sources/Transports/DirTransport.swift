@@ -76,7 +76,9 @@ public struct DirDestination: ImageDestination {
         self.path = path
         layerPolicy = decompress ? .decompress : .preserve
         let manager = FileManager.default
-        if let contents = try? manager.contentsOfDirectory(atPath: path), !contents.isEmpty {
+        // Temporary files of ours only (a copy killed before it wrote `version`) do not make a
+        // directory someone else's.
+        if let contents = try? manager.contentsOfDirectory(atPath: path), contents.contains(where: { !$0.hasPrefix(".berth-tmp-") }) {
             let version = (try? String(contentsOfFile: "\(path)/version", encoding: .utf8)) ?? ""
             guard version == DirFormat.version else {
                 throw TransportError.unsupported(name.description, "refusing to overwrite \(path): it is not empty and not a dir: image")

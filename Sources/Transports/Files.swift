@@ -98,14 +98,20 @@ enum AtomicFile {
     static func write(_ bytes: [UInt8], to path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory.isEmpty ? "." : directory, withIntermediateDirectories: true)
+        // Written here rather than with FileManager.createFile, which writes atomically itself
+        // through a temporary file of its own naming: a copy killed inside it left a file
+        // nobody recognised as ours.
         let temporary = "\(directory.isEmpty ? "." : directory)/.berth-tmp-\(UUID().uuidString)"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-            throw TransportError.io(temporary, "cannot create")
-        }
-        let fd = open(temporary, O_RDONLY)
-        if fd >= 0 {
-            fsync(fd)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TransportError.io(temporary, String(cString: strerror(errno))) }
+        do {
+            try bytes.withUnsafeBytes { try writeAll(fd, $0, path: temporary) }
+            guard fsync(fd) == 0 else { throw TransportError.io(temporary, String(cString: strerror(errno))) }
             close(fd)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
         }
         try commit(temporary, to: path)
     }

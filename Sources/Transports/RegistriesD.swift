@@ -26,7 +26,7 @@ public struct RegistriesD: Sendable {
     /// No configuration: the built-in lookaside directory, no sigstore attachments.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         let home = environment["HOME"] ?? NSHomeDirectory()
-        builtinLookaside = geteuid() == 0 ? "file:///var/lib/containers/sigstore" : "file://\(home)/.local/share/containers/sigstore"
+        builtinLookaside = HostUser.isRoot ? "file:///var/lib/containers/sigstore" : "file://\(home)/.local/share/containers/sigstore"
     }
 
     /// `~/.config/containers/registries.d` when it exists, else `/etc/containers/registries.d`.

@@ -27,8 +27,22 @@ import Testing
         #expect(loaded["htpasswd.yml"]?.htpasswd?.path == "/etc/berth/htpasswd")
         #expect(loaded["token.yml"]?.token?.rootCertBundle == "/etc/berth/token-signers.pem")
         #expect(loaded["tokenserver.yml"]?.tokenServer?.service == "registry.example.com")
+        #expect(loaded["tokenserver.yml"]?.ui?.admins == ["admin"] && loaded["config.yml"]?.ui != nil && loaded["htpasswd.yml"]?.ui == nil)
         #expect(loaded["s3.yml"]?.s3?.location.bucket == "registry" && loaded["s3.yml"]?.s3?.credentials.accessKey == "AKIDEXAMPLE")
         #expect(loaded["tls.yml"]?.tlsCertificate == "/etc/berth/registry.crt" && loaded["tls.yml"]?.drainTimeout == .seconds(30))
+        let cache = loaded["cache.yml"]?.cache
+        #expect(cache?.upstreams.map(\.prefix) == ["docker.io", "ghcr.io", "quay.io"])
+        #expect(cache?.upstreams.first?.tagRecheck == .seconds(600) && cache?.upstreams.first?.host == "registry-1.docker.io")
+        #expect(cache?.upstreamTimeout == .seconds(5) && cache?.notFoundTTL == .seconds(10) && cache?.maxSize == 200 << 30)
+    }
+
+    @Test func distributionsProxySectionCachesEveryRepository() throws {
+        let config = try ServerConfig.load(
+            yaml: "version: 0.1\nproxy:\n  remoteurl: https://registry-1.docker.io\n  username: me\n  password: pw\n  ttl: 168h\n")
+        let upstream = try #require(config.cache?.upstreams.first)
+        #expect(upstream.prefix == "" && upstream.host == "registry-1.docker.io" && upstream.credentials?.username == "me")
+        #expect(upstream.tagRecheck == .zero, "distribution checks a tag upstream on every pull")
+        #expect(config.warnings == ["proxy.ttl: not supported by berth, ignored"])
     }
 
     @Test func environmentOverridesKeysAsDistributionDoes() throws {
@@ -97,6 +111,22 @@ import Testing
         ("version: 0.1\ndatabase:\n  enabled: true\n  host: h\n  user: u\n  dbname: d\n  connecttimeout: soon", "database.connecttimeout"),
         ("version: 0.1\ndatabase:\n  enabled: true\n  host: h\n  user: u\n  dbname: d\n  sslcert: /c.pem", "database.sslcert"),
         ("version: 0.1\ndatabase:\n  enabled: true\n  host: h\n  user: u\n  dbname: d\n  replicas: [x]", "database.replicas"),
+        ("version: 0.1\nproxy:\n  remoteurl: https://hub.example.com/v2", "proxy.remoteurl"),
+        ("version: 0.1\nproxy:\n  remoteurl: https://hub.example.com\n  username: me", "proxy"),
+        ("version: 0.1\nberth:\n  cache:\n    upstreams: {prefix: a}", "berth.cache.upstreams"),
+        ("version: 0.1\nberth:\n  cache:\n    upstreams:\n      - url: https://a.io", "berth.cache.upstreams[0].prefix"),
+        ("version: 0.1\nberth:\n  cache:\n    upstreams:\n      - prefix: Docker.io\n        url: https://a.io", "berth.cache.upstreams[0].prefix"),
+        ("version: 0.1\nberth:\n  cache:\n    upstreams:\n      - prefix: a\n        url: ftp://a.io", "berth.cache.upstreams[0].url"),
+        ("version: 0.1\nberth:\n  cache:\n    upstreams:\n      - prefix: a\n        url: https://a.io\n        tagrecheck: often",
+            "berth.cache.upstreams[0].tagrecheck"),
+        ("version: 0.1\nberth:\n  cache:\n    upstreams:\n      - prefix: a\n        url: https://a.io\n        credentials: {username: u}",
+            "berth.cache.upstreams[0].credentials"),
+        ("version: 0.1\nberth:\n  cache:\n    upstreams:\n      - prefix: a\n        url: https://a.io\n        mirror: true",
+            "berth.cache.upstreams[0].mirror"),
+        ("version: 0.1\nberth:\n  cache:\n    upstreams:\n      - {prefix: a, url: 'https://a.io'}\n      - {prefix: a, url: 'https://b.io'}",
+            "berth.cache.upstreams[1].prefix"),
+        ("version: 0.1\nberth:\n  cache:\n    timeout: 0s\n    upstreams:\n      - {prefix: a, url: 'https://a.io'}", "berth.cache.timeout"),
+        ("version: 0.1\nberth:\n  cache:\n    maxsize: 20 bananas\n    upstreams:\n      - {prefix: a, url: 'https://a.io'}", "berth.cache.maxsize"),
         ("- just\n- a list", ""),
         ("key: [unclosed", ""),
     ])

@@ -11,13 +11,13 @@ struct DatabaseCommandTests {
         defer { try? FileManager.default.removeItem(at: file) }
         try Data("version: 0.1\n\(database.yaml)".utf8).write(to: file)
         let pending = try await Interop.run(Interop.berthBinary, ["database", "status", "--config", file.path])
-        #expect(pending.status == 2 && pending.stdout == "1\tpending\n2\tpending\n")
+        #expect(pending.status == 2 && pending.stdout == "1\tpending\n2\tpending\n3\tpending\n4\tpending\n")
         let migrated = try await Interop.run(Interop.berthBinary, ["database", "migrate", "--config", file.path])
-        #expect(migrated.status == 0 && migrated.stdout == "applied migration(s) 1, 2\n")
+        #expect(migrated.status == 0 && migrated.stdout == "applied migration(s) 1, 2, 3, 4\n")
         let again = try await Interop.run(Interop.berthBinary, ["database", "migrate", "--config", file.path])
         #expect(again.status == 0 && again.stdout == "the schema is up to date\n")
         let applied = try await Interop.run(Interop.berthBinary, ["database", "status", "--config", file.path])
-        #expect(applied.status == 0 && applied.stdout == "1\tapplied\n2\tapplied\n")
+        #expect(applied.status == 0 && applied.stdout == "1\tapplied\n2\tapplied\n3\tapplied\n4\tapplied\n")
 
         try Data("version: 0.1\n".utf8).write(to: file)
         let none = try await Interop.run(Interop.berthBinary, ["database", "status", "--config", file.path])

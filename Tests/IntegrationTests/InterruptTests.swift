@@ -3,6 +3,7 @@ import Hummingbird
 import OCI
 import Synchronization
 import Testing
+import TestSupport
 
 /// Ctrl-C during a copy stops it cleanly: no manifest, no temporary files, and a second run
 /// completes.
@@ -46,22 +47,19 @@ import Testing
             defer { berth.cleanup() }
             let destination = berth.path("out")
             let arguments = ["copy", "--src-tls-verify=false", "docker://127.0.0.1:\(port)/team/app:v1", "oci:\(destination):v1"]
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
-            process.arguments = arguments
-            process.environment = berth.environment
-            let errors = Pipe()
-            process.standardError = errors
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
+            let errorsPath = berth.path("stderr")
+            let errors = open(errorsPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            let process = try Spawn.start(Interop.berthBinary, arguments, environment: berth.environment, stderr: errors)
+            close(errors)
             // Interrupt mid-blob: once the layer is being sent (a busy machine may take a while to
             // get there), not after a fixed time that could fall before berth handles SIGINT.
             for _ in 0..<600 where !layerRequested.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(50)) }
             try await Task.sleep(for: .milliseconds(100))
-            kill(process.processIdentifier, SIGINT)
-            let stderr = try await offThread { String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-            try await offThread { process.waitUntilExit() }
-            #expect(process.terminationStatus == 130, "\(stderr)")
+            process.signal(SIGINT)
+            let status = await process.exited(timeout: .seconds(60))
+            if status == nil { process.signal(SIGKILL) }
+            let stderr = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
+            #expect(status == 130, "\(stderr)")
             #expect(stderr.hasSuffix("berth: interrupted\n"), "\(stderr)")
             #expect(!FileManager.default.fileExists(atPath: "\(destination)/index.json"))
             let leftovers = (try? FileManager.default.subpathsOfDirectory(atPath: destination))?.filter { $0.contains(".berth-tmp") } ?? []

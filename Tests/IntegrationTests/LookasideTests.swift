@@ -1,6 +1,7 @@
 import Foundation
 import OCI
 import Testing
+import TestSupport
 
 /// Simple signatures in lookaside storage (registries.d `lookaside`/`lookaside-staging`) for a
 /// registry without the signature API (CNCF distribution): written by one of berth and skopeo,
@@ -129,17 +130,13 @@ func registriesD(_ berth: BerthCommand, _ name: String, _ yaml: String) throws -
 }
 
 /// Python's static file server on a free loopback port: a published lookaside.
-final class StaticHTTPServer: @unchecked Sendable {
-    let process = Process()
+final class StaticHTTPServer: Sendable {
+    let process: Spawned
     let port: Int
 
     init(directory: String) async throws {
         port = try freePort()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try Spawn.start("/usr/bin/env", ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory])
         for _ in 0..<200 {
             if let socket = try? RawSocket(port: port) {
                 socket.close()
@@ -151,11 +148,9 @@ final class StaticHTTPServer: @unchecked Sendable {
         throw TestFailure("python3 -m http.server did not come up on port \(port)")
     }
 
-    /// SIGKILL: the test runner's children inherit SIGTERM ignored, and Python keeps that.
+    /// SIGKILL, and the exit reaped (bounded).
     func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.signal(SIGKILL)
+        _ = process.wait(timeout: .seconds(10))
     }
 }

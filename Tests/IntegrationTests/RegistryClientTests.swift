@@ -3,6 +3,7 @@ import NIOCore
 import OCI
 import RegistryClient
 import Testing
+import TestSupport
 
 /// The registry client against `berth serve` (plain HTTP on loopback) and against Debian's docker-registry.
 @Suite struct RegistryClientTests {
@@ -103,7 +104,7 @@ struct Chunked: AsyncSequence, Sendable {
 
 /// Debian's `docker-registry` (CNCF distribution 2.8) on a free loopback port with a temporary root.
 final class DockerRegistryProcess: @unchecked Sendable {
-    let process = Process()
+    private(set) var process: Spawned?
     let port: Int
     let root: URL
 
@@ -120,11 +121,7 @@ final class DockerRegistryProcess: @unchecked Sendable {
             .replacingOccurrences(of: "@ROOT@", with: "\(root.path)/data")
             .replacingOccurrences(of: "@PORT@", with: String(port))
         try Data((yaml + extraConfig.replacingOccurrences(of: "@ROOT@", with: root.path)).utf8).write(to: config)
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", config.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try Spawn.start(binary, ["serve", config.path])
         let http = HTTP(base: "http://127.0.0.1:\(port)")
         for _ in 0..<200 {
             if let status = (try? await http.get("/v2/"))?.status, status == 200 || status == 401 { return }
@@ -142,9 +139,11 @@ final class DockerRegistryProcess: @unchecked Sendable {
 
     /// Stops the registry, keeping its storage (under `root/data`).
     func terminate() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        guard let process, process.isRunning else { return }
+        process.signal(SIGTERM)
+        if process.wait(timeout: .seconds(10)) == nil {
+            process.signal(SIGKILL)
+            _ = process.wait(timeout: .seconds(10))
         }
     }
 }

@@ -10,9 +10,9 @@ struct ReplicaTests {
     /// The replicas' ports, the balancer's, and the processes to stop.
     final class Cluster: @unchecked Sendable {
         // Built and torn down by one test at a time.
-        var replicas: [Process] = []
+        var replicas: [Spawned] = []
         var ports: [Int] = []
-        var balancer: Process?
+        var balancer: Spawned?
         var balancerPort = 0
         let work: URL
 
@@ -20,8 +20,11 @@ struct ReplicaTests {
 
         func stop() {
             for process in replicas + [balancer].compactMap({ $0 }) where process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
+                process.signal(SIGTERM)
+                if process.wait(timeout: .seconds(10)) == nil {
+                    process.signal(SIGKILL)
+                    _ = process.wait(timeout: .seconds(10))
+                }
             }
             if ProcessInfo.processInfo.environment["BERTH_KEEP_REPLICAS"] == nil { try? FileManager.default.removeItem(at: work) }
         }
@@ -53,15 +56,12 @@ struct ReplicaTests {
                   database:
                     path: \(cluster.work.path)/unused-\(n).sqlite
                 """.utf8).write(to: config)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
-            process.arguments = ["serve", "--config", config.path]
-            process.environment = ["AWS_ACCESS_KEY_ID": "AKIDREPLICA", "AWS_SECRET_ACCESS_KEY": "replica-secret", "PATH": "/usr/bin:/bin"]
             let log = cluster.work.appendingPathComponent("replica-\(n).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = try FileHandle(forWritingTo: log)
-            try process.run()
+            let logFile = open(log.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            defer { close(logFile) }
+            let process = try Spawn.start(
+                Interop.berthBinary, ["serve", "--config", config.path],
+                environment: ["AWS_ACCESS_KEY_ID": "AKIDREPLICA", "AWS_SECRET_ACCESS_KEY": "replica-secret", "PATH": "/usr/bin:/bin"], stderr: logFile)
             cluster.replicas.append(process)
             cluster.ports.append(port)
         }
@@ -84,13 +84,7 @@ struct ReplicaTests {
             \(cluster.ports.enumerated().map { "  server r\($0.offset) 127.0.0.1:\($0.element)" }.joined(separator: "\n"))
 
             """.utf8).write(to: haproxyConfig)
-        let haproxy = Process()
-        haproxy.executableURL = URL(fileURLWithPath: try Interop.tool("haproxy"))
-        haproxy.arguments = ["-db", "-f", haproxyConfig.path]
-        haproxy.standardOutput = FileHandle.nullDevice
-        haproxy.standardError = FileHandle.nullDevice
-        try haproxy.run()
-        cluster.balancer = haproxy
+        cluster.balancer = try Spawn.start(try Interop.tool("haproxy"), ["-db", "-f", haproxyConfig.path])
         try await waitUp(cluster.balancerPort)
         try await body(cluster)
     }
@@ -161,7 +155,7 @@ struct ReplicaTests {
                     group.addTask {
                         if n == 4 {
                             // Mid-way through the pushes, one replica dies without a word.
-                            kill(cluster.replicas[2].processIdentifier, SIGKILL)
+                            cluster.replicas[2].signal(SIGKILL)
                         }
                         let reply = try? await balancer.push(image, to: "team/app", as: "t\(n)")
                         return reply?.status == 201 ? image : nil

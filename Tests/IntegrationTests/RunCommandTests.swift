@@ -1,6 +1,7 @@
 import Foundation
 import OCI
 import Testing
+import TestSupport
 
 /// `berth pull/run/images/ps/rm/rmi` with a busybox image pushed into `berth serve`, run through
 /// the real crun and runc.
@@ -16,7 +17,7 @@ struct RunCommandTests {
         let base = layout + "-layers/base"
         for directory in ["bin", "etc", "tmp", "home/app", "data/opq/sub"] { try manager.createDirectory(atPath: "\(base)/\(directory)", withIntermediateDirectories: true) }
         try manager.copyItem(atPath: try Interop.tool("busybox"), toPath: "\(base)/bin/busybox")
-        for applet in ["sh", "echo", "id", "pwd", "cat", "ls", "touch", "ip", "true", "sleep", "grep", "test", "readlink"] {
+        for applet in ["sh", "echo", "id", "pwd", "cat", "ls", "touch", "ip", "true", "sleep", "grep", "test", "readlink", "tty", "httpd", "wget", "tr"] {
             try manager.createSymbolicLink(atPath: "\(base)/bin/\(applet)", withDestinationPath: "busybox")
         }
         func write(_ text: String, _ path: String) throws { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) }
@@ -51,7 +52,10 @@ struct RunCommandTests {
         if badDiffID { diffIDs[1] = Digest.of(Array("not the layer".utf8)).description }
         let config = try put(Fixtures.json([
             "architecture": Platform.current.architecture, "os": "linux", "created": "2026-11-29T00:00:00Z",
-            "config": ["Env": ["PATH=/bin", "GREETING=hi"], "Cmd": ["sh", "-c", "echo $GREETING from busybox"], "WorkingDir": "/tmp"],
+            "config": [
+                "Env": ["PATH=/bin", "GREETING=hi"], "Cmd": ["sh", "-c", "echo $GREETING from busybox"], "WorkingDir": "/tmp",
+                "ExposedPorts": ["80/tcp": [String: String]()],
+            ],
             "rootfs": ["type": "layers", "diff_ids": diffIDs],
         ]))
         let manifestBytes = Fixtures.json([
@@ -128,7 +132,8 @@ struct RunCommandTests {
             // Without --rm the container stays for ps and rm; an image in use cannot be removed.
             let kept = try await run(["--name", "keep", image, "true"])
             #expect(kept.status == 0, "\(kept.stderr)")
-            let ps = try await berth.succeed(["ps"] + root)
+            #expect(!(try await berth.succeed(["ps"] + root).stdout.contains("keep")), "ps lists running containers only")
+            let ps = try await berth.succeed(["ps", "-a"] + root)
             #expect(ps.stdout.contains("keep") && ps.stdout.contains("Exited (0)"), "\(ps.stdout)")
             let duplicate = try await run(["--name", "keep", image, "true"])
             #expect(duplicate.status == 125 && duplicate.stderr.contains("already in use"), "\(duplicate.stderr)")
@@ -178,21 +183,31 @@ extension RunCommandTests {
         defer { berth.cleanup() }
         let layout = berth.path("layout")
         try await Self.busyboxLayout(at: layout)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
-        process.arguments = ["run", "-q", "--rm", "--root", berth.path("store"), "oci:\(layout):v1", "sh", "-c", "trap 'exit 143' TERM; echo ready; while true; do sleep 0.1; done"]
-        process.environment = berth.environment
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let ready = try await offThread { output.fileHandleForReading.availableData }
-        #expect(String(decoding: ready, as: UTF8.self) == "ready\n")
-        kill(process.processIdentifier, SIGTERM)
-        for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(!process.isRunning)
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 143)
+        var output: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &output) == 0 else { throw TestFailure("socketpair") }
+        defer { close(output[0]) }
+        let process = try Spawn.start(
+            Interop.berthBinary,
+            ["run", "-q", "--rm", "--root", berth.path("store"), "oci:\(layout):v1", "sh", "-c", "trap 'exit 143' TERM; echo ready; while true; do sleep 0.1; done"],
+            environment: berth.environment, stdout: output[1])
+        close(output[1])
+        let reader = output[0]
+        let ready = try await offThread { () -> String in
+            // Bounded: a container that never starts fails the test instead of holding it.
+            var waiting = [pollfd(fd: reader, events: Int16(POLLIN), revents: 0)]
+            guard poll(&waiting, 1, 60_000) == 1 else { return "" }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let n = read(reader, &buffer, buffer.count)
+            return String(decoding: buffer.prefix(max(n, 0)), as: UTF8.self)
+        }
+        #expect(ready == "ready\n")
+        process.signal(SIGTERM)
+        let status = await process.exited(timeout: .seconds(10))
+        #expect(status == 143)
+        if status == nil {
+            process.signal(SIGKILL)
+            _ = await process.exited(timeout: .seconds(10))
+        }
         #expect(try FileManager.default.contentsOfDirectory(atPath: berth.path("store/containers")).isEmpty)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The real `berth serve` process: SIGHUP re-reads the config file (read-only mode switches
 /// without a restart) and SIGTERM shuts it down cleanly.
@@ -24,13 +25,8 @@ import Testing
     }
 
     /// `berth serve --config FILE`, once it answers on `port`.
-    static func serve(_ configFile: String, port: Int, _ berth: BerthCommand) async throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
-        process.arguments = ["serve", "--config", configFile]
-        process.environment = berth.environment
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+    static func serve(_ configFile: String, port: Int, _ berth: BerthCommand) async throws -> Spawned {
+        let process = try Spawn.start(Interop.berthBinary, ["serve", "--config", configFile], environment: berth.environment)
         let http = HTTP(base: "http://127.0.0.1:\(port)")
         // Up means answering: 200, or 401 behind authentication.
         for _ in 0..<100 where ![200, 401].contains((try? await http.get("/v2/"))?.status ?? 0) { try await Task.sleep(for: .milliseconds(50)) }
@@ -47,7 +43,10 @@ import Testing
         }
         try writeConfig(readOnly: false)
         let process = try await Self.serve(configFile, port: port, berth)
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        defer {
+            process.signal(SIGKILL)
+            _ = process.wait(timeout: .seconds(10))
+        }
         let http = HTTP(base: "http://127.0.0.1:\(port)")
 
         func push(_ text: String) async throws -> Int {
@@ -66,25 +65,25 @@ import Testing
         }
         #expect(try await push("before") == 201)
         try writeConfig(readOnly: true)
-        kill(process.processIdentifier, SIGHUP)
+        process.signal(SIGHUP)
         #expect(try await pushUntil(405, "during") == 405)
         let refused = try await http.send(.POST, "/v2/team/app/blobs/uploads/")
         #expect((refused.json["errors"] as? [[String: Any]])?.first?["code"] as? String == "UNSUPPORTED")
         #expect(try await http.get("/v2/team/app/blobs/\(Fixtures.digest(Array("before".utf8)))").status == 200, "pulls go on")
         try writeConfig(readOnly: false)
-        kill(process.processIdentifier, SIGHUP)
+        process.signal(SIGHUP)
         #expect(try await pushUntil(201, "after") == 201)
 
         // A broken file on reload keeps the running configuration.
         try Data("version: [".utf8).write(to: URL(fileURLWithPath: configFile))
-        kill(process.processIdentifier, SIGHUP)
+        process.signal(SIGHUP)
         try await Task.sleep(for: .milliseconds(300))
         let still = try await push("still")
         #expect(process.isRunning && still == 201)
 
-        kill(process.processIdentifier, SIGTERM)
+        process.signal(SIGTERM)
         for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!process.isRunning && process.terminationStatus == 0)
+        #expect(!process.isRunning && process.poll() == 0)
         // The database was closed: its write-ahead log was folded into the file.
         let wal = (try? FileManager.default.attributesOfItem(atPath: berth.path("data/metadata.sqlite-wal")))?[.size] as? Int ?? 0
         #expect(wal == 0, "\(wal) bytes left in the write-ahead log")
@@ -100,7 +99,10 @@ import Testing
             let configFile = berth.path("drain.yml")
             try Self.write(configFile, data: berth.path("drain-data"), port: port, http: "draintimeout: 2s")
             let process = try await Self.serve(configFile, port: port, berth)
-            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            defer {
+            process.signal(SIGKILL)
+            _ = process.wait(timeout: .seconds(10))
+        }
 
             let blob = Array(repeating: UInt8(ascii: "b"), count: 2000)
             let socket = try RawSocket(port: port)
@@ -109,7 +111,7 @@ import Testing
             socket.send(Array(head.utf8) + blob.prefix(1000))
             try await Task.sleep(for: .milliseconds(300))
             let stopping = ContinuousClock.now
-            kill(process.processIdentifier, SIGTERM)
+            process.signal(SIGTERM)
             var refused = false
             for _ in 0..<100 where !refused {
                 if let probe = try? RawSocket(port: port) { probe.close() } else { refused = true }
@@ -123,7 +125,7 @@ import Testing
                 #expect(reply.hasPrefix("HTTP/1.1 201"), "\(reply)")
             }
             for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-            #expect(!process.isRunning && process.terminationStatus == 0, "exit \(process.terminationStatus)")
+            #expect(!process.isRunning && process.poll() == 0, "exit \(String(describing: process.poll()))")
             if !finishes { #expect(ContinuousClock.now - stopping >= .seconds(2), "the stalled request had its drain time") }
         }
     }
@@ -150,14 +152,17 @@ import Testing
         }
         try writeConfig("[pull]")
         let process = try await Self.serve(configFile, port: port, berth)
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        defer {
+            process.signal(SIGKILL)
+            _ = process.wait(timeout: .seconds(10))
+        }
         let http = HTTP(base: "http://127.0.0.1:\(port)")
         func granted() async throws -> [String] {
             try await TokenServerTests.token(http, user: "bob", scopes: ["repository:team/app:pull,push"]).access["repository:team/app"] ?? []
         }
         #expect(try await granted() == ["pull"])
         try writeConfig("[pull, push]")
-        kill(process.processIdentifier, SIGHUP)
+        process.signal(SIGHUP)
         var after: [String] = []
         for _ in 0..<50 {
             after = try await granted()
@@ -167,11 +172,11 @@ import Testing
         #expect(after == ["pull", "push"])
         // A rule that does not load keeps the running ones.
         try writeConfig("[pull, fly]")
-        kill(process.processIdentifier, SIGHUP)
+        process.signal(SIGHUP)
         try await Task.sleep(for: .milliseconds(300))
         #expect(try await granted() == ["pull", "push"])
-        kill(process.processIdentifier, SIGTERM)
+        process.signal(SIGTERM)
         for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!process.isRunning && process.terminationStatus == 0)
+        #expect(!process.isRunning && process.poll() == 0)
     }
 }

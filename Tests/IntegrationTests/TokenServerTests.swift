@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import OCI
 import Hummingbird
 @testable import RegistryServer
 import Testing
@@ -174,12 +175,10 @@ struct TokenServerTests {
         return (key, certificate)
     }
 
-    @Test(.enabled(if: Interop.enabled("docker-registry") && Interop.enabled("openssl"), "docker-registry or openssl is not installed"))
-    func distributionAcceptsBerthTokens() async throws {
-        let berth = try BerthCommand()
-        defer { berth.cleanup() }
-        let (key, certificate) = try await Self.keyWithCertificate(in: berth)
-        let settings = try Self.settings(htpasswd: try await Self.users(in: berth), key: key)
+    /// Debian's docker-registry trusting the tokens of a berth token server (the users of `users(in:)`).
+    static func withDistributionTrustingBerth(_ berth: BerthCommand, _ body: (DockerRegistryProcess) async throws -> Void) async throws {
+        let (key, certificate) = try await keyWithCertificate(in: berth)
+        let settings = try settings(htpasswd: try await users(in: berth), key: key)
         try await withServer({ $0.tokenServer = settings }) { tokenServer, _ in
             let distribution = try await DockerRegistryProcess(extraConfig: """
                 auth:
@@ -190,6 +189,15 @@ struct TokenServerTests {
                     rootcertbundle: \(certificate)
                 """)
             defer { distribution.stop() }
+            try await body(distribution)
+        }
+    }
+
+    @Test(.enabled(if: Interop.enabled("docker-registry") && Interop.enabled("openssl"), "docker-registry or openssl is not installed"))
+    func distributionAcceptsBerthTokens() async throws {
+        let berth = try BerthCommand()
+        defer { berth.cleanup() }
+        try await Self.withDistributionTrustingBerth(berth) { distribution in
             let layout = berth.home.appendingPathComponent("layout")
             _ = try await OCILayoutFixture.standard(at: layout)
             let host = "127.0.0.1:\(distribution.port)"

@@ -8,8 +8,9 @@ import Testing
 @Suite struct UploadPurgingTests {
     @Test(arguments: [false, true])
     func abandonedUploadsAreDeletedAfterTheirAge(dryRun: Bool) async throws {
-        // An age of 2 s: on a loaded two-core machine a POST and the PATCH after it took over a second.
-        try await withServer({ $0.uploadPurging = (.seconds(2), .milliseconds(200), dryRun) }) { server, http in
+        // An age of 5 s: on a loaded two-core machine (the PostgreSQL + S3 pass) a POST and the
+        // PATCH after it took over two seconds.
+        try await withServer({ $0.uploadPurging = (.seconds(5), .milliseconds(200), dryRun) }) { server, http in
             let started = try await http.send(.POST, "/v2/team/app/blobs/uploads/")
             #expect(started.status == 202)
             let location = try #require(started.header("Location"))
@@ -18,29 +19,33 @@ import Testing
             let leftoverExists = try await StoredBlobs.orphanUpload(server)
             if dryRun {
                 // Past the age and several purge rounds: a dry run only reports.
-                try await Task.sleep(for: .milliseconds(2800))
+                try await Task.sleep(for: .milliseconds(5800))
                 #expect(try await http.get(location).status == 204)
                 #expect(try await leftoverExists())
                 return
             }
-            // Bounded wait: the purge runs every 200 ms, and the session is past its age after two seconds.
+            // Bounded wait: the purge runs every 200 ms, and the session is past its age after five seconds.
             var status = 204
-            for _ in 0..<60 where status != 404 {
+            for _ in 0..<100 where status != 404 {
                 try await Task.sleep(for: .milliseconds(100))
                 status = try await http.get(location).status
             }
             #expect(status == 404)
             let body = try await http.get(location).json
             #expect((body["errors"] as? [[String: Any]])?.first?["code"] as? String == "BLOB_UPLOAD_UNKNOWN")
-            // Bounded wait: on S3 the orphan is a multipart upload started now, gone two seconds later.
+            // Bounded wait: on S3 the orphan is a multipart upload started now, gone five seconds later.
             var left = try await leftoverExists()
-            for _ in 0..<40 where left {
+            for _ in 0..<80 where left {
                 try await Task.sleep(for: .milliseconds(100))
                 left = try await leftoverExists()
             }
             #expect(!left)
+            let before = ContinuousClock.now
             let fresh = try await http.send(.POST, "/v2/team/app/blobs/uploads/")
-            #expect(try await http.get(try #require(fresh.header("Location"))).status == 204, "a new session is not purged")
+            let freshStatus = try await http.get(try #require(fresh.header("Location"))).status
+            // Only a session younger than the age must survive (a loaded machine can take longer).
+            let elapsed = ContinuousClock.now - before
+            #expect(freshStatus == 204 || elapsed >= .seconds(5), "a new session is not purged (\(freshStatus) after \(elapsed))")
         }
     }
 

@@ -29,6 +29,15 @@ import Testing
 }
 
 @Suite struct TokenScopeTests {
+    @Test(arguments: [
+        ("auth.docker.io", "registry-1.docker.io", true), ("ghcr.io", "ghcr.io", true), ("127.0.0.1", "127.0.0.1:5001", true),
+        ("evil.example", "registry-1.docker.io", false), ("127.0.0.2", "127.0.0.1:5001", false), ("auth.docker.io.evil", "registry-1.docker.io", false),
+        ("a.quay.io", "quay.io", false), ("10.1.2.4", "10.1.2.3", false),
+    ])
+    func upstreamCredentialsGoOnlyToRealmsNearTheRegistry(_ realm: String, _ registry: String, _ near: Bool) {
+        #expect(AuthSession.realm(realm, isNear: registry) == near)
+    }
+
     @Test func aTokenForMoreActionsServesFewer() {
         #expect(AuthSession.scope("repository:a/b:pull,push", covers: "repository:a/b:pull"))
         #expect(AuthSession.scope("repository:a/b:*", covers: "repository:a/b:delete"))

@@ -56,8 +56,11 @@ struct PostgresMetadataStoreTests {
         closed.sslMode = .disable
         closed.connectTimeout = .seconds(2)
         let started = ContinuousClock.now
+        // Blob roots the refused stores may have made.
+        let roots = (0..<2).map { _ in NSTemporaryDirectory() + "berth-pg-\(UUID())" }
+        defer { for root in roots { try? FileManager.default.removeItem(atPath: root) } }
         do {
-            _ = try await RegistryStores(blobs: .filesystem(rootDirectory: NSTemporaryDirectory() + "berth-pg-\(UUID())"), postgres: closed, databasePath: "", logger: Logger(label: "test"))
+            _ = try await RegistryStores(blobs: .filesystem(rootDirectory: roots[0]), postgres: closed, databasePath: "", logger: Logger(label: "test"))
             Issue.record("opened a database nobody serves")
         } catch let error as StorageStartupError {
             #expect(error.description.hasPrefix("database postgres://berth@127.0.0.1:\(closed.port)/berth: "))
@@ -68,7 +71,7 @@ struct PostgresMetadataStoreTests {
         var missing = settings(try await PostgresCluster.shared.database())
         missing.database = "no_such_database"
         do {
-            _ = try await RegistryStores(blobs: .filesystem(rootDirectory: NSTemporaryDirectory() + "berth-pg-\(UUID())"), postgres: missing, databasePath: "", logger: Logger(label: "test"))
+            _ = try await RegistryStores(blobs: .filesystem(rootDirectory: roots[1]), postgres: missing, databasePath: "", logger: Logger(label: "test"))
             Issue.record("opened a database that does not exist")
         } catch let error as StorageStartupError {
             #expect(error.description.contains("database \"no_such_database\" does not exist"))

@@ -92,7 +92,7 @@ import Testing
             let spec = try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b")
             #expect(spec.process.capabilities.bounding.count == RuntimeSpec.defaultCapabilities.count - 1)
             #expect(spec.process.capabilities.bounding.contains("CAP_SYS_ADMIN") && !spec.process.capabilities.bounding.contains("CAP_NET_RAW"))
-            #expect(spec.process.noNewPrivileges && spec.linux.maskedPaths.contains("/proc/kcore"))
+            #expect(!spec.process.noNewPrivileges && spec.linux.maskedPaths.contains("/proc/kcore"))
             options.capAdd = ["NOT_A_CAP"]
             #expect(throws: RuntimeError.self) { try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b") }
             options.capAdd = []

@@ -70,14 +70,9 @@ public actor PostgresCluster {
     public func database() async throws -> Database {
         let port = try await start()
         let name = "berth_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))"
-        let psql = Process()
-        psql.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        psql.arguments = ["-h", "127.0.0.1", "-p", String(port), "-U", "berth", "-d", "postgres", "-qc", "CREATE DATABASE \(name)"]
-        psql.standardOutput = FileHandle.nullDevice
-        psql.standardError = FileHandle.nullDevice
-        try psql.run()
-        psql.waitUntilExit()
-        guard psql.terminationStatus == 0 else { throw ClusterError("CREATE DATABASE \(name) failed") }
+        let psql = try Spawn.start("/usr/bin/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "berth", "-d", "postgres", "-qc", "CREATE DATABASE \(name)"])
+        // Waited for without holding one of the cooperative threads.
+        guard await psql.exited(timeout: .seconds(60)) == 0 else { throw ClusterError("CREATE DATABASE \(name) failed") }
         return Database(host: "127.0.0.1", port: port, user: "berth", name: name)
     }
 
@@ -105,7 +100,7 @@ public actor PostgresCluster {
             def start():
                 server = subprocess.Popen(as_owner([f"{bin}/postgres", "-D", data, "-k", sock, "-p", str(port),
                                                     "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                                                    "-c", "full_page_writes=off", "-c", "max_connections=500"]),
+                                                    "-c", "full_page_writes=off", "-c", "max_connections=1000"]),
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for _ in range(300):
                     if subprocess.run([f"{bin}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode == 0:

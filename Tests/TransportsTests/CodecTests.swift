@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import OCI
 import Testing
+import TestSupport
 
 @testable import Transports
 
@@ -28,15 +29,8 @@ import Testing
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("berth-codec-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: file) }
         try Data(compressed).write(to: file)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "\(tool) -dc '\(file.path)' | sha256sum"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return String(output.prefix(64))
+        let result = try Spawn.run("/bin/sh", ["-c", "\(tool) -dc '\(file.path)' | sha256sum"], environment: nil)
+        return String(String(decoding: result.stdout, as: UTF8.self).prefix(64))
     }
 
     @Test func gzipRoundTripsAndMatchesTheSystemTool() async throws {
@@ -93,14 +87,7 @@ import Testing
         let index = try TarIndex(path: path)
         #expect(try index.read("index.json", limit: 100) == Array("{}".utf8))
         #expect(try index.read("./" + long, limit: 10_000) == [UInt8](repeating: 7, count: 1000))
-        let listing = Process()
-        listing.executableURL = URL(fileURLWithPath: "/bin/tar")
-        listing.arguments = ["-tf", path]
-        let pipe = Pipe()
-        listing.standardOutput = pipe
-        try listing.run()
-        let names = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        listing.waitUntilExit()
+        let names = String(decoding: try Spawn.run("/bin/tar", ["-tf", path], environment: nil).stdout, as: UTF8.self)
         #expect(names.contains(long))
     }
 

@@ -139,6 +139,27 @@ def write_and_sync(files, directory):
     return time.monotonic() - start
 
 
+def layer(entries):
+    """A gzip tar layer from (name, bytes or None for a directory, mode) entries."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.mode = mode
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif isinstance(data, str):
+                info.type = tarfile.SYMTYPE
+                info.linkname = data
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    tar_bytes = raw.getvalue()
+    return gzip.compress(tar_bytes, 6, mtime=0), hashlib.sha256(tar_bytes).hexdigest()
+
+
 def write_layout(path, layers, config, diff_ids=None):
     """An OCI layout at `path` with one image tagged `bench`: gzip `layers` (bytes), and the
     image `config` (a dict) with `rootfs.diff_ids` set to `diff_ids` (default: the digests of the

@@ -12,33 +12,12 @@ extracting the same five layers in order, which neither checks nor applies white
 """
 import gzip, hashlib, io, json, os, shutil, stat, statistics, subprocess, sys, tarfile, time
 
-from benchlib import BERTH, ROUNDS, timed, work, write_layout
+from benchlib import BERTH, ROUNDS, layer, timed, work, write_layout
 
 FILES = int(os.environ.get("FILES", "200"))
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 CRUN = shutil.which("crun")
 UMOCI = shutil.which("umoci")
-
-
-def layer(entries):
-    """A gzip tar layer from (name, bytes or None for a directory, mode) entries."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data, mode in entries:
-            info = tarfile.TarInfo(name)
-            info.mode = mode
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            elif isinstance(data, str):
-                info.type = tarfile.SYMTYPE
-                info.linkname = data
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    tar_bytes = raw.getvalue()
-    return gzip.compress(tar_bytes, 6, mtime=0), hashlib.sha256(tar_bytes).hexdigest()
 
 
 def make_layout(path):
@@ -169,4 +148,5 @@ def main():
     medians("unpack 5 layers  vs  umoci unpack", unpack_berth, unpack_umoci, "umoci", unpack_tar, "GNU tar -xzf, layer after layer")
 
 
-main()
+if __name__ == "__main__":
+    main()

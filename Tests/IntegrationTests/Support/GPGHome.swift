@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A throwaway GnuPG home with one generated key (gpg-agent's socket path must stay short, so
 /// it lives directly under /tmp), removed with its agent by `cleanup`.
@@ -52,8 +53,10 @@ struct GPGHome {
         guard imported.status == 0 else { throw TestFailure("revocation import failed: \(imported.stderr)") }
     }
 
+    /// The agent is stopped before its home goes (a stopping agent left running recreated its
+    /// socket directory after the removal, and the home stayed behind).
     func cleanup() {
-        _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/gpgconf"), arguments: ["--homedir", path, "--kill", "gpg-agent"])
+        _ = try? Spawn.run("/usr/bin/gpgconf", ["--homedir", path, "--kill", "gpg-agent"], environment: nil, timeout: .seconds(30))
         try? FileManager.default.removeItem(atPath: path)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Real external programs (skopeo, the berth binary). On a laptop without them the tests skip; with
 /// BERTH_REQUIRE_INTEROP=1 (as CI sets) a missing program fails the test instead.
@@ -35,24 +36,12 @@ enum Interop {
         let stderr: String
     }
 
-    /// Runs a program to completion (off the cooperative pool) and collects its output.
+    /// Runs a program to completion (off the cooperative pool) and collects its output; through
+    /// `Spawn`, which survives the many descriptors a full test run holds.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Output {
         try await offThread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            if let environment { process.environment = environment }
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            let stdout = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return Output(
-                status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                stderr: String(decoding: stderr, as: UTF8.self))
+            let result = try Spawn.run(executable, arguments, environment: environment)
+            return Output(status: result.status, stdout: String(decoding: result.stdout, as: UTF8.self), stderr: String(decoding: result.stderr, as: UTF8.self))
         }
     }
 
@@ -82,35 +71,31 @@ func freePort() throws -> Int {
 }
 
 /// `berth serve` as a separate process, so a test can kill it with SIGKILL.
-final class ServerProcess: @unchecked Sendable {
-    let process = Process()
+final class ServerProcess: Sendable {
+    let process: Spawned
     let port: Int
     var base: String { "http://127.0.0.1:\(port)" }
 
     /// `environment`: `REGISTRY_*` settings beyond the address, the root and the log level.
     init(root: URL, environment extra: [String: String] = [:]) async throws {
         port = try freePort()
-        process.executableURL = URL(fileURLWithPath: Interop.berthBinary)
-        process.arguments = ["serve"]
         var environment = ProcessInfo.processInfo.environment
         environment["REGISTRY_HTTP_ADDR"] = "127.0.0.1:\(port)"
         environment["REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"] = root.path
         environment["REGISTRY_LOG_LEVEL"] = "warn"
         environment.merge(extra) { _, new in new }
-        process.environment = environment
-        process.currentDirectoryURL = root.deletingLastPathComponent()
-        try process.run()
+        process = try Spawn.start(Interop.berthBinary, ["serve"], environment: environment, stderr: 2)
         let http = HTTP(base: base)
         for _ in 0..<200 {
             if (try? await http.get("/v2/"))?.status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        process.terminate()
+        kill()
         throw TestFailure("berth serve did not come up on port \(port)")
     }
 
     func kill() {
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.signal(SIGKILL)
+        _ = process.wait(timeout: .seconds(10))
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import PullThroughCache
 import RegistryServer
 import RegistryStorage
 import TestSupport
@@ -15,6 +16,8 @@ final class TestServer: Sendable {
     let debugPort: Int?
     /// The server's registry, for tests that drive maintenance directly.
     let registry: Registry
+    /// The server's pull-through cache, when configured.
+    let cache: PullThroughCache?
     private let task: Task<Void, any Error>
 
     var base: String { "http://127.0.0.1:\(port)" }
@@ -38,7 +41,12 @@ final class TestServer: Sendable {
         configure(&config)
         var logger = custom ?? Logger(label: "berth.test")
         if custom == nil { logger.logLevel = .warning }
-        let server = try await RegistryHTTPServer(config: config, logger: logger)
+        let server: RegistryHTTPServer
+        do { server = try await RegistryHTTPServer(config: config, logger: logger) } catch {
+            // A server that cannot start leaves no root of ours behind.
+            if existing == nil { try? FileManager.default.removeItem(at: root) }
+            throw error
+        }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let (debugPorts, debugContinuation) = AsyncStream.makeStream(of: Int.self)
         let task = Task {
@@ -48,6 +56,8 @@ final class TestServer: Sendable {
         }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else {
+            // A server that fails to start (a missing bucket, bad keys) leaves no root of ours behind.
+            if existing == nil { try? FileManager.default.removeItem(at: root) }
             try await task.value
             throw TestFailure("server did not start")
         }
@@ -56,14 +66,15 @@ final class TestServer: Sendable {
             var debugIterator = debugPorts.makeAsyncIterator()
             debugPort = await debugIterator.next()
         }
-        return TestServer(root: root, port: port, debugPort: debugPort, registry: server.registry, task: task)
+        return TestServer(root: root, port: port, debugPort: debugPort, registry: server.registry, cache: server.cache, task: task)
     }
 
-    private init(root: URL, port: Int, debugPort: Int?, registry: Registry, task: Task<Void, any Error>) {
+    private init(root: URL, port: Int, debugPort: Int?, registry: Registry, cache: PullThroughCache?, task: Task<Void, any Error>) {
         self.root = root
         self.port = port
         self.debugPort = debugPort
         self.registry = registry
+        self.cache = cache
         self.task = task
     }
 

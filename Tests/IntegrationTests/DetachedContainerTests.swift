@@ -1,0 +1,444 @@
+import Foundation
+import Runtime
+import Testing
+
+/// `berth run -d` and the verbs for containers that outlive one command (logs, ps, inspect, stop,
+/// kill, start, restart, wait, exec, rm -f, container prune, --init, --restart, --log-opt), with
+/// the busybox image of `RunCommandTests`, through the real crun and runc as root.
+@Suite(.enabled(if: geteuid() == 0 && !TestBackend.scaled && Interop.enabled("busybox") && Interop.enabled("crun") && Interop.enabled("runc") && Interop.enabled("catatonit"),
+    "detached containers need root, busybox, crun, runc and catatonit (apt-get install busybox-static crun runc catatonit); not rerun on the scaled backends"))
+struct DetachedContainerTests {
+    /// A store with the busybox image, and a way to run berth against it; every container is
+    /// removed (forcibly) afterwards, so no monitor or container outlives the test.
+    struct Bench {
+        let berth: BerthCommand
+        let image: String
+        var root: [String] { ["--root", berth.path("store")] }
+
+        /// Runs `body` with a new bench, cleaned up however it ends.
+        static func with(_ body: (Bench) async throws -> Void) async throws {
+            let bench = try await make()
+            do { try await body(bench) } catch {
+                await bench.cleanup()
+                throw error
+            }
+            await bench.cleanup()
+        }
+
+        static func make() async throws -> Bench {
+            let berth = try BerthCommand()
+            let layout = berth.path("layout")
+            try await RunCommandTests.busyboxLayout(at: layout)
+            try await berth.succeed(["pull", "-q"] + ["--root", berth.path("store")] + ["oci:\(layout):v1"])
+            return Bench(berth: berth, image: "localhost/layout:v1")
+        }
+
+        /// `--root` after the (sub)command: `ps …`, `container inspect …`.
+        private func rooted(_ arguments: [String]) -> [String] {
+            let command = arguments.first == "container" ? 2 : 1
+            return Array(arguments.prefix(command)) + root + arguments.dropFirst(command)
+        }
+        func run(_ arguments: [String]) async throws -> Interop.Output { try await berth.run(rooted(arguments)) }
+        @discardableResult
+        func succeed(_ arguments: [String]) async throws -> Interop.Output { try await berth.succeed(rooted(arguments)) }
+
+        /// Detached: returns the id printed.
+        @discardableResult
+        func start(_ arguments: [String]) async throws -> String {
+            let result = try await succeed(["run", "-d"] + arguments)
+            return result.stdout.trimmingCharacters(in: .newlines)
+        }
+
+        func inspect(_ name: String) async throws -> [String: Any] {
+            let text = try await succeed(["container", "inspect", name]).stdout
+            return (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])?.first ?? [:]
+        }
+
+        func state(_ name: String) async throws -> [String: Any] { try await inspect(name)["State"] as? [String: Any] ?? [:] }
+
+        /// Polls until `condition` holds on `berth logs NAME` (bounded).
+        func logs(_ name: String, until condition: (String) -> Bool) async throws -> String {
+            var text = ""
+            for _ in 0..<100 {
+                text = try await succeed(["logs", name]).stdout
+                if condition(text) { return text }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return text
+        }
+
+        /// Removes every container, then checks nothing of them is left: no mount under the
+        /// store, no monitor or container process, no runtime state (a leak fails the test).
+        func cleanup() async {
+            if let ids = try? await run(["ps", "-a", "-q", "--no-trunc"]).stdout.split(separator: "\n") {
+                for id in ids { _ = try? await run(["rm", "-f", String(id)]) }
+            }
+            let store = berth.path("store")
+            let mounts = ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains(store) }
+            #expect(mounts.isEmpty, "mounts left: \(mounts)")
+            let monitors = (try? await Interop.run("/usr/bin/pgrep", ["-f", "container monitor --root \(store)"]))?.stdout ?? ""
+            #expect(monitors.isEmpty, "monitors left: \(monitors)")
+            let state = (try? FileManager.default.contentsOfDirectory(atPath: "\(store)/runtime")) ?? []
+            #expect(state.isEmpty, "runtime state left: \(state)")
+            let containers = (try? FileManager.default.contentsOfDirectory(atPath: "\(store)/containers")) ?? []
+            #expect(containers.isEmpty, "container directories left: \(containers)")
+            berth.cleanup()
+        }
+    }
+
+    @Test(arguments: ["crun", "runc"])
+    func detachedLogsPsStopAndWait(runtime: String) async throws {
+        try await Bench.with { bench in
+            let id = try await bench.start(["--runtime", runtime, "--name", "ticker", bench.image, "sh", "-c", "i=0; while true; do echo tick $i; echo err $i >&2; i=$((i+1)); sleep 0.2; done"])
+            #expect(id.count == 32 && id.allSatisfy(\.isHexDigit), "\(id)")
+            let ps = try await bench.succeed(["ps"]).stdout
+            #expect(ps.contains("ticker") && ps.contains("Up "), "\(ps)")
+            let logs = try await bench.logs("ticker") { $0.contains("tick 2") }
+            #expect(logs.hasPrefix("tick 0\ntick 1\ntick 2\n"), "\(logs)")
+            // On disk: conmon's k8s-file records.
+            let raw = try String(contentsOfFile: bench.berth.path("store/containers/\(id)/ctr.log"), encoding: .utf8)
+            let first = raw.split(separator: "\n").first { $0.hasSuffix("stdout F tick 0") }.map(String.init) ?? ""
+            #expect(first.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}\+00:00 stdout F tick 0$"#, options: .regularExpression) != nil, "\(raw.prefix(300))")
+            #expect(raw.contains(" stderr F err 0"), "\(raw.prefix(300))")
+            // The last line is stderr's (`err N`), on berth's stderr.
+            let tail = try await bench.succeed(["logs", "--tail", "1", "ticker"])
+            #expect(tail.stdout.isEmpty && tail.stderr.hasPrefix("err ") && tail.stderr.split(separator: "\n").count == 1, "\(tail.stdout) \(tail.stderr)")
+            let stamped = try await bench.succeed(["logs", "-t", "--tail", "2", "ticker"]).stdout
+            #expect(stamped.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z tick \d+\n$"#, options: .regularExpression) != nil, "\(stamped)")
+
+            // sh as PID 1 has no TERM handler: the stop escalates to SIGKILL after -t.
+            let began = ContinuousClock.now
+            let stopped = try await bench.succeed(["stop", "-t", "1", "ticker"])
+            let took = ContinuousClock.now - began
+            // Bounds that tell -t 1 from the default 10 s, with room for a loaded machine.
+            #expect(took >= .seconds(1) && took < .seconds(9), "\(took)")
+            #expect(stopped.stderr.contains("resorting to SIGKILL"), "\(stopped.stderr)")
+            #expect(try await bench.succeed(["wait", "ticker"]).stdout == "137\n")
+            #expect(!(try await bench.succeed(["ps"]).stdout.contains("ticker")))
+            #expect(try await bench.succeed(["ps", "-a"]).stdout.contains("Exited (137)"))
+            // Not restarted after a user's stop, even with a policy that would.
+            let state = try await bench.state("ticker")
+            #expect(state["Status"] as? String == "exited" && state["ExitCode"] as? Int == 137, "\(state)")
+
+            // A handler for TERM: the stop takes no longer than the handler.
+            try await bench.start(["--runtime", runtime, "--name", "polite", bench.image, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"])
+            let politeBegan = ContinuousClock.now
+            try await bench.succeed(["stop", "polite"])
+            #expect(ContinuousClock.now - politeBegan < .seconds(9))
+            #expect(try await bench.succeed(["wait", "polite"]).stdout == "0\n")
+            #expect(((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").contains(bench.berth.path("store/containers/\(id)")) == false)
+        }
+    }
+
+    @Test func startKeepsTheWritableLayerAndTheLog() async throws {
+        try await Bench.with { bench in
+            try await bench.start(["--name", "counter", bench.image, "sh", "-c", "echo run >> /data/runs; grep -c run /data/runs"])
+            #expect(try await bench.succeed(["wait", "counter"]).stdout == "0\n")
+            try await bench.succeed(["start", "counter"])
+            #expect(try await bench.succeed(["wait", "counter"]).stdout == "0\n")
+            #expect(try await bench.succeed(["logs", "counter"]).stdout == "1\n2\n")
+            // restart = stop + start, on a running container too.
+            try await bench.start(["--name", "sleeper", bench.image, "sh", "-c", "echo up; exec sleep 300"])
+            try await bench.succeed(["restart", "-t", "0", "sleeper"])
+            let logs = try await bench.logs("sleeper") { $0 == "up\nup\n" }
+            #expect(logs == "up\nup\n")
+            #expect(try await bench.state("sleeper")["Status"] as? String == "running")
+            // kill: the signal, no wait; the container stays down.
+            try await bench.succeed(["kill", "-s", "TERM", "sleeper"])
+            try await bench.succeed(["kill", "sleeper"])
+            #expect(try await bench.succeed(["wait", "sleeper"]).stdout == "137\n")
+            let notRunning = try await bench.run(["kill", "sleeper"])
+            #expect(notRunning.status == 125 && notRunning.stderr == "berth: container sleeper is not running\n", "\(notRunning.stderr)")
+        }
+    }
+
+    @Test func restartPoliciesBackOffAndStopForGood() async throws {
+        try await Bench.with { bench in
+            try await bench.start(["--name", "flaky", "--restart", "on-failure:2", bench.image, "sh", "-c", "echo try; exit 3"])
+            #expect(try await bench.succeed(["wait", "flaky"]).stdout == "3\n")
+            let inspected = try await bench.inspect("flaky")
+            #expect(inspected["RestartCount"] as? Int == 2, "\(inspected)")
+            let raw = try String(contentsOfFile: bench.berth.path("store/containers/\(inspected["Id"] as? String ?? "")/ctr.log"), encoding: .utf8)
+            let times = raw.split(separator: "\n").filter { $0.hasSuffix("stdout F try") }.compactMap { line in
+                line.split(separator: " ").first.flatMap { Timestamps.parse(String($0)) }
+            }
+            #expect(times.count == 3, "\(raw)")
+            // docker's backoff: 100 ms before the first restart, 200 before the second.
+            if times.count == 3 {
+                #expect(times[1].timeIntervalSince(times[0]) >= 0.1 && times[2].timeIntervalSince(times[1]) >= 0.2, "\(times)")
+            }
+            #expect(try await bench.succeed(["ps", "-a"]).stdout.contains("Exited (3)"))
+
+            // always: restarted after a clean exit, but not after stop.
+            try await bench.start(["--name", "again", "--restart", "always", bench.image, "sh", "-c", "echo run; sleep 0.3"])
+            _ = try await bench.logs("again") { $0.components(separatedBy: "run").count >= 3 }
+            try await bench.succeed(["stop", "again"])
+            let count = try await bench.succeed(["logs", "again"]).stdout.components(separatedBy: "run").count
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await bench.state("again")["Status"] as? String == "exited")
+            #expect(try await bench.succeed(["logs", "again"]).stdout.components(separatedBy: "run").count == count)
+        }
+    }
+
+    @Test(arguments: ["crun", "runc"])
+    func execJoinsTheContainer(runtime: String) async throws {
+        try await Bench.with { bench in
+            try await bench.start(["--runtime", runtime, "--name", "box", bench.image, "sleep", "300"])
+            let id = try await bench.succeed(["exec", "box", "id"])
+            #expect(id.stdout == "uid=0(root) gid=0(root)\n", "\(id.stdout) \(id.stderr)")
+            let flags = try await bench.succeed(["exec", "-u", "app", "-w", "/tmp", "-e", "A=1", "box", "sh", "-c", "id; pwd; echo $A $GREETING; grep CapEff /proc/self/status"])
+            #expect(flags.stdout == "uid=1000(app) gid=1000(app) groups=2000(extra)\n/tmp\n1 hi\nCapEff:\t0000000000000000\n", "\(flags.stdout) \(flags.stderr)")
+            #expect(try await bench.run(["exec", "box", "sh", "-c", "exit 5"]).status == 5)
+            let missing = try await bench.run(["exec", "box", "nosuchcmd"])
+            #expect(missing.status == 127 && missing.stderr == "berth: nosuchcmd: executable file not found in the image's $PATH\n", "\(missing.stderr)")
+            // Every namespace is PID 1's; no_new_privs comes from the container's process (off, as podman).
+            let namespaces = try await bench.succeed(["exec", "box", "sh", "-c", "for n in pid mnt net ipc uts; do test $(readlink /proc/1/ns/$n) = $(readlink /proc/self/ns/$n) && echo same; done; grep NoNewPrivs /proc/self/status"])
+            #expect(namespaces.stdout == "same\nsame\nsame\nsame\nsame\nNoNewPrivs:\t0\n", "\(namespaces.stdout)")
+            // A terminal when stdin is one (script(1) gives it one).
+            let berth = "\(Interop.berthBinary) exec -it --root \(bench.berth.path("store")) box tty"
+            let terminal = try await Interop.run("/usr/bin/script", ["-qec", berth, "/dev/null"], environment: bench.berth.environment)
+            #expect(terminal.stdout.contains("/dev/pts/"), "\(terminal.stdout) \(terminal.stderr)")
+            // Detached: returns at once, the process runs on.
+            try await bench.succeed(["exec", "-d", "box", "sh", "-c", "sleep 0.2; touch /tmp/detached"])
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await bench.run(["exec", "box", "test", "-e", "/tmp/detached"]).status == 0)
+
+            try await bench.succeed(["stop", "-t", "0", "box"])
+            let stopped = try await bench.run(["exec", "box", "true"])
+            #expect(stopped.status == 125 && stopped.stderr.hasPrefix("berth: can only create exec sessions on running containers"), "\(stopped.stderr)")
+        }
+    }
+
+    @Test func initReapsZombiesAndForwardsSignals() async throws {
+        try await Bench.with { bench in
+            // Two orphans whose parent exits: PID 1 inherits them when they end.
+            let orphans = ["sh", "-c", "(sleep 0.2 &); (sleep 0.2 &); exec sleep 300"]
+            let zombies = ["exec", "NAME", "sh", "-c", "cat /proc/[0-9]*/stat | grep -c ') Z ' || true"]
+            try await bench.start(["--name", "plain", bench.image] + orphans)
+            try await bench.start(["--name", "inited", "--init", bench.image] + orphans)
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await bench.succeed(zombies.map { $0 == "NAME" ? "plain" : $0 }).stdout == "2\n")
+            #expect(try await bench.succeed(zombies.map { $0 == "NAME" ? "inited" : $0 }).stdout == "0\n")
+            // The init passes SIGTERM on to sleep, which dies of it: no wait for the timeout.
+            let began = ContinuousClock.now
+            try await bench.succeed(["stop", "inited"])
+            #expect(ContinuousClock.now - began < .seconds(9))
+            #expect(try await bench.succeed(["wait", "inited"]).stdout == "143\n")
+            let inspected = try await bench.inspect("inited")
+            #expect((inspected["Config"] as? [String: Any])?["Init"] as? Bool == true)
+            #expect(inspected["Path"] as? String == "sh", "the command is the user's, not the init's: \(inspected)")
+            // In the foreground too.
+            let foreground = try await bench.run(["run", "--rm", "--init", bench.image, "sh", "-c", "cat /proc/1/cmdline | grep -c berth-init"])
+            #expect(foreground.stdout == "1\n", "\(foreground.stdout) \(foreground.stderr)")
+        }
+    }
+
+    @Test func theLogStaysUnderItsCap() async throws {
+        try await Bench.with { bench in
+            try await bench.start(["--name", "chatty", "--log-opt", "max-size=4k", bench.image, "sh", "-c", "i=0; while [ $i -lt 400 ]; do echo line $i; i=$((i+1)); done"])
+            #expect(try await bench.succeed(["wait", "chatty"]).stdout == "0\n")
+            let records = bench.berth.path("store/containers/\((try await bench.inspect("chatty"))["Id"] as? String ?? "")/ctr.log")
+            let size = (try FileManager.default.attributesOfItem(atPath: records)[.size] as? Int) ?? 0
+            #expect(size > 0 && size <= 4096, "\(size)")
+            #expect(try await bench.succeed(["logs", "--tail", "1", "chatty"]).stdout == "line 399\n")
+        }
+    }
+
+    @Test func publishedPortsReachTheContainer() async throws {
+        try await Bench.with { bench in
+            let www = bench.berth.path("www")
+            try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+            try Data("served from the container\n".utf8).write(to: URL(fileURLWithPath: "\(www)/index.html"))
+            let port = try freePort()
+            let curl = try Interop.tool("curl")
+            func get(_ port: Int) async throws -> Interop.Output { try await Interop.run(curl, ["-s", "-m", "5", "http://127.0.0.1:\(port)/index.html"]) }
+            // httpd listens on the container's own loopback only: the proxy reaches it there.
+            try await bench.start(["--name", "web", "-p", "127.0.0.1:\(port):80", "-v", "\(www):/www:ro", bench.image, "httpd", "-f", "-p", "127.0.0.1:80", "-h", "/www"])
+            var page = try await get(port)
+            for _ in 0..<50 where page.stdout.isEmpty {
+                try await Task.sleep(for: .milliseconds(100))
+                page = try await get(port)
+            }
+            #expect(page.stdout == "served from the container\n", "\(page.stdout) \(page.stderr)")
+            #expect(try await get(port).stdout == "served from the container\n", "a second connection")
+            #expect(try await bench.succeed(["ps"]).stdout.contains("127.0.0.1:\(port)->80/tcp"))
+            let bindings = (try await bench.inspect("web")["NetworkSettings"] as? [String: Any])?["Ports"] as? [String: Any]
+            #expect(((bindings?["80/tcp"] as? [[String: Any]])?.first?["HostPort"] as? String) == String(port), "\(String(describing: bindings))")
+            // The port is taken: a second container fails at once and leaves nothing.
+            let taken = try await bench.run(["run", "-d", "--name", "web2", "-p", "127.0.0.1:\(port):80", bench.image, "sleep", "300"])
+            #expect(taken.status == 125 && taken.stderr.contains("cannot publish 127.0.0.1:\(port)") && taken.stderr.contains("in use"), "\(taken.stderr)")
+            #expect(!(try await bench.succeed(["ps", "-a"]).stdout.contains("web2")))
+            try await bench.succeed(["rm", "-f", "web"])
+            #expect(try await get(port).status == 7, "nothing listens once the container is gone")
+
+            // -P: the image's EXPOSE 80 on a free port; in the foreground too.
+            try await bench.start(["--name", "all", "-P", "-v", "\(www):/www:ro", bench.image, "httpd", "-f", "-p", "80", "-h", "/www"])
+            let published = try await bench.succeed(["ps", "--format", "json"]).stdout
+            let chosen = ((try JSONSerialization.jsonObject(with: Data(published.utf8)) as? [[String: Any]])?.first?["Ports"] as? [[String: Any]])?.first?["host_port"] as? Int
+            #expect(chosen != nil && chosen != 0, "\(published)")
+            if let chosen {
+                var answer = try await get(chosen)
+                for _ in 0..<50 where answer.stdout.isEmpty {
+                    try await Task.sleep(for: .milliseconds(100))
+                    answer = try await get(chosen)
+                }
+                #expect(answer.stdout == "served from the container\n")
+            }
+            let foregroundPort = try freePort()
+            async let foreground = bench.run(["run", "--rm", "-p", "127.0.0.1:\(foregroundPort):80", "-v", "\(www):/www:ro", bench.image, "sh", "-c", "httpd -p 80 -h /www; sleep 3"])
+            var reply = try await get(foregroundPort)
+            for _ in 0..<25 where reply.stdout.isEmpty {
+                try await Task.sleep(for: .milliseconds(100))
+                reply = try await get(foregroundPort)
+            }
+            #expect(reply.stdout == "served from the container\n", "foreground: \(reply.stderr)")
+            #expect(try await foreground.status == 0)
+            #expect(try await get(foregroundPort).status == 7)
+        }
+    }
+
+    /// UDP through the proxy: a static echo server (built here) on the container's loopback.
+    @Test(.enabled(if: Interop.enabled("gcc"), "needs gcc to build the UDP echo server"))
+    func publishedUDPPortsReachTheContainer() async throws {
+        try await Bench.with { bench in
+            let directory = bench.berth.path("udp")
+            try FileManager.default.createDirectory(atPath: "\(directory)/root/bin", withIntermediateDirectories: true)
+            try Data("""
+                #include <arpa/inet.h>
+                #include <ctype.h>
+                #include <stdlib.h>
+                #include <sys/socket.h>
+                int main(int argc, char **argv) {
+                    int s = socket(AF_INET, SOCK_DGRAM, 0);
+                    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) return 1;
+                    char b[2048];
+                    for (;;) {
+                        struct sockaddr_in p;
+                        socklen_t l = sizeof p;
+                        ssize_t n = recvfrom(s, b, sizeof b, 0, (struct sockaddr *)&p, &l);
+                        for (ssize_t i = 0; i < n; i++) b[i] = toupper((unsigned char)b[i]);
+                        if (n > 0) sendto(s, b, n, 0, (struct sockaddr *)&p, l);
+                    }
+                }
+                """.utf8).write(to: URL(fileURLWithPath: "\(directory)/echo.c"))
+            try await Interop.shell("gcc -static -O2 -o \(directory)/root/bin/udpecho \(directory)/echo.c && tar -C \(directory)/root --numeric-owner -cf \(directory)/layer.tar .")
+            let layout = bench.berth.path("udp-layout")
+            try await RunCommandTests.busyboxLayout(at: layout, extraLayers: [Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/layer.tar")))])
+            let port = try freePort()
+            try await bench.start(["--name", "echo", "-p", "127.0.0.1:\(port):5353/udp", "oci:\(layout):v1", "udpecho", "5353"])
+            #expect(try await bench.succeed(["ps"]).stdout.contains("127.0.0.1:\(port)->5353/udp"))
+            let answer = try await offThread { () -> String in
+                let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+                defer { close(fd) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = UInt16(port).bigEndian
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                var reply = [UInt8](repeating: 0, count: 64)
+                // The server may still be starting: ask again, boundedly.
+                for _ in 0..<50 {
+                    _ = send(fd, "ping", 4, 0)
+                    var waiting = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+                    if poll(&waiting, 1, 200) == 1 {
+                        let n = recv(fd, &reply, reply.count, 0)
+                        if n > 0 { return String(decoding: reply.prefix(n), as: UTF8.self) }
+                    }
+                }
+                return ""
+            }
+            #expect(answer == "PING")
+            try await bench.succeed(["rm", "-f", "echo"])
+        }
+    }
+
+    @Test func slirp4netnsReachesTheHostOnlyWhenAllowed() async throws {
+        try await Bench.with { bench in
+            // A server on the host's loopback only.
+            let served = bench.berth.path("served")
+            try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+            try Data("from the host\n".utf8).write(to: URL(fileURLWithPath: "\(served)/hello.txt"))
+            let server = try await StaticHTTPServer(directory: served)
+            defer { server.stop() }
+            let port = server.port
+            let curl = try Interop.tool("curl")
+            for _ in 0..<50 where try await Interop.run(curl, ["-s", "http://127.0.0.1:\(port)/hello.txt"]).status != 0 { try await Task.sleep(for: .milliseconds(100)) }
+            let url = "http://10.0.2.2:\(port)/hello.txt"
+            // In the foreground the network is up before the process starts: the first request works.
+            let allowed = try await bench.run(["run", "--rm", "--network", "slirp4netns:allow_host_loopback=true", bench.image, "sh", "-c",
+                "ip -o -4 addr show tap0 | grep -o '10.0.2.100/24'; wget -q -O - \(url); cat /etc/resolv.conf"])
+            #expect(allowed.stdout == "10.0.2.100/24\nfrom the host\nnameserver 10.0.2.3\n", "\(allowed.stdout) \(allowed.stderr)")
+            // podman's default: the host's loopback is not reachable.
+            let denied = try await bench.run(["run", "--rm", "--network", "slirp4netns", bench.image, "wget", "-q", "-T", "3", "-O", "-", url])
+            #expect(denied.status != 0 && denied.stdout.isEmpty, "\(denied.stdout)")
+            // Detached: the monitor brings the network up before starting it, too.
+            try await bench.start(["--name", "net", "--network", "slirp4netns:allow_host_loopback=true", bench.image, "sh", "-c", "wget -q -O - \(url); exec sleep 300"])
+            #expect(try await bench.logs("net") { !$0.isEmpty } == "from the host\n")
+            #expect((try await bench.inspect("net")["NetworkSettings"] as? [String: Any])?["Mode"] as? String == "slirp4netns:allow_host_loopback=true")
+            try await bench.succeed(["rm", "-f", "net"])
+            #expect(try await Interop.run("/usr/bin/pgrep", ["-f", "slirp4netns.*tap0"]).stdout.isEmpty, "slirp4netns outlived its container")
+        }
+    }
+
+    @Test func aKilledMonitorLeavesNoSilentOrphan() async throws {
+        try await Bench.with { bench in
+            try await bench.start(["--name", "lonely", bench.image, "sleep", "300"])
+            let state = try await bench.state("lonely")
+            let monitor = Int32(state["ConmonPid"] as? Int ?? 0)
+            let container = Int32(state["Pid"] as? Int ?? 0)
+            #expect(monitor > 0 && container > 0, "\(state)")
+            kill(monitor, SIGKILL)
+            for _ in 0..<50 where kill(monitor, 0) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            let ps = try await bench.succeed(["ps"]).stdout
+            #expect(ps.contains("(monitor died: berth rm -f lonely)"), "\(ps)")
+            let refused = try await bench.run(["rm", "lonely"])
+            #expect(refused.status == 125 && refused.stderr.contains("is running"), "\(refused.stderr)")
+            try await bench.succeed(["rm", "-f", "lonely"])
+            for _ in 0..<50 where kill(container, 0) == 0 && !(((try? String(contentsOfFile: "/proc/\(container)/stat", encoding: .utf8)) ?? "").contains(") Z ")) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let stat = (try? String(contentsOfFile: "/proc/\(container)/stat", encoding: .utf8)) ?? ""
+            #expect(stat.isEmpty || stat.contains(") Z "), "the container outlived rm -f: \(stat)")
+            #expect(!((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").contains(bench.berth.path("store")))
+        }
+    }
+
+    @Test func mistakesAreOneLineWithPodmansStatus() async throws {
+        try await Bench.with { bench in
+            func fails(_ arguments: [String], _ status: Int32, _ message: String) async throws {
+                let result = try await bench.run(arguments)
+                #expect(result.status == status && result.stderr.contains(message) && result.stderr.split(separator: "\n").count == 1,
+                        "\(arguments): \(result.status) \(result.stderr)")
+            }
+            try await fails(["run", "-d", "--restart", "sometimes", bench.image, "true"], 125, "invalid --restart 'sometimes'")
+            try await fails(["run", "--restart", "always", bench.image, "true"], 125, "--restart needs -d")
+            try await fails(["run", "-d", "--log-opt", "max-size=lots", bench.image, "true"], 125, "invalid --log-opt")
+            try await fails(["run", "-d", "--stop-signal", "SIGNOPE", bench.image, "true"], 125, "invalid --stop-signal")
+            try await fails(["run", "-d", "--init-path", "/nonexistent", bench.image, "true"], 125, "not an executable file")
+            try await fails(["run", "-d", bench.image, "nosuchcmd"], 127, "executable file not found")
+            try await fails(["run", "-d", "-p", "80:80:80:80", bench.image, "true"], 125, "invalid -p '80:80:80:80'")
+            try await fails(["run", "-d", "-p", "127.0.0.1:8080:80/sctp", bench.image, "true"], 125, "protocol sctp (tcp, udp)")
+            try await fails(["run", "-d", "--network", "host", "-p", "8080:80", bench.image, "true"], 125, "with --network host")
+            try await fails(["run", "-d", "--network", "slirp4netns:mtu=9000", bench.image, "true"], 125, "unsupported slirp4netns option 'mtu=9000'")
+            try await fails(["run", "-d", "--network", "bridge", bench.image, "true"], 125, "unsupported --network 'bridge'")
+            try await fails(["stop", "nosuch"], 125, "no container with name or ID \"nosuch\" found")
+            try await fails(["kill", "-s", "BOGUS", "nosuch"], 125, "invalid signal 'BOGUS'")
+            try await fails(["logs", "--since", "yesterday", "nosuch"], 125, "no container with name or ID")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: bench.berth.path("store/containers")).isEmpty, "a failed run left a container")
+
+            try await bench.succeed(["run", "--name", "fg", bench.image, "true"])
+            try await fails(["logs", "fg"], 125, "it ran in the foreground")
+            try await bench.start(["--name", "busy", bench.image, "sleep", "300"])
+            try await fails(["rm", "busy"], 125, "container busy is running")
+            try await fails(["logs", "--since", "yesterday", "busy"], 125, "invalid --since 'yesterday'")
+            // Prune removes what does not run and keeps what does.
+            let pruned = try await bench.succeed(["container", "prune", "-f"]).stdout
+            #expect(pruned.split(separator: "\n").count == 1)
+            #expect(try await bench.succeed(["ps", "-a", "--format", "json"]).stdout.contains("\"busy\""))
+            try await bench.succeed(["rm", "-f", "busy"])
+            #expect(try await bench.succeed(["ps", "-a", "-q"]).stdout.isEmpty)
+            #expect(!((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").contains(bench.berth.path("store")))
+        }
+    }
+}
