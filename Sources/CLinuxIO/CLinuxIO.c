@@ -164,9 +164,20 @@ static int spawn_with_child(void *raw) {
         _exit(127);
     }
     int null = open("/dev/null", O_RDWR);
+    // Every source is lifted above 2 before any is placed: when the caller runs with 0, 1 or 2
+    // closed (CI gives no stdin), a descriptor it passes may itself be 0, 1 or 2 — or /dev/null
+    // may land there — and placing one would overwrite another still to be placed.
+    int lifted[3];
     for (int target = 0; target < 3; target++) {
         int source = job->fds[target] >= 0 ? job->fds[target] : null;
-        if (source < 0 || dup2(source, target) < 0) {
+        lifted[target] = source < 0 ? -1 : fcntl(source, F_DUPFD_CLOEXEC, 3);
+        if (lifted[target] < 0) {
+            job->failure = source < 0 ? EBADF : errno;
+            _exit(127);
+        }
+    }
+    for (int target = 0; target < 3; target++) {
+        if (dup2(lifted[target], target) < 0) {
             job->failure = errno;
             _exit(127);
         }

@@ -30,14 +30,16 @@ public final class Registry: Sendable {
     public var isReadOnly: Bool { readOnly.load(ordering: .relaxed) }
     private let sessions: UploadSessions
     private let cache = ReadCache()
-    /// Held while a blob file and its row come into being (upload commit, mount) and while the
-    /// collector deletes rows and then files, so a blob is never re-linked between the two.
-    private let blobGate = AsyncGate()
+    /// Held shared while a blob file and its row come into being (upload commit, mount) and
+    /// exclusively while the collector deletes rows and then files, so a blob is never re-linked
+    /// between the two. Commits do not exclude each other: two of one digest write the same
+    /// bytes to the same name, and the store links each once.
+    private let blobGate = BlobGate()
 
     /// `body` under the blob gate of this process and the store's blob lock across servers
     /// (shared for commits and mounts, exclusive for the collector).
     private func blobLocked<T: Sendable>(exclusive: Bool, _ body: @Sendable () async throws -> T) async throws -> T {
-        try await blobGate.holding { try await metadata.withBlobLock(exclusive: exclusive, body) }
+        try await blobGate.holding(exclusive: exclusive) { try await metadata.withBlobLock(exclusive: exclusive, body) }
     }
 
     public init(blobs: any BlobStore, metadata: any MetadataStore, options: Options) {
@@ -635,20 +637,40 @@ final class UploadSessions: Sendable {
     private static func seconds(_ duration: Duration) -> TimeInterval { Double(duration.components.seconds) }
 }
 
-/// A mutual-exclusion lock for async code: one holder at a time, waiters in arrival order.
-actor AsyncGate {
-    private var held = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+/// A shared/exclusive lock for async code: commits and mounts hold it together, the collector
+/// alone. Waiters enter in arrival order, so a collector waiting holds back the commits that
+/// arrive after it and is never starved by a steady stream of them.
+actor BlobGate {
+    private var shared = 0
+    private var exclusive = false
+    private var waiters: [(exclusive: Bool, continuation: CheckedContinuation<Void, Never>)] = []
 
-    func holding<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
-        if held {
-            await withCheckedContinuation { waiters.append($0) }
+    func holding<T: Sendable>(exclusive wanted: Bool, _ body: @Sendable () async throws -> T) async rethrows -> T {
+        if waiters.isEmpty, admits(wanted) {
+            enter(wanted)
         } else {
-            held = true
+            // `admitWaiters` enters on the waiter's behalf before resuming it.
+            await withCheckedContinuation { waiters.append((wanted, $0)) }
         }
-        defer {
-            if waiters.isEmpty { held = false } else { waiters.removeFirst().resume() }
-        }
+        defer { leave(wanted) }
         return try await body()
+    }
+
+    /// How many wait to enter (the tests' way to know a waiter has arrived).
+    var queued: Int { waiters.count }
+
+    private func admits(_ wanted: Bool) -> Bool { wanted ? !exclusive && shared == 0 : !exclusive }
+
+    private func enter(_ wanted: Bool) {
+        if wanted { exclusive = true } else { shared += 1 }
+    }
+
+    private func leave(_ wanted: Bool) {
+        if wanted { exclusive = false } else { shared -= 1 }
+        while let first = waiters.first, admits(first.exclusive) {
+            waiters.removeFirst()
+            enter(first.exclusive)
+            first.continuation.resume()
+        }
     }
 }

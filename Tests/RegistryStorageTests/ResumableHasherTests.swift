@@ -1,4 +1,5 @@
 import OCI
+import TestSupport
 import Testing
 
 @testable import RegistryStorage
@@ -7,8 +8,7 @@ import Testing
     /// A hash saved after any number of bytes and restored elsewhere ends where one pass does.
     @Test(arguments: [Digest.Algorithm.sha256, .sha512])
     func savedAndRestoredStatesContinueTheHash(_ algorithm: Digest.Algorithm) throws {
-        var generator = SystemRandomNumberGenerator()
-        let data = (0..<100_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let data = randomBytes(100_000)
         for cut in [0, 1, 63, 64, 65, 127, 128, 12_345, 99_999, 100_000] {
             var first = ResumableHasher(algorithm)
             data[..<cut].withUnsafeBytes { first.update($0) }

@@ -154,12 +154,11 @@ struct Chunks: AsyncSequence, Sendable {
         let store = try FileSystemBlobStore(root: root)
         let id = UUID()
         var expected: [UInt8] = []
-        var generator = SystemRandomNumberGenerator()
         var writer = try await store.openUpload(id, resuming: nil)
         var saved = UploadCheckpoint(offset: 0)
         // Chunk sizes straddle the 4 KiB block and the 2 MiB staging buffer.
         for size in [1, 4095, 4096, 5000, 3 << 20, 17, 2 << 20, 70_001] {
-            let chunk = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let chunk = randomBytes(size)
             try await writer.write(ByteBuffer(bytes: chunk))
             expected += chunk
             #expect(writer.offset == Int64(expected.count))

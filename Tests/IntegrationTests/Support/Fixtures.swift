@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import TestSupport
 
 /// Generated test content: blobs, image manifests and indexes.
 enum Fixtures {
@@ -7,10 +8,7 @@ enum Fixtures {
         Digest.of(data, algorithm: algorithm).description
     }
 
-    static func random(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    }
+    static func random(_ count: Int) -> [UInt8] { randomBytes(count) }
 
     static func json(_ object: Any) -> [UInt8] {
         Array(try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
