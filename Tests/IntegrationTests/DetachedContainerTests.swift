@@ -59,7 +59,7 @@ struct DetachedContainerTests {
         /// Polls until `condition` holds on `berth logs NAME` (bounded).
         func logs(_ name: String, until condition: (String) -> Bool) async throws -> String {
             var text = ""
-            for _ in 0..<100 {
+            for _ in 0..<300 {
                 text = try await succeed(["logs", name]).stdout
                 if condition(text) { return text }
                 try await Task.sleep(for: .milliseconds(100))
@@ -255,7 +255,7 @@ struct DetachedContainerTests {
             // httpd listens on the container's own loopback only: the proxy reaches it there.
             try await bench.start(["--name", "web", "-p", "127.0.0.1:\(port):80", "-v", "\(www):/www:ro", bench.image, "httpd", "-f", "-p", "127.0.0.1:80", "-h", "/www"])
             var page = try await get(port)
-            for _ in 0..<50 where page.stdout.isEmpty {
+            for _ in 0..<300 where page.stdout.isEmpty {
                 try await Task.sleep(for: .milliseconds(100))
                 page = try await get(port)
             }
@@ -278,7 +278,7 @@ struct DetachedContainerTests {
             #expect(chosen != nil && chosen != 0, "\(published)")
             if let chosen {
                 var answer = try await get(chosen)
-                for _ in 0..<50 where answer.stdout.isEmpty {
+                for _ in 0..<300 where answer.stdout.isEmpty {
                     try await Task.sleep(for: .milliseconds(100))
                     answer = try await get(chosen)
                 }
@@ -287,7 +287,7 @@ struct DetachedContainerTests {
             let foregroundPort = try freePort()
             async let foreground = bench.run(["run", "--rm", "-p", "127.0.0.1:\(foregroundPort):80", "-v", "\(www):/www:ro", bench.image, "sh", "-c", "httpd -p 80 -h /www; sleep 3"])
             var reply = try await get(foregroundPort)
-            for _ in 0..<25 where reply.stdout.isEmpty {
+            for _ in 0..<100 where reply.stdout.isEmpty {
                 try await Task.sleep(for: .milliseconds(100))
                 reply = try await get(foregroundPort)
             }
@@ -363,7 +363,7 @@ struct DetachedContainerTests {
             defer { server.stop() }
             let port = server.port
             let curl = try Interop.tool("curl")
-            for _ in 0..<50 where try await Interop.run(curl, ["-s", "http://127.0.0.1:\(port)/hello.txt"]).status != 0 { try await Task.sleep(for: .milliseconds(100)) }
+            for _ in 0..<300 where try await Interop.run(curl, ["-s", "http://127.0.0.1:\(port)/hello.txt"]).status != 0 { try await Task.sleep(for: .milliseconds(100)) }
             let url = "http://10.0.2.2:\(port)/hello.txt"
             // In the foreground the network is up before the process starts: the first request works.
             let allowed = try await bench.run(["run", "--rm", "--network", "slirp4netns:allow_host_loopback=true", bench.image, "sh", "-c",

@@ -152,15 +152,16 @@ import Testing
         await primary.cleanup()
     }
 
-    /// Stops a daemon started in the background and waits (up to 10 s) until it is gone or a
-    /// zombie, so nothing it writes lands after its directory is removed.
-    static func stop(_ pid: Int32) {
+    /// Stops a daemon started in the background and waits (up to 10 s, without holding a thread
+    /// of the cooperative pool) until it is gone or a zombie, so nothing it writes lands after
+    /// its directory is removed.
+    static func stop(_ pid: Int32) async {
         guard pid > 0 else { return }
         kill(pid, SIGTERM)
         for _ in 0..<100 {
             let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: ")").last?.split(separator: " ").first
             if state == nil || state == "Z" { return }
-            usleep(100_000)
+            try? await Task.sleep(for: .milliseconds(100))
         }
     }
 
@@ -187,7 +188,15 @@ import Testing
             """.utf8).write(to: URL(fileURLWithPath: "\(home)/config.toml"))
         let started = try await Interop.run("/bin/sh", ["-c", "\(try Interop.tool("containerd")) --config \(home)/config.toml >\(home)/log 2>&1 & echo $!"])
         let daemon = Int32(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        defer { Self.stop(daemon) }
+        do { try await pullWithCtr(home: home, daemon: daemon, berth: berth) } catch {
+            await Self.stop(daemon)
+            throw error
+        }
+        await Self.stop(daemon)
+    }
+
+    /// `ctr images pull` against the daemon at `home`, with the cache as the upstream's mirror.
+    private func pullWithCtr(home: String, daemon: Int32, berth: BerthCommand) async throws {
         let ctr = try Interop.tool("ctr")
         // Bounded in time, and given up as soon as the daemon has exited (its log says why).
         var up = false

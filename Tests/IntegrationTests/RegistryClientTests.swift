@@ -123,7 +123,8 @@ final class DockerRegistryProcess: @unchecked Sendable {
         try Data((yaml + extraConfig.replacingOccurrences(of: "@ROOT@", with: root.path)).utf8).write(to: config)
         process = try Spawn.start(binary, ["serve", config.path])
         let http = HTTP(base: "http://127.0.0.1:\(port)")
-        for _ in 0..<200 {
+        // Bounded at 30 s (startup is quick; the whole suite running beside it is not).
+        for _ in 0..<600 {
             if let status = (try? await http.get("/v2/"))?.status, status == 200 || status == 401 { return }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -18,21 +18,24 @@ struct ReplicaTests {
 
         init() { work = FileManager.default.temporaryDirectory.appendingPathComponent("berth-replicas-\(UUID().uuidString)") }
 
-        func stop() {
-            for process in replicas + [balancer].compactMap({ $0 }) where process.isRunning {
-                process.signal(SIGTERM)
-                if process.wait(timeout: .seconds(10)) == nil {
-                    process.signal(SIGKILL)
-                    _ = process.wait(timeout: .seconds(10))
-                }
-            }
+        /// SIGTERM to each, its exit awaited (then SIGKILL) without holding a thread of the
+        /// cooperative pool, which the rest of the suite's servers need.
+        func stop() async {
+            for process in replicas + [balancer].compactMap({ $0 }) { await process.stop() }
             if ProcessInfo.processInfo.environment["BERTH_KEEP_REPLICAS"] == nil { try? FileManager.default.removeItem(at: work) }
         }
     }
 
     func withCluster(_ body: (Cluster) async throws -> Void) async throws {
         let cluster = Cluster()
-        defer { cluster.stop() }
+        do { try await run(cluster, body) } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
+    private func run(_ cluster: Cluster, _ body: (Cluster) async throws -> Void) async throws {
         try FileManager.default.createDirectory(at: cluster.work, withIntermediateDirectories: true)
         let s3 = try await MotoS3.shared.settings()
         let database = try await PostgresCluster.shared.database()
@@ -181,8 +184,10 @@ struct ReplicaTests {
         }
     }
 
+    /// Whether `path` answers as `expected` within 10 s (a change reaches the other replicas at
+    /// commit; the bound is for a machine running the whole suite).
     func eventually(_ http: HTTP, _ path: String, _ expected: (Reply) -> Bool) async throws -> Bool {
-        for _ in 0..<20 {
+        for _ in 0..<200 {
             if expected(try await http.get(path)) { return true }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -141,7 +141,7 @@ struct RootlessTests {
             try await user.succeed(["run", "-d", "-q", "--name", "web", "-p", "127.0.0.1:\(port):80", "-v", "\(www):/www:ro", image, "httpd", "-f", "-p", "80", "-h", "/www"])
             let curl = try Interop.tool("curl")
             var page = try await Interop.run(curl, ["-s", "-m", "5", "http://127.0.0.1:\(port)/index.html"])
-            for _ in 0..<50 where page.stdout.isEmpty {
+            for _ in 0..<300 where page.stdout.isEmpty {
                 try await Task.sleep(for: .milliseconds(100))
                 page = try await Interop.run(curl, ["-s", "-m", "5", "http://127.0.0.1:\(port)/index.html"])
             }

@@ -29,7 +29,7 @@ import TestSupport
         let process = try Spawn.start(Interop.berthBinary, ["serve", "--config", configFile], environment: berth.environment)
         let http = HTTP(base: "http://127.0.0.1:\(port)")
         // Up means answering: 200, or 401 behind authentication.
-        for _ in 0..<100 where ![200, 401].contains((try? await http.get("/v2/"))?.status ?? 0) { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<600 where ![200, 401].contains((try? await http.get("/v2/"))?.status ?? 0) { try await Task.sleep(for: .milliseconds(50)) }
         return process
     }
 
@@ -82,7 +82,7 @@ import TestSupport
         #expect(process.isRunning && still == 201)
 
         process.signal(SIGTERM)
-        for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<600 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!process.isRunning && process.poll() == 0)
         // The database was closed: its write-ahead log was folded into the file.
         let wal = (try? FileManager.default.attributesOfItem(atPath: berth.path("data/metadata.sqlite-wal")))?[.size] as? Int ?? 0
@@ -113,7 +113,7 @@ import TestSupport
             let stopping = ContinuousClock.now
             process.signal(SIGTERM)
             var refused = false
-            for _ in 0..<100 where !refused {
+            for _ in 0..<600 where !refused {
                 if let probe = try? RawSocket(port: port) { probe.close() } else { refused = true }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -164,7 +164,8 @@ import TestSupport
         try writeConfig("[pull, push]")
         process.signal(SIGHUP)
         var after: [String] = []
-        for _ in 0..<50 {
+        // Bounded at 30 s: a reload is quick, a machine running the whole suite is not.
+        for _ in 0..<300 {
             after = try await granted()
             if after == ["pull", "push"] { break }
             try await Task.sleep(for: .milliseconds(100))

@@ -50,11 +50,15 @@ import Testing
         all.backoff = .milliseconds(100)
         var pushes = WebhookEndpoint(name: "pushes", url: "http://127.0.0.1:\(port)/pushes")
         pushes.ignoredActions = ["pull"]
+        // Its failures while the receiver is down grow its backoff past the threshold (doubling
+        // up to 32×, kept across the restart): at 100 ms the longest wait is 3.2 s, not 32 s.
+        pushes.backoff = .milliseconds(100)
         return [all, pushes]
     }
 
+    /// Polls for at most 30 s (a machine running the whole suite delivers late, not never).
     func eventually(_ condition: () -> Bool) async throws -> Bool {
-        for _ in 0..<100 {
+        for _ in 0..<300 {
             if condition() { return true }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -4,9 +4,10 @@ import Testing
 @testable import RegistryStorage
 
 /// The gate commits share and the collector holds alone: shared holders overlap, the exclusive
-/// one waits for them and keeps later commits out until it is done.
+/// one waits for them and keeps later commits out until it is done. Each step waits for the one
+/// before it (bounded), so a loaded machine changes how long the test takes, not what it sees.
 struct BlobGateTests {
-    /// Who is inside the gate at once, and the most seen together.
+    /// Who is inside the gate at once, the most seen together, and the order they came in.
     final class Occupancy: Sendable {
         private let state = Mutex((inside: 0, most: 0, order: [String]()))
         func enter(_ name: String) {
@@ -17,56 +18,68 @@ struct BlobGateTests {
             }
         }
         func leave() { state.withLock { $0.inside -= 1 } }
+        var inside: Int { state.withLock { $0.inside } }
         var most: Int { state.withLock { $0.most } }
         var order: [String] { state.withLock { $0.order } }
     }
 
-    @Test func commitsOverlap() async throws {
+    /// Polls `condition` every 10 ms for at most 10 s.
+    static func waitFor(_ condition: () async -> Bool) async throws {
+        for _ in 0..<1000 where !(await condition()) { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    @Test func commitsAreInsideTogether() async throws {
         let gate = BlobGate()
         let seen = Occupancy()
-        await withTaskGroup(of: Void.self) { group in
-            for i in 0..<8 {
-                group.addTask {
-                    await gate.holding(exclusive: false) {
-                        seen.enter("commit \(i)")
-                        try? await Task.sleep(for: .milliseconds(100))
-                        seen.leave()
-                    }
-                }
+        // The first stays until the second is in too: with a gate of one holder at a time, the
+        // second never gets in and the first gives up after 10 s.
+        let first = Task {
+            try await gate.holding(exclusive: false) {
+                seen.enter("first")
+                try await Self.waitFor { seen.inside == 2 }
+                seen.leave()
             }
         }
-        #expect(seen.most > 1)
+        try await Self.waitFor { seen.inside == 1 }
+        let second = Task {
+            await gate.holding(exclusive: false) {
+                seen.enter("second")
+                seen.leave()
+            }
+        }
+        try await first.value
+        await second.value
+        #expect(seen.most == 2)
     }
 
     @Test func theCollectorIsAloneAndCommitsArrivingAfterItWait() async throws {
         let gate = BlobGate()
         let seen = Occupancy()
-        let (firstInside, signal) = AsyncStream<Void>.makeStream()
+        let (release, releasing) = AsyncStream<Void>.makeStream()
         let first = Task {
             await gate.holding(exclusive: false) {
                 seen.enter("first commit")
-                signal.yield()
-                try? await Task.sleep(for: .milliseconds(300))
+                for await _ in release { break }
                 seen.leave()
             }
         }
-        for await _ in firstInside { break }
+        try await Self.waitFor { seen.inside == 1 }
         let collector = Task {
             await gate.holding(exclusive: true) {
                 seen.enter("collector")
-                try? await Task.sleep(for: .milliseconds(100))
                 seen.leave()
             }
         }
-        // The later commit comes once the collector waits (bounded: 10 s).
-        for _ in 0..<1000 where await gate.queued == 0 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(await gate.queued == 1)
+        try await Self.waitFor { await gate.queued == 1 }
         let later = Task {
             await gate.holding(exclusive: false) {
                 seen.enter("later commit")
                 seen.leave()
             }
         }
+        try await Self.waitFor { await gate.queued == 2 }
+        #expect(await gate.queued == 2, "the collector and the later commit wait while the first commit is inside")
+        releasing.yield()
         await first.value
         await collector.value
         await later.value

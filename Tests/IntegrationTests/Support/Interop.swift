@@ -86,7 +86,8 @@ final class ServerProcess: Sendable {
         environment.merge(extra) { _, new in new }
         process = try Spawn.start(Interop.berthBinary, ["serve"], environment: environment, stderr: 2)
         let http = HTTP(base: base)
-        for _ in 0..<200 {
+        // Bounded at 30 s (startup is quick; the whole suite running beside it is not).
+        for _ in 0..<600 {
             if (try? await http.get("/v2/"))?.status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -99,8 +99,9 @@ enum StoredBlobs {
         let parts = digest.split(separator: ":", maxSplits: 1)
         let (algorithm, hex) = parts.count == 2 ? (String(parts[0]), String(parts[1])) : ("sha256", digest)
         let link = "\(prefix)blobs/\(algorithm)/\(hex.prefix(2))/\(hex)/link"
-        guard try await client.headObject(link) != nil else { return nil }
-        let body = try await client.getSmallObject(link, limit: 4096)
+        // One GET, not HEAD then GET: the collector may delete the link between the two.
+        let body: ByteBuffer
+        do { body = try await client.getSmallObject(link, limit: 4096) } catch let error as S3Error where error.isNotFound { return nil }
         return String(buffer: body).split(separator: " ").first.map(String.init)
     }
 
