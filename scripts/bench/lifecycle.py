@@ -2,10 +2,11 @@
 """Rootless berth against rootless podman on the same image, in one run (called by
 scripts/bench/lifecycle.sh). Each measurement runs ROUNDS times per tool, alternating which goes
 first; medians and ranges are printed. A ratio is printed only when both tools gave the same
-result. The limit beside them: the same runtime (runc) running the same command in a prepared
-bundle is not measured here; podman's and berth's own work is what differs.
+result. The limit beside them: runc alone, as the same user, doing the same step on a bundle
+prepared once (`runc run`, `run -d`, `kill` + wait, `exec`) — what any tool driving runc pays at
+least; each tool's share of it is printed as "at N % of the limit".
 """
-import os, pwd, shutil, statistics, subprocess, sys, time, uuid
+import gzip, io, json, os, pwd, shutil, statistics, subprocess, sys, tarfile, tempfile, time, uuid
 
 from benchlib import BERTH, ROUNDS, layer, write_layout
 
@@ -26,10 +27,19 @@ def main():
         shutil.rmtree(f"/tmp/{USER}", ignore_errors=True)
 
 
-def as_user(argv, check=True):
+def as_user(argv, check=True, detaching=False):
+    """`detaching`: the command leaves a process behind that keeps its stdio (`runc run
+    --detach`), so it gets /dev/null rather than pipes nobody would close."""
     home = pwd.getpwnam(USER).pw_dir
     env = ["env", "-i", "-C", home, f"HOME={home}", f"XDG_RUNTIME_DIR=/tmp/{USER}/run", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]
-    result = subprocess.run(["runuser", "-u", USER, "--"] + env + argv, capture_output=True, text=True)
+    argv = ["runuser", "-u", USER, "--"] + env + argv
+    if detaching:
+        with tempfile.TemporaryFile(mode="w+") as said:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=said, text=True)
+            said.seek(0)
+            result.stderr = said.read()
+    else:
+        result = subprocess.run(argv, capture_output=True, text=True)
     if check and result.returncode != 0:
         sys.exit(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()[-500:]}")
     return result
@@ -67,9 +77,12 @@ def bench():
     # berth's default, loopback only (podman's slirp4netns would also need /dev/net/tun).
     tools = {"berth": (berth, berth_image, ["--runtime", "runc"]), "podman": (podman, podman_image, ["--network", "none"])}
 
-    def measure(name, step):
+    floor = RuncFloor(home, blob)
+
+    def measure(name, step, limit):
         samples = {tool: [] for tool in tools}
         outputs = {tool: set() for tool in tools}
+        floors = []
         for round in range(ROUNDS):
             order = list(tools) if round % 2 == 0 else list(reversed(tools))
             for tool in order:
@@ -77,12 +90,16 @@ def bench():
                 seconds, output = step(tool, command, image, round, run_flags)
                 samples[tool].append(seconds)
                 outputs[tool].add(output)
+            floors.append(limit(round))
         line = f"{name:34}"
         for tool in tools:
             values = samples[tool]
             line += f"  {tool} {statistics.median(values) * 1000:7.1f} ms ({min(values) * 1000:.0f}-{max(values) * 1000:.0f})"
         if outputs["berth"] == outputs["podman"] and len(outputs["berth"]) == 1:
             line += f"   podman/berth {statistics.median(samples['podman']) / statistics.median(samples['berth']):.2f}x"
+            least = statistics.median(floors)
+            shares = ", ".join(f"{tool} at {least / statistics.median(samples[tool]) * 100:.0f} %" for tool in tools)
+            line += f"   limit (runc alone) {least * 1000:.1f} ms ({min(floors) * 1000:.0f}-{max(floors) * 1000:.0f}): {shares}"
         else:
             line += f"   results differ: {outputs} (no ratio)"
         print(line, flush=True)
@@ -108,13 +125,78 @@ def bench():
         return seconds, output
 
     print(f"rootless, runc, {ROUNDS} rounds, medians (range); as user {USER} (uid {pwd.getpwnam(USER).pw_uid})", flush=True)
-    measure("run --rm IMAGE echo ran", run_rm)
-    measure("run -d (until running)", detached)
-    measure("stop (TERM handler exits)", stop)
-    measure("exec CONTAINER echo exec", exec_true)
+    measure("run --rm IMAGE echo ran", run_rm, floor.run_rm)
+    measure("run -d (until running)", detached, floor.detached)
+    measure("stop (TERM handler exits)", stop, floor.stop)
+    measure("exec CONTAINER echo exec", exec_true, floor.exec_true)
     for tool, (command, _, _) in tools.items():
         for round in range(ROUNDS):
             as_user(command + ["rm", "-f", f"d{round}"], check=False)
+
+
+class RuncFloor:
+    """runc by itself, as the bench user, on a bundle made once from the same layer (`runc spec
+    --rootless`: the user's own id mapped to root): the least a step costs with this runtime."""
+
+    def __init__(self, home, blob):
+        self.bundle = f"{home}/floor-bundle"
+        self.root = f"/tmp/{USER}/runc-floor"
+        rootfs = f"{self.bundle}/rootfs"
+        os.makedirs(rootfs)
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:
+            tar.extractall(rootfs)
+        subprocess.run(["chown", "-R", f"{USER}:{USER}", self.bundle], check=True)
+        as_user(["runc", "spec", "--rootless", "--bundle", self.bundle])
+        self.spec_path = f"{self.bundle}/config.json"
+
+    def command(self, args):
+        """Sets the container's command (as root: the bundle is the user's, the file is rewritten)."""
+        with open(self.spec_path) as f:
+            spec = json.load(f)
+        spec["process"]["args"] = args
+        spec["process"]["terminal"] = False
+        spec["process"]["env"] = ["PATH=/bin"]
+        with open(self.spec_path, "w") as f:
+            json.dump(spec, f)
+
+    def runc(self, args, check=True, detaching=False):
+        return as_user(["runc", "--root", self.root] + args, check=check, detaching=detaching)
+
+    def run_rm(self, round):
+        self.command(["echo", "ran"])
+        began = time.perf_counter()
+        self.runc(["run", "--bundle", self.bundle, f"floor-rm-{round}"])
+        return time.perf_counter() - began
+
+    def started(self, name, args):
+        self.command(args)
+        began = time.perf_counter()
+        self.runc(["run", "--detach", "--bundle", self.bundle, name], detaching=True)
+        return time.perf_counter() - began
+
+    def detached(self, round):
+        return self.started(f"floor-d-{round}", ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"])
+
+    def stop(self, round):
+        name = f"floor-d-{round}"
+        began = time.perf_counter()
+        self.runc(["kill", name, "TERM"])
+        for _ in range(1000):
+            if '"status": "stopped"' in self.runc(["state", name], check=False).stdout:
+                break
+            time.sleep(0.002)
+        seconds = time.perf_counter() - began
+        self.runc(["delete", "--force", name], check=False)
+        return seconds
+
+    def exec_true(self, round):
+        name = f"floor-e-{round}"
+        self.started(name, ["sleep", "300"])
+        began = time.perf_counter()
+        self.runc(["exec", name, "echo", "exec"])
+        seconds = time.perf_counter() - began
+        self.runc(["delete", "--force", name], check=False)
+        return seconds
 
 
 if __name__ == "__main__":
