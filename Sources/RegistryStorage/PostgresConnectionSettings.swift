@@ -26,7 +26,9 @@ extension PostgresSettings {
     /// Opens and closes one connection with these settings. The pool retries failed connections
     /// quietly for as long as a request waits; this fails at once with what went wrong (refused,
     /// timed out, wrong password, no such database).
-    func probe(logger: Logger) async throws {
+    /// One connection outside any pool: it shows at once whether the database can be used, and
+    /// startup's migrations run on it before the pools serve anyone.
+    func connect(logger: Logger) async throws -> PostgresConnection {
         let tls: PostgresConnection.Configuration.TLS
         switch (sslMode, try tlsConfiguration()) {
         case (_, nil): tls = .disable
@@ -35,8 +37,7 @@ extension PostgresSettings {
         }
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
         configuration.options.connectTimeout = .nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000)
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-        try await connection.close()
+        return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
     }
 
     /// The TLS settings for `sslMode`; nil for `disable`.

@@ -29,28 +29,45 @@ public final class PostgresMetadataStore: MetadataStore {
     static let gcLock: Int64 = 0x6265_7274_6802
     static let blobLock: Int64 = 0x6265_7274_6803
 
-    /// Connects (checked with one connection first, so a database that cannot be used fails at
-    /// once with the reason), starts the pool and, with `migrating`, brings the schema up to date
-    /// under the migration lock, so servers starting together migrate once.
+    /// Connects (one connection first, so a database that cannot be used fails at once with the
+    /// reason), with `migrating` brings the schema up to date on that connection under the
+    /// migration lock (servers starting together migrate once), then starts the pools
+    /// (postgres-nio warns about every lease from a pool whose `run()` has not begun).
     public init(settings: PostgresSettings, logger: Logger, migrating: Bool = true) async throws {
-        try await settings.probe(logger: logger)
+        let first = try await settings.connect(logger: logger)
+        do {
+            let db = Statements(connection: first, logger: logger)
+            if migrating { _ = try await Self.inTransaction(db) { try await Self.applyMigrations($0) } } else { _ = try await Self.appliedVersions(db) }
+        } catch {
+            try? await first.close()
+            throw error
+        }
+        try? await first.close()
         client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
         coordination = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
         self.logger = logger
         connectionWait = settings.connectTimeout
         location = settings.location
         let (client, coordination) = (self.client, self.coordination)
+        let (starting, started) = AsyncStream<Void>.makeStream()
         running = Task {
             await withDiscardingTaskGroup { group in
-                group.addTask { await client.run() }
-                group.addTask { await coordination.run() }
+                group.addTask {
+                    started.yield()
+                    await client.run()
+                }
+                group.addTask {
+                    started.yield()
+                    await coordination.run()
+                }
             }
         }
-        do {
-            if migrating { try await migrate() } else { _ = try await migrationStatus() }
-        } catch {
-            running.cancel()
-            throw error
+        // Back to the caller once both tasks are about to call run(), so a first request does
+        // not lease from a pool that has not begun.
+        var begun = 0
+        for await _ in starting {
+            begun += 1
+            if begun == 2 { break }
         }
     }
 
@@ -217,33 +234,36 @@ public final class PostgresMetadataStore: MetadataStore {
     /// Returns the versions applied.
     @discardableResult
     public func migrate() async throws -> [Int] {
-        // Startup: the probe has just reached the database, so a slow pool is slowness, not an
-        // outage — wait for the connection rather than fail the start.
-        try await write(bounded: false) { db in
-            try await db.run("SELECT pg_advisory_xact_lock(\(Self.migrationLock))")
-            try await db.run("CREATE TABLE IF NOT EXISTS berth_schema_migrations(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-            let applied = Set(try await db.all("SELECT version FROM berth_schema_migrations", as: Int.self))
-            var done: [Int] = []
-            for migration in Self.migrations where !applied.contains(migration.version) {
-                // One statement per query: the extended protocol takes no more.
-                for statement in migration.sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
-                    try await db.run(PostgresQuery(unsafeSQL: statement))
-                }
-                try await db.run("INSERT INTO berth_schema_migrations(version) VALUES (\(migration.version))")
-                done.append(migration.version)
-            }
-            return done
-        }
+        try await write(bounded: false) { db in try await Self.applyMigrations(db) }
     }
 
     /// Every migration and whether it is applied.
     public func migrationStatus() async throws -> [(version: Int, applied: Bool)] {
-        let applied = try await read(bounded: false) { db -> Set<Int> in
-            // Read only: a database no server has migrated yet has no table of migrations.
-            guard try await db.first("SELECT to_regclass('berth_schema_migrations') IS NOT NULL", as: Bool.self) == true else { return [] }
-            return Set(try await db.all("SELECT version FROM berth_schema_migrations", as: Int.self))
-        }
+        let applied = try await read(bounded: false) { db in try await Self.appliedVersions(db) }
         return Self.migrations.map { ($0.version, applied.contains($0.version)) }
+    }
+
+    /// The migrations not applied yet, applied under the migration lock (`db` is in a transaction).
+    private static func applyMigrations(_ db: Statements) async throws -> [Int] {
+        try await db.run("SELECT pg_advisory_xact_lock(\(migrationLock))")
+        try await db.run("CREATE TABLE IF NOT EXISTS berth_schema_migrations(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        let applied = Set(try await db.all("SELECT version FROM berth_schema_migrations", as: Int.self))
+        var done: [Int] = []
+        for migration in migrations where !applied.contains(migration.version) {
+            // One statement per query: the extended protocol takes no more.
+            for statement in migration.sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
+                try await db.run(PostgresQuery(unsafeSQL: statement))
+            }
+            try await db.run("INSERT INTO berth_schema_migrations(version) VALUES (\(migration.version))")
+            done.append(migration.version)
+        }
+        return done
+    }
+
+    /// The versions applied; read only (a database no server has migrated yet has no table of them).
+    private static func appliedVersions(_ db: Statements) async throws -> Set<Int> {
+        guard try await db.first("SELECT to_regclass('berth_schema_migrations') IS NOT NULL", as: Bool.self) == true else { return [] }
+        return Set(try await db.all("SELECT version FROM berth_schema_migrations", as: Int.self))
     }
 
     // MARK: units of work
@@ -258,17 +278,21 @@ public final class PostgresMetadataStore: MetadataStore {
     /// postgres-nio's `withTransaction` so that they too refuse a connection already closed.
     func write<T: Sendable>(bounded: Bool = true, _ body: (Statements) async throws -> T) async throws -> T {
         try await leased(client, bounded: bounded) { connection in
-            let db = Statements(connection: connection, logger: logger)
-            try await db.run("BEGIN")
-            do {
-                let result = try await body(db)
-                try await db.run("COMMIT")
-                return result
-            } catch {
-                // On a broken connection the server has rolled back already.
-                if !connection.isClosed { try? await db.run("ROLLBACK") }
-                throw error
-            }
+            try await Self.inTransaction(Statements(connection: connection, logger: logger), body)
+        }
+    }
+
+    /// `body` between BEGIN and COMMIT on `db`'s connection; ROLLBACK when it throws.
+    private static func inTransaction<T: Sendable>(_ db: Statements, _ body: (Statements) async throws -> T) async throws -> T {
+        try await db.run("BEGIN")
+        do {
+            let result = try await body(db)
+            try await db.run("COMMIT")
+            return result
+        } catch {
+            // On a broken connection the server has rolled back already.
+            if !db.connection.isClosed { try? await db.run("ROLLBACK") }
+            throw error
         }
     }
 
