@@ -2,6 +2,7 @@ import Crypto
 import NIOHTTP1
 import Foundation
 import RegistryServer
+import TestSupport
 import Testing
 
 /// Each authentication mode (htpasswd, tokens from an external token server, the built-in token
@@ -31,7 +32,7 @@ struct AuthMatrixTests {
         let settings = try TokenServerTests.settings(htpasswd: htpasswd, key: key)
         // The external token server is another berth serve; its tokens are checked by key.
         let external = mode == .externalToken ? try await TestServer.start { $0.tokenServer = settings } : nil
-        do {
+        try await withCleanup {
             try await withServer({ config in
                 config.authFailureDelay = .zero
                 switch mode {
@@ -44,11 +45,9 @@ struct AuthMatrixTests {
                 let credentials = try await credentials(mode, http: HTTP(base: external?.base ?? server.base), key: key)
                 try await matrix(http, credentials, challenge: mode == .htpasswd ? "Basic realm=" : "Bearer realm=")
             }
-        } catch {
+        } cleanup: {
             await external?.cleanup()
-            throw error
         }
-        await external?.cleanup()
     }
 
     /// berth and skopeo: a wrong password is refused and stores nothing; the right one is

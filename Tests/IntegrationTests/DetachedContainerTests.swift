@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import TestSupport
 import Testing
 
 /// `berth run -d` and the verbs for containers that outlive one command (logs, ps, inspect, stop,
@@ -18,11 +19,11 @@ struct DetachedContainerTests {
         /// Runs `body` with a new bench, cleaned up however it ends.
         static func with(_ body: (Bench) async throws -> Void) async throws {
             let bench = try await make()
-            do { try await body(bench) } catch {
+            try await withCleanup {
+                try await body(bench)
+            } cleanup: {
                 await bench.cleanup()
-                throw error
             }
-            await bench.cleanup()
         }
 
         static func make() async throws -> Bench {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import RegistryServer
@@ -7,16 +8,6 @@ import Testing
 /// the registry serves; what is tagged, referenced, attached or freshly uploaded stays.
 @Suite struct GarbageCollectionTests {
     static let grace = Duration.seconds(1)
-
-    /// Waits until `condition` holds, for at most 30 s: with the collector running every 100 ms
-    /// that is far more than it needs, on a machine busy with the rest of the suite too.
-    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        for _ in 0..<300 {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
-    }
 
     @Test func unreferencedContentGoesAndEverythingKeptStays() async throws {
         // The collector is driven directly with a clock two hours ahead (grace one hour), so

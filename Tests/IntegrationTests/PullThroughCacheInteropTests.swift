@@ -3,6 +3,7 @@ import OCI
 import PullThroughCache
 import RegistryClient
 import RegistryServer
+import TestSupport
 import Testing
 
 /// The cache with real peers: Debian's docker-registry as the upstream (htpasswd, and tokens from
@@ -41,13 +42,11 @@ import Testing
     /// Runs `roundTrip` against a cache in front of `registry`, stopping the cache however it ends.
     func throughCache(_ berth: BerthCommand, _ registry: DockerRegistryProcess, user: String, password: String) async throws {
         let cache = try await startCache(upstream: registry.port, credentials: Credentials(username: user, password: password))
-        do {
+        try await withCleanup {
             try await roundTrip(berth, upstream: "127.0.0.1:\(registry.port)", creds: "\(user):\(password)", cache: cache)
-        } catch {
+        } cleanup: {
             await cache.cleanup()
-            throw error
         }
-        await cache.cleanup()
     }
 
     @Test(.enabled(if: Interop.enabled("docker-registry") && Interop.enabled("htpasswd"), "docker-registry or htpasswd is not installed"))
@@ -111,7 +110,7 @@ import Testing
         let cache = try await startCache(upstream: primary.port)
         let cacheRoot = cache.root
         defer { try? FileManager.default.removeItem(at: cacheRoot) }
-        do {
+        try await withCleanup {
             let port = primary.port
             try await berth.succeed(["copy", "-q", "--dest-tls-verify=false", "oci:\(layout.path):v1", "docker://127.0.0.1:\(port)/team/app:v1"])
             let conf = try mirrorConf(berth, primary: port, cache: cache.port)
@@ -143,13 +142,10 @@ import Testing
             pulled = try await podman(berth, conf, runroot: runroot, ["pull", image])
             #expect(pulled.status == 0, "mirror down, pulled from the primary: \(pulled.stderr)")
             #expect(pulled.stderr.contains("Trying to access \\\"\(image)\\\""), "\(pulled.stderr)")
-        } catch {
+        } cleanup: {
             await cache.cleanup()
             await primary.cleanup()
-            throw error
         }
-        await cache.cleanup()
-        await primary.cleanup()
     }
 
     /// Stops a daemon started in the background and waits (up to 10 s, without holding a thread
@@ -188,11 +184,11 @@ import Testing
             """.utf8).write(to: URL(fileURLWithPath: "\(home)/config.toml"))
         let started = try await Interop.run("/bin/sh", ["-c", "\(try Interop.tool("containerd")) --config \(home)/config.toml >\(home)/log 2>&1 & echo $!"])
         let daemon = Int32(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        do { try await pullWithCtr(home: home, daemon: daemon, berth: berth) } catch {
+        try await withCleanup {
+            try await pullWithCtr(home: home, daemon: daemon, berth: berth)
+        } cleanup: {
             await Self.stop(daemon)
-            throw error
         }
-        await Self.stop(daemon)
     }
 
     /// `ctr images pull` against the daemon at `home`, with the cache as the upstream's mirror.
@@ -211,7 +207,7 @@ import Testing
         _ = try await OCILayoutFixture.standard(at: layout)
         let primary = try await TestServer.start()
         let cache = try await startCache(upstream: primary.port)
-        do {
+        try await withCleanup {
             let host = "127.0.0.1:\(primary.port)"
             try await berth.succeed(["copy", "-q", "--dest-tls-verify=false", "oci:\(layout.path):v1", "docker://\(host)/team/app:v1"])
             try FileManager.default.createDirectory(atPath: "\(home)/hosts/\(host)", withIntermediateDirectories: true)
@@ -227,12 +223,9 @@ import Testing
             // The cache holds it under the upstream's prefix: the request named ns=<upstream>.
             let stored = try? await cache.registry.manifest(try RepositoryName(parsing: "up/team/app"), .tag(try Tag(parsing: "v1")))
             #expect(stored != nil, "the cache did not serve ctr's pull")
-        } catch {
+        } cleanup: {
             await cache.cleanup()
             await primary.cleanup()
-            throw error
         }
-        await cache.cleanup()
-        await primary.cleanup()
     }
 }

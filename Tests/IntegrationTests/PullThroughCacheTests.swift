@@ -7,6 +7,7 @@ import PullThroughCache
 import RegistryClient
 import RegistryServer
 import Synchronization
+import TestSupport
 import Testing
 
 /// `berth serve` as a pull-through cache: an upstream `berth serve`, a `FaultShim` in front of
@@ -44,15 +45,12 @@ import Testing
                     config.cache = settings
                     configure(&config)
                 }
-                do {
+                try await withCleanup {
                     try await body(Setup(upstream: upstreamHTTP, shim: shim, shimPort: port, cache: cache, http: HTTP(cache)))
-                } catch {
+                } cleanup: {
                     shim.release()
                     await cache.cleanup()
-                    throw error
                 }
-                shim.release()
-                await cache.cleanup()
             }
         }
     }
@@ -493,7 +491,7 @@ import Testing
                     settings.upstreamTimeout = .seconds(30)
                     config.cache = settings
                 }
-                do {
+                try await withCleanup {
                     let http = HTTP(cacheServer)
                     let cache = try #require(cacheServer.cache)
                     for name in ["a", "b", "c"] { try await pull(http, "up/team/\(name)", images[name]!, cache: cache) }
@@ -514,11 +512,9 @@ import Testing
                     for name in ["a", "b"] { try await pull(http, "up/team/\(name)", images[name]!) }
                     #expect(try await http.get("/v2/up/team/c/manifests/v1").status == 503)
                     #expect(try await cacheServer.registry.bytesLinked(under: ["up"]) <= 3_500_000)
-                } catch {
+                } cleanup: {
                     await cacheServer.cleanup()
-                    throw error
                 }
-                await cacheServer.cleanup()
             }
         }
     }

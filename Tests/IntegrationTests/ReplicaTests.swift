@@ -28,11 +28,11 @@ struct ReplicaTests {
 
     func withCluster(_ body: (Cluster) async throws -> Void) async throws {
         let cluster = Cluster()
-        do { try await run(cluster, body) } catch {
+        try await withCleanup {
+            try await run(cluster, body)
+        } cleanup: {
             await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 
     private func run(_ cluster: Cluster, _ body: (Cluster) async throws -> Void) async throws {
@@ -143,9 +143,9 @@ struct ReplicaTests {
             let moved = Fixtures.image(layers: 1)
             for replica in replicas { _ = try await replica.get("/v2/team/app/manifests/v1") }
             #expect(try await replicas[1].push(moved, to: "team/app", as: "v1").status == 201)
-            for replica in replicas { #expect(try await eventually(replica, "/v2/team/app/manifests/v1") { $0.body == moved.manifest }) }
+            for replica in replicas { #expect(try await eventually(within: .seconds(10), every: .milliseconds(50)) { try await replica.get("/v2/team/app/manifests/v1").body == moved.manifest }) }
             #expect(try await replicas[2].send(.DELETE, "/v2/team/app/manifests/v1").status == 202)
-            for replica in replicas { #expect(try await eventually(replica, "/v2/team/app/manifests/v1") { $0.status == 404 }) }
+            for replica in replicas { #expect(try await eventually(within: .seconds(10), every: .milliseconds(50)) { try await replica.get("/v2/team/app/manifests/v1").status == 404 }) }
         }
     }
 
@@ -182,15 +182,5 @@ struct ReplicaTests {
                 }
             }
         }
-    }
-
-    /// Whether `path` answers as `expected` within 10 s (a change reaches the other replicas at
-    /// commit; the bound is for a machine running the whole suite).
-    func eventually(_ http: HTTP, _ path: String, _ expected: (Reply) -> Bool) async throws -> Bool {
-        for _ in 0..<200 {
-            if expected(try await http.get(path)) { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `berth run` and the container verbs as an ordinary user: the test (as root) makes throwaway
@@ -78,11 +79,11 @@ struct RootlessTests {
 
         static func with(subids: Bool = true, _ body: (User) async throws -> Void) async throws {
             let user = try await make(subids: subids)
-            do { try await body(user) } catch {
+            try await withCleanup {
+                try await body(user)
+            } cleanup: {
                 await user.remove()
-                throw error
             }
-            await user.remove()
         }
     }
 

@@ -3,6 +3,7 @@ import NIOCore
 import ObjectStorage
 import OCI
 import RegistryServer
+import TestSupport
 import Testing
 
 @testable import RegistryStorage
@@ -78,7 +79,7 @@ import Testing
         let settings = try await MotoS3.shared.settings()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-s3-shared-\(UUID().uuidString)")
         var servers: [TestServer] = []
-        do {
+        try await withCleanup {
             for _ in 0..<3 {
                 servers.append(try await TestServer.start(root: root) { $0.s3 = settings })
             }
@@ -97,13 +98,10 @@ import Testing
             let put = try await a.send(.PUT, "\(path)?digest=\(Fixtures.digest(data))", body: last)
             #expect(put.status == 201)
             #expect(try await fetch(b, "/v2/team/app/blobs/\(Fixtures.digest(data))").body == data)
-        } catch {
+        } cleanup: {
             for server in servers { await server.stop() }
             try? FileManager.default.removeItem(at: root)
-            throw error
         }
-        for server in servers { await server.stop() }
-        try? FileManager.default.removeItem(at: root)
     }
 
     @Test func aBlobStoredTwiceKeepsOneObjectAndCommitCopiesNothing() async throws {

@@ -25,13 +25,12 @@ struct SharedMetadataTests {
         }
         let a = try await TestServer.start(root: root, configure)
         let b = try await TestServer.start(root: root, configure)
-        do { try await body(a, b, database) } catch {
+        try await withCleanup {
+            try await body(a, b, database)
+        } cleanup: {
             await a.stop()
             await b.stop()
-            throw error
         }
-        await a.stop()
-        await b.stop()
     }
 
     @Test func aMovedOrDeletedTagIsSeenByTheOtherServer() async throws {
@@ -182,10 +181,6 @@ struct SharedMetadataTests {
     /// fraction of a millisecond on loopback; the bound is for a machine running the whole suite,
     /// where one second was seen to be too short for a request or two).
     func seen(_ http: HTTP, _ path: String, _ expected: (Reply) -> Bool) async throws -> Bool {
-        for _ in 0..<200 {
-            if expected(try await http.get(path)) { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
+        try await eventually(within: .seconds(10), every: .milliseconds(50)) { expected(try await http.get(path)) }
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOSSL
+import TestSupport
 import Testing
 
 /// `http.tls.certificate`/`key`: the registry over HTTPS, with a throwaway self-signed certificate.
@@ -69,7 +70,7 @@ struct TLSTests {
             $0.tlsCertificate = cert
             $0.tlsKey = key
         }
-        do {
+        try await withCleanup {
             let layout = berth.home.appendingPathComponent("layout")
             _ = try await OCILayoutFixture.standard(at: layout)
             let image = "docker://127.0.0.1:\(server.port)/team/app:v1"
@@ -88,11 +89,9 @@ struct TLSTests {
                 let pushed = try await Interop.run(skopeo, ["copy", "--dest-cert-dir", certs, "oci:\(layout.path):v1", "docker://127.0.0.1:\(server.port)/skopeo/app:v1"])
                 #expect(pushed.status == 0, "\(pushed.stderr)")
             }
-        } catch {
+        } cleanup: {
             await server.cleanup()
-            throw error
         }
-        await server.cleanup()
         try await withServer { plain, _ in
             let refused = try await berth.run(["inspect", "--retry-times", "0", "docker://127.0.0.1:\(plain.port)/team/app:v1"])
             #expect(refused.status == 1 && refused.stderr.hasPrefix("berth: "), "\(refused.stderr)")

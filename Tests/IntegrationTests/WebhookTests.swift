@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import RegistryServer
@@ -54,15 +55,6 @@ import Testing
         // up to 32×, kept across the restart): at 100 ms the longest wait is 3.2 s, not 32 s.
         pushes.backoff = .milliseconds(100)
         return [all, pushes]
-    }
-
-    /// Polls for at most 30 s (a machine running the whole suite delivers late, not never).
-    func eventually(_ condition: () -> Bool) async throws -> Bool {
-        for _ in 0..<300 {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
     }
 
     @Test func pushesPullsAndDeletesAreDeliveredRetriedAndSurviveARestart() async throws {

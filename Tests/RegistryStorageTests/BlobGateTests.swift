@@ -1,4 +1,5 @@
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import RegistryStorage
@@ -23,11 +24,6 @@ struct BlobGateTests {
         var order: [String] { state.withLock { $0.order } }
     }
 
-    /// Polls `condition` every 10 ms for at most 10 s.
-    static func waitFor(_ condition: () async -> Bool) async throws {
-        for _ in 0..<1000 where !(await condition()) { try await Task.sleep(for: .milliseconds(10)) }
-    }
-
     @Test func commitsAreInsideTogether() async throws {
         let gate = BlobGate()
         let seen = Occupancy()
@@ -36,11 +32,11 @@ struct BlobGateTests {
         let first = Task {
             try await gate.holding(exclusive: false) {
                 seen.enter("first")
-                try await Self.waitFor { seen.inside == 2 }
+                _ = try await eventually(within: .seconds(10), every: .milliseconds(10)) { seen.inside == 2 }
                 seen.leave()
             }
         }
-        try await Self.waitFor { seen.inside == 1 }
+        _ = try await eventually(within: .seconds(10), every: .milliseconds(10)) { seen.inside == 1 }
         let second = Task {
             await gate.holding(exclusive: false) {
                 seen.enter("second")
@@ -63,21 +59,21 @@ struct BlobGateTests {
                 seen.leave()
             }
         }
-        try await Self.waitFor { seen.inside == 1 }
+        _ = try await eventually(within: .seconds(10), every: .milliseconds(10)) { seen.inside == 1 }
         let collector = Task {
             await gate.holding(exclusive: true) {
                 seen.enter("collector")
                 seen.leave()
             }
         }
-        try await Self.waitFor { await gate.queued == 1 }
+        _ = try await eventually(within: .seconds(10), every: .milliseconds(10)) { await gate.queued == 1 }
         let later = Task {
             await gate.holding(exclusive: false) {
                 seen.enter("later commit")
                 seen.leave()
             }
         }
-        try await Self.waitFor { await gate.queued == 2 }
+        _ = try await eventually(within: .seconds(10), every: .milliseconds(10)) { await gate.queued == 2 }
         #expect(await gate.queued == 2, "the collector and the later commit wait while the first commit is inside")
         releasing.yield()
         await first.value

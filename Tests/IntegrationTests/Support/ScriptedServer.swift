@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import TestSupport
 
 /// A Hummingbird server on a free loopback port answering with `handler`, stopped when `body` ends.
 func withScriptedServer(
@@ -22,13 +23,11 @@ func withScriptedServer(
     var iterator = ports.makeAsyncIterator()
     guard let port = await iterator.next() else { throw TestFailure("scripted server did not start") }
     portBox.withLock { $0 = port }
-    do {
+    try await withCleanup {
         try await body(port)
-    } catch {
+    } cleanup: {
         task.cancel()
-        throw error
     }
-    task.cancel()
 }
 
 /// A registry that requires Bearer tokens, as Docker Hub does: it answers 401 with a

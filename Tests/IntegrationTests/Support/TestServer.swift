@@ -166,13 +166,11 @@ func withServer(
     _ configure: (inout ServerConfig) -> Void = { _ in }, _ body: (TestServer, HTTP) async throws -> Void
 ) async throws {
     let server = try await TestServer.start(configure)
-    do {
+    try await withCleanup {
         try await body(server, HTTP(server))
-    } catch {
+    } cleanup: {
         await server.cleanup()
-        throw error
     }
-    await server.cleanup()
 }
 
 /// Which backends the suite runs on: files and SQLite, or with BERTH_TEST_BACKEND=s3-postgres (as

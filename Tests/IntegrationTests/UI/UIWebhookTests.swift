@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 @testable import RegistryServer
 import RegistryUI
+import TestSupport
 import Testing
 
 /// A delete in the UI raises the webhook event an API DELETE raises, with the signed-in user as
@@ -28,18 +29,16 @@ struct UIWebhookTests {
                 let token = try #require(UIClient.csrf(page))
                 let done = try await ui.post("/ui/delete/team/app", [("csrf", token), ("tag", "v1"), ("mode", "manifests"), ("confirm", "yes")])
                 #expect(done.status == 200)
-                let tests = WebhookTests()
-                #expect(try await tests.eventually { receiver.actions("/audit").contains("delete team/app - ") }, "\(receiver.actions("/audit"))")
+                #expect(try await eventually { receiver.actions("/audit").contains("delete team/app - ") }, "\(receiver.actions("/audit"))")
 
                 let webhooks = try await ui.get("/ui/webhooks").text
                 #expect(webhooks.contains("<code>http://127.0.0.1:\(port)/audit</code>") && !webhooks.contains("secret") && !webhooks.contains("token=abc"))
                 // The broken endpoint's events stay queued and show as failing once tried.
                 var brokenRow = ""
-                for _ in 0..<100 {
+                _ = try await eventually {
                     let text = try await ui.get("/ui/webhooks").text
                     brokenRow = text.split(separator: "\n").first { $0.contains("<td>broken") }.map(String.init) ?? ""
-                    if brokenRow.contains("badge bad\">failing") { break }
-                    try await Task.sleep(for: .milliseconds(100))
+                    return brokenRow.contains("badge bad\">failing")
                 }
                 let counts = brokenRow.matches(of: /<td>(\d+)<\/td>/).map { Int($0.1)! }
                 #expect(brokenRow.contains("badge bad\">failing") && counts.count == 3 && counts[0] >= 4 && counts[1] >= 1 && counts[2] >= 1, "\(brokenRow)")
