@@ -71,18 +71,26 @@ struct Logs: AsyncParsableCommand {
         printer.print(tail >= 0 ? Array(existing.suffix(tail)) : existing)
         guard follow else {
             printer.print(follower.rest())
+            warnOfLoss(containers.load(record.id) ?? record)
             return
         }
         while true {
-            let active = containers.load(record.id)?.isActive ?? false
+            let current = containers.load(record.id)
             printer.print(follower.read())
             // Read once more after the exit is recorded: the monitor has drained the output by then.
-            if !active {
+            if !(current?.isActive ?? false) {
                 printer.print(follower.read() + follower.rest())
+                warnOfLoss(current ?? record)
                 return
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+    }
+
+    /// What is printed is not all the container wrote: one line on stderr says how much is missing.
+    private func warnOfLoss(_ record: ContainerRecord) {
+        guard let loss = record.logLoss else { return }
+        FileHandle.standardError.write(Data("berth logs: warning: \(loss.describe(record.name))\n".utf8))
     }
 }
 

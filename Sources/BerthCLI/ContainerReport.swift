@@ -101,6 +101,10 @@ struct ContainerReport {
             },
             "NetworkSettings": ["Mode": record.network ?? (namespaces.contains("network") ? "none" : "host"), "Ports": portBindings] as [String: Any],
             "LogPath": containers.logPath(record.id),
+            // Berth's own: output the log could not keep (its disk full); null when none was lost.
+            "LogLoss": record.logLoss.map { loss -> Any in
+                ["Bytes": loss.bytes, "Reason": loss.reason, "Since": Timestamps.rfc3339(loss.since), "Ongoing": loss.ongoing] as [String: Any]
+            } ?? NSNull(),
         ]
     }
 

@@ -27,6 +27,7 @@ public struct ContainerMonitor {
     public func run() -> Int32 {
         guard var record = containers.load(id) else { return 2 }
         guard clinuxio_become_subreaper() == 0 else { return 1 }
+        containers.reserve(id).fill()
         for number in [SIGPIPE, SIGHUP, SIGINT] { signal(number, SIG_IGN) }
         do {
             let output = try OutputPipes()
@@ -137,9 +138,15 @@ public struct ContainerMonitor {
         let exited = clinuxio_pidfd_open(pid)
         defer { if exited >= 0 { close(exited) } }
         while true {
-            output.copy(to: &log, waitingUpTo: exited >= 0 ? 1000 : 200, alsoWaitingFor: exited)
+            if output.copy(to: &log, waitingUpTo: exited >= 0 ? 1000 : 200, alsoWaitingFor: exited) {
+                // `logs` and `inspect` say so from the moment output is lost and once it is kept again.
+                record.logLoss = log.loss
+                try? containers.save(record)
+            }
             if let status = Self.reap(pid) {
                 output.copy(to: &log, waitingUpTo: 0)
+                log.endLoss()
+                record.logLoss = log.loss
                 return status
             }
         }
@@ -192,20 +199,24 @@ struct OutputPipes {
 
     /// Waits up to `milliseconds` for output (or for `other` to be readable), then copies all
     /// there is to the log.
-    func copy(to log: inout KubeLogWriter, waitingUpTo milliseconds: Int32, alsoWaitingFor other: Int32 = -1) {
+    /// True when a loss of output began or ended (`KubeLogWriter.write`).
+    @discardableResult
+    func copy(to log: inout KubeLogWriter, waitingUpTo milliseconds: Int32, alsoWaitingFor other: Int32 = -1) -> Bool {
         var fds = [
             pollfd(fd: stdout, events: Int16(POLLIN), revents: 0), pollfd(fd: stderr, events: Int16(POLLIN), revents: 0),
             pollfd(fd: other, events: Int16(POLLIN), revents: 0),
         ]
         _ = poll(&fds, 3, milliseconds)
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var changed = false
         for (fd, stream) in [(stdout, KubeLog.Stream.stdout), (stderr, .stderr)] {
             while true {
                 let n = read(fd, &buffer, buffer.count)
                 if n < 0, errno == EINTR { continue }
                 guard n > 0 else { break }
-                log.write(buffer[0..<n], stream: stream)
+                if log.write(buffer[0..<n], stream: stream) { changed = true }
             }
         }
+        return changed
     }
 }

@@ -45,6 +45,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var ports: [PortMapping]?
     /// `--network` as given (`none` when absent).
     public var network: String?
+    /// Output its log could not keep (a full disk).
+    public var logLoss: LogLoss?
 
     /// Whether the process watching it is alive (a `running` record whose watcher died is not).
     public var isActive: Bool {
@@ -129,11 +131,43 @@ public struct Containers: Sendable {
         return record
     }
 
-    /// Replaces the record atomically (readers never see half of it).
+    /// The space a monitor holds back for the records of `id` (`SpaceReserve`).
+    func reserve(_ id: String) -> SpaceReserve { SpaceReserve(path: "\(directory(id))/space-reserve") }
+
+    /// Replaces the record atomically (readers never see half of it); on a full disk, the
+    /// container's reserve gives space back until the record fits.
     func save(_ record: ContainerRecord) throws {
-        let temporary = "\(directory(record.id))/.container.json.\(getpid()).tmp"
-        try Self.encoder.encode(record).write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, "\(directory(record.id))/container.json") == 0 else { throw RuntimeError.io(temporary, String(cString: strerror(errno))) }
+        let data = try Self.encoder.encode(record)
+        let reserve = reserve(record.id)
+        while true {
+            let code = replace("\(directory(record.id))/container.json", with: data)
+            if code == 0 { return }
+            guard code == ENOSPC || code == EDQUOT, reserve.release() else {
+                throw RuntimeError.io("\(directory(record.id))/container.json", String(cString: strerror(code)))
+            }
+        }
+    }
+
+    /// Writes `data` to a temporary file renamed over `path`; errno, or 0. Nothing is left
+    /// behind when it fails.
+    private func replace(_ path: String, with data: Data) -> Int32 {
+        let temporary = "\(path).\(getpid()).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return errno }
+        var code: Int32 = 0
+        data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { code = n == 0 ? EIO : errno; return }
+                done += n
+            }
+        }
+        if close(fd) != 0, code == 0 { code = errno }
+        if code == 0, rename(temporary, path) != 0 { code = errno }
+        if code != 0 { unlink(temporary) }
+        return code
     }
 
     /// The runtime that runs `record`.

@@ -66,12 +66,15 @@ public enum KubeLog {
 
 /// Appends a container's output to its log (0600, O_APPEND) and keeps it under `maxSize` as
 /// conmon 2.1 does: when the next write would pass the cap the log starts over empty, so the
-/// most recent output is what remains.
+/// most recent output is what remains. Output the disk cannot take (it is full) is counted, not
+/// half-written, and the container goes on: its monitor records the loss for `logs` and `inspect`.
 struct KubeLogWriter {
     let path: String
     let maxSize: Int64?
     private var descriptor: Int32
     private var size: Int64
+    /// Every loss so far, and whether the last write was one of them.
+    private(set) var loss: LogLoss?
 
     init(path: String, maxSize: Int64?) throws {
         self.path = path
@@ -83,8 +86,10 @@ struct KubeLogWriter {
         size = Int64(info.st_size)
     }
 
-    mutating func write(_ bytes: ArraySlice<UInt8>, stream: KubeLog.Stream) {
-        guard !bytes.isEmpty else { return }
+    /// Appends `bytes`; true when that started or ended a loss (the monitor then records it).
+    @discardableResult
+    mutating func write(_ bytes: ArraySlice<UInt8>, stream: KubeLog.Stream) -> Bool {
+        guard !bytes.isEmpty else { return false }
         var records = KubeLog.records(bytes, stream: stream, timestamp: Timestamps.now())[...]
         if let maxSize, size + Int64(records.count) > maxSize {
             // Readers following the log see it shrink and start again from its beginning.
@@ -95,18 +100,66 @@ struct KubeLogWriter {
                 records = records[(newline + 1)...]
             }
         }
+        let wasLosing = loss?.ongoing ?? false
+        let failure = wasLosing && !roomAgain ? loss?.reason : append(records)
+        if let failure {
+            // A record cut short would corrupt the line after it: the log ends where it ended before.
+            ftruncate(descriptor, off_t(size))
+            var current = loss ?? LogLoss(bytes: 0, reason: failure, since: Date(), ongoing: true)
+            if !current.ongoing { (current.since, current.ongoing) = (Date(), true) }
+            current.bytes += Int64(bytes.count)
+            current.reason = failure
+            loss = current
+        } else {
+            size += Int64(records.count)
+            loss?.ongoing = false
+        }
+        return wasLosing != (loss?.ongoing ?? false)
+    }
+
+    /// Whether a disk that was full has room again. Until it has a little (`resumeFree`) output
+    /// stays unlogged: the crumbs a deleted file or the monitor's reserve frees would otherwise
+    /// let a line through now and then, and the log would have holes nobody could see.
+    private var roomAgain: Bool {
+        var info = statvfs()
+        guard fstatvfs(descriptor, &info) == 0 else { return true }
+        return Int64(info.f_bavail) * Int64(info.f_frsize) >= Self.resumeFree
+    }
+    static let resumeFree: Int64 = 1 << 20
+
+    /// Writes all of `records`; the reason when the disk would not take them.
+    private func append(_ records: ArraySlice<UInt8>) -> String? {
         records.withUnsafeBytes { raw in
             var done = 0
             while done < raw.count {
                 let n = Glibc.write(descriptor, raw.baseAddress! + done, raw.count - done)
                 if n < 0, errno == EINTR { continue }
-                // A full disk loses output rather than stopping the container.
-                guard n > 0 else { return }
+                guard n > 0 else { return String(cString: strerror(n == 0 ? EIO : errno)) }
                 done += n
             }
+            return nil
         }
-        size += Int64(records.count)
     }
 
+    /// The container exited: output lost from here on is a new loss.
+    mutating func endLoss() { loss?.ongoing = false }
+
     func close() { Glibc.close(descriptor) }
+}
+
+/// Output a container wrote that its log could not keep (a full disk): how many bytes in all,
+/// why the last write failed, and since when the output is being lost (`ongoing`) or was last lost.
+public struct LogLoss: Codable, Sendable, Equatable {
+    public var bytes: Int64
+    public var reason: String
+    public var since: Date
+    public var ongoing: Bool
+
+    /// One line for `berth logs` and `ps`.
+    public func describe(_ name: String) -> String {
+        let when = Timestamps.rfc3339(since)
+        return ongoing
+            ? "\(name)'s output is not being logged since \(when) (\(reason)); \(bytes) bytes lost so far"
+            : "\(bytes) bytes of \(name)'s output were not logged (\(reason), from \(when))"
+    }
 }

@@ -16,18 +16,26 @@ struct DetachedContainerTests {
         let image: String
         var root: [String] { ["--root", berth.path("store")] }
 
-        /// Runs `body` with a new bench, cleaned up however it ends.
-        static func with(_ body: (Bench) async throws -> Void) async throws {
-            let bench = try await make()
+        /// Runs `body` with a new bench, cleaned up however it ends; the store on a tmpfs of
+        /// `storeMegabytes` when given (a disk that can be filled).
+        static func with(storeMegabytes: Int? = nil, _ body: (Bench) async throws -> Void) async throws {
+            let berth = try BerthCommand()
+            var bench: Bench?
             try await withCleanup {
-                try await body(bench)
+                if let storeMegabytes {
+                    try FileManager.default.createDirectory(atPath: berth.path("store"), withIntermediateDirectories: true)
+                    try await Interop.shell("mount -t tmpfs -o size=\(storeMegabytes)m tmpfs '\(berth.path("store"))'")
+                }
+                bench = try await make(berth)
+                try await body(bench!)
             } cleanup: {
-                await bench.cleanup()
+                await bench?.cleanup()
+                if storeMegabytes != nil { try? await Interop.shell("umount '\(berth.path("store"))'") }
+                berth.cleanup()
             }
         }
 
-        static func make() async throws -> Bench {
-            let berth = try BerthCommand()
+        static func make(_ berth: BerthCommand) async throws -> Bench {
             let layout = berth.path("layout")
             try await RunCommandTests.busyboxLayout(at: layout)
             try await berth.succeed(["pull", "-q"] + ["--root", berth.path("store")] + ["oci:\(layout):v1"])
@@ -75,7 +83,7 @@ struct DetachedContainerTests {
                 for id in ids { _ = try? await run(["rm", "-f", String(id)]) }
             }
             let store = berth.path("store")
-            let mounts = ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains(store) }
+            let mounts = ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains(store + "/") }
             #expect(mounts.isEmpty, "mounts left: \(mounts)")
             let monitors = (try? await Interop.run("/usr/bin/pgrep", ["-f", "container monitor --root \(store)"]))?.stdout ?? ""
             #expect(monitors.isEmpty, "monitors left: \(monitors)")
@@ -83,7 +91,6 @@ struct DetachedContainerTests {
             #expect(state.isEmpty, "runtime state left: \(state)")
             let containers = (try? FileManager.default.contentsOfDirectory(atPath: "\(store)/containers")) ?? []
             #expect(containers.isEmpty, "container directories left: \(containers)")
-            berth.cleanup()
         }
     }
 
@@ -242,6 +249,43 @@ struct DetachedContainerTests {
             let size = (try FileManager.default.attributesOfItem(atPath: records)[.size] as? Int) ?? 0
             #expect(size > 0 && size <= 4096, "\(size)")
             #expect(try await bench.succeed(["logs", "--tail", "1", "chatty"]).stdout == "line 399\n")
+        }
+    }
+
+    /// The log's disk fills up: the container goes on, the output that could not be kept is
+    /// counted and said (one warning line from `logs`, `LogLoss` in `inspect`), the log holds only
+    /// whole lines, the exit status is still recorded, and with space again output is kept again.
+    @Test func aFullDiskLosesOutputVisiblyAndKeepsTheExitStatus() async throws {
+        try await Bench.with(storeMegabytes: 24) { bench in
+            try await bench.start(["--name", "chatty", bench.image, "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); usleep 2000; done"])
+            _ = try await bench.logs("chatty") { $0.contains("line 5\n") }
+            let filler = bench.berth.path("store/filler")
+            try await Interop.shell("dd if=/dev/zero of='\(filler)' bs=64k 2>/dev/null || true")
+            func loss() async throws -> [String: Any]? { try await bench.inspect("chatty")["LogLoss"] as? [String: Any] }
+            let ongoing = try await eventually { try await loss()?["Ongoing"] as? Bool == true }
+            let inspected = try await bench.inspect("chatty")
+            #expect(ongoing, "\(inspected)")
+            #expect(try await bench.state("chatty")["Status"] as? String == "running")
+
+            let logs = try await bench.succeed(["logs", "chatty"])
+            let lines = logs.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            // Whole lines, in order and without a gap up to where the disk filled.
+            #expect(!lines.isEmpty && lines.enumerated().allSatisfy { $0.element == "line \($0.offset)" }, "\(logs.stdout.suffix(300))")
+            #expect(logs.stderr.split(separator: "\n").count == 1 && logs.stderr.contains("chatty's output is not being logged since")
+                && logs.stderr.contains("No space left on device"), "\(logs.stderr)")
+
+            // Stopped on the full disk: its exit status is recorded all the same.
+            try await bench.succeed(["stop", "-t", "1", "chatty"])
+            #expect(try await bench.succeed(["wait", "chatty"]).stdout == "137\n")
+            let lost = try #require(try await loss())
+            #expect(lost["Ongoing"] as? Bool == false && (lost["Bytes"] as? Int ?? 0) > 0, "\(lost)")
+            #expect(try await bench.succeed(["logs", "chatty"]).stderr.contains("bytes of chatty's output were not logged (No space left on device"))
+
+            // Space again: the next run's output is kept after the first run's.
+            try FileManager.default.removeItem(atPath: filler)
+            try await bench.succeed(["start", "chatty"])
+            let again = try await bench.logs("chatty") { $0.components(separatedBy: "line 3\n").count == 3 }
+            #expect(again.components(separatedBy: "line 3\n").count == 3, "\(again.suffix(300))")
         }
     }
 

@@ -29,6 +29,22 @@ import Testing
         #expect(reader.flush().map { String(decoding: $0.text, as: UTF8.self) } == ["left"])
     }
 
+    /// /dev/full answers every write with ENOSPC, as a full disk does.
+    @Test func outputAFullDiskCannotTakeIsCountedNotHalfWritten() throws {
+        var writer = try KubeLogWriter(path: "/dev/full", maxSize: nil)
+        defer { writer.close() }
+        let began = writer.write(Array("one\n".utf8)[...], stream: .stdout)
+        let changed = writer.write(Array("two\n".utf8)[...], stream: .stderr)
+        #expect(began, "the first loss is news")
+        #expect(!changed, "the same loss goes on")
+        let loss = try #require(writer.loss)
+        #expect(loss.bytes == 8 && loss.ongoing && loss.reason == "No space left on device", "\(loss)")
+        #expect(loss.describe("web").hasPrefix("web's output is not being logged since "))
+        writer.endLoss()
+        #expect(writer.loss?.ongoing == false)
+        #expect(writer.loss?.describe("web").hasPrefix("8 bytes of web's output were not logged (No space left on device, from ") == true)
+    }
+
     @Test func theWriterKeepsTheLogUnderItsCap() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("berth-log-\(UUID().uuidString)").path
         defer { unlink(path) }
