@@ -13,7 +13,9 @@ import Testing
     @Test func aRegistryThatIsNotListening() async throws {
         let berth = try BerthCommand()
         defer { berth.cleanup() }
-        let port = try freePort()
+        let refusing = try RefusingPort()
+        defer { refusing.close() }
+        let port = refusing.port
         let result = try await berth.run(["inspect", "--tls-verify=false", "--retry-times", "0", "docker://127.0.0.1:\(port)/team/app:v1"])
         #expect(result.status == 1 && result.stderr.hasPrefix("berth: "), "\(result.stderr)")
         #expect(result.stderr.contains("connection refused by 127.0.0.1:\(port)"), "\(result.stderr)")

@@ -230,7 +230,9 @@ struct ServeCommandTests {
         #expect(gcs.status != 0 && gcs.stderr.contains("storage.gcs: berth does not support the gcs storage driver"))
         #expect(gcs.stderr.split(separator: "\n").count == 1)
         // A database nobody serves: one line naming it, at once (not the pool retrying quietly).
-        let closed = try freePort()
+        let refusing = try RefusingPort()
+        defer { refusing.close() }
+        let closed = refusing.port
         try Data(
             "version: 0.1\ndatabase:\n  enabled: true\n  host: 127.0.0.1\n  port: \(closed)\n  user: berth\n  dbname: berth\nhttp:\n  addr: 127.0.0.1:0\n"
                 .utf8

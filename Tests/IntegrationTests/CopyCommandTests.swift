@@ -126,7 +126,9 @@ import Testing
                     #expect(!FileManager.default.fileExists(atPath: berth.path(created)), "\(created) was created")
                 }
                 // A registry that is not there: one line, exit 1, after the retries.
-                let down = try await berth.run(["inspect", "--retry-times", "1", "--retry-delay", "10ms", "--tls-verify=false", "docker://127.0.0.1:\(try freePort())/a/b:c"])
+                let refusing = try RefusingPort()
+                defer { refusing.close() }
+                let down = try await berth.run(["inspect", "--retry-times", "1", "--retry-delay", "10ms", "--tls-verify=false", "docker://127.0.0.1:\(refusing.port)/a/b:c"])
                 #expect(down.status == 1 && down.stderr.hasPrefix("berth: ") && down.stderr.split(separator: "\n").count == 1)
             }
         }

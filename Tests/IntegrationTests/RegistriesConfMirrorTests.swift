@@ -50,7 +50,9 @@ import Testing
         try await withPrimaryAndMirror { primary, mirror, fromPrimary, fromMirror in
             let berth = try BerthCommand()
             defer { berth.cleanup() }
-            let closed = try freePort()
+            let refusing = try RefusingPort()
+            defer { refusing.close() }
+            let closed = refusing.port
             let cases: [(String, String, String)] = [
                 ("mirror up", config(berth, primary: primary, mirror: mirror), fromMirror),
                 ("mirror down", config(berth, primary: primary, mirror: closed), fromPrimary),
@@ -73,7 +75,9 @@ import Testing
         try await withPrimaryAndMirror { primary, _, _, _ in
             let berth = try BerthCommand()
             defer { berth.cleanup() }
-            let closed = try freePort()
+            let refusing = try RefusingPort()
+            defer { refusing.close() }
+            let closed = refusing.port
             let blocked = try await inspect(berth, config(berth, primary: primary, mirror: closed, primaryBlocked: true), "127.0.0.1:\(primary)/team/app:v1")
             #expect(blocked.status == 1, "\(blocked.stderr)")
             #expect(blocked.stderr.contains("registry 127.0.0.1:\(primary) is blocked in"), "\(blocked.stderr)")
@@ -108,7 +112,9 @@ import Testing
         try await withPrimaryAndMirror { primary, mirror, _, _ in
             let berth = try BerthCommand()
             defer { berth.cleanup() }
-            let closed = try freePort()
+            let refusing = try RefusingPort()
+            defer { refusing.close() }
+            let closed = refusing.port
             for conf in [
                 config(berth, primary: primary, mirror: mirror), config(berth, primary: primary, mirror: closed),
                 config(berth, primary: primary, mirror: mirror, pullFrom: "digest-only"),
@@ -130,7 +136,9 @@ import Testing
         try await withPrimaryAndMirror { primary, mirror, fromPrimary, fromMirror in
             let berth = try BerthCommand()
             defer { berth.cleanup() }
-            let closed = try freePort()
+            let refusing = try RefusingPort()
+            defer { refusing.close() }
+            let closed = refusing.port
             let conf = berth.path("short.conf")
             func write(_ text: String) { _ = FileManager.default.createFile(atPath: conf, contents: Data(text.utf8)) }
             func stored(_ name: String) async throws -> String {

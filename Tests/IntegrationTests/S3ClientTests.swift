@@ -77,8 +77,10 @@ import Testing
             credentials: MotoS3.credentials)
         await #expect(throws: S3Error.self) { try await missing.checkBucket() }
         try await missing.shutdown()
+        let refusing = try RefusingPort()
+        defer { refusing.close() }
         let closed = S3Client(
-            location: S3Location(endpoint: URL(string: "http://127.0.0.1:\(try freePort())")!, region: "us-east-1", bucket: "b", pathStyle: true),
+            location: S3Location(endpoint: URL(string: "http://127.0.0.1:\(refusing.port)")!, region: "us-east-1", bucket: "b", pathStyle: true),
             credentials: MotoS3.credentials, maxAttempts: 2)
         do {
             try await closed.checkBucket()

@@ -12,12 +12,13 @@ public final class Supervised: Sendable {
     /// The first line the script printed (empty when it exited first).
     public let firstLine: String
 
-    /// Starts the script and waits, off the cooperative pool, for its first line.
-    public static func launch(python script: String, arguments: [String] = []) async throws -> Supervised {
-        try await onThread { try Supervised(python: script, arguments: arguments) }
+    /// Starts the script and waits, off the cooperative pool, for its first line. `showErrors`:
+    /// the script's stderr goes to the test's (where a server's tracebacks belong), else nowhere.
+    public static func launch(python script: String, arguments: [String] = [], showErrors: Bool = false) async throws -> Supervised {
+        try await onThread { try Supervised(python: script, arguments: arguments, showErrors: showErrors) }
     }
 
-    private init(python script: String, arguments: [String]) throws {
+    private init(python script: String, arguments: [String], showErrors: Bool) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script] + arguments
@@ -26,7 +27,7 @@ public final class Supervised: Sendable {
         stdout = output
         process.standardInput = stdin
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = showErrors ? FileHandle.standardError : FileHandle.nullDevice
         try process.run()
         firstLine = try Self.readLine(output)
     }

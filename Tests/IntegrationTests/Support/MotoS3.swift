@@ -26,14 +26,16 @@ actor MotoS3 {
         let launch = Task { () async throws -> (url: URL, server: Supervised) in
             let server = try await Supervised.launch(
                 python: """
-                    import sys
+                    import logging, sys
                     from moto.server import ThreadedMotoServer
+                    # Not a line per request; an exception's traceback (moto's 500s) still shows.
+                    logging.getLogger("werkzeug").setLevel(logging.ERROR)
                     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
                     server.start()
                     print(server.get_host_and_port()[1], flush=True)
                     sys.stdin.read()
                     server.stop()
-                    """)
+                    """, showErrors: true)
             // The port, or nothing when moto is missing.
             guard let port = Int(server.firstLine) else { throw TestFailure("moto's S3 server did not start (pip install 'moto[server]')") }
             return (URL(string: "http://127.0.0.1:\(port)")!, server)
