@@ -26,18 +26,20 @@ struct Berth: AsyncParsableCommand {
 enum Entry {
     /// The commands that work on the local store and containers: without root they run inside
     /// the user's rootless namespace (`Rootless`).
-    static let localCommands: Set<String> = [
-        "pull", "images", "rmi", "run", "ps", "rm", "unpack", "logs", "stop", "kill", "start", "restart", "wait", "exec", "container",
-    ]
-
     static func main() async {
         let raw = Array(CommandLine.arguments.dropFirst())
-        if geteuid() != 0, let command = raw.first, localCommands.contains(command) {
+        // Still outside the namespace (the holder was not running to be joined before main).
+        if geteuid() != 0, let command = raw.first, Rootless.isLocalCommand(command) {
             do {
                 try Rootless.reexecute(arguments: raw, environment: ProcessInfo.processInfo.environment) { Console.err("berth: warning: \($0)\n") }
             } catch {
                 exit(reporting: CLIError("\(error)", status: 125))
             }
+        }
+        // A monitor, as `StoreFlags.lifecycle` starts it, skips the parser: its start is part of
+        // every `run -d` and `start`, and parsing (reflection over every command) is most of it.
+        if raw.count == 5, raw[0] == "container", raw[1] == "monitor", raw[2] == "--root" {
+            Foundation.exit(ContainerMonitor(store: LocalStore(root: raw[3]), id: raw[4]).run())
         }
         let arguments = BoolFlags.normalize(raw)
         do {

@@ -106,25 +106,28 @@ public struct ContainerMonitor {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         // The runtime's messages go to its own log, not the container's output.
         let global = ["--log", runtimeLog, "--log-format", "json"]
-        let created = try runtime.start(global + ["create", "--bundle", "\(directory)/bundle", "--pid-file", pidFile, id], state: state).waitBlocking()
+        // With slirp4netns the network must be attached between the runtime's create and start;
+        // otherwise one `run --detach` does both (one runtime process less to wait for).
+        let slirpNetwork: SlirpNetwork? = if case .slirp(let network) = try RunOptions.Network(parsing: record.network ?? "none") { network } else { nil }
+        let verb = slirpNetwork == nil ? ["run", "--detach"] : ["create"]
+        let created = try runtime.start(global + verb + ["--bundle", "\(directory)/bundle", "--pid-file", pidFile, id], state: state).waitBlocking()
         guard created == 0, let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            record.error = Self.lastError(runtimeLog) ?? "\(runtime.name) create failed (status \(created))"
+            record.error = Self.lastError(runtimeLog) ?? "\(runtime.name) \(verb[0]) failed (status \(created))"
             return nil
         }
-        // The network is up before the container's process starts.
         var slirp: ChildProcess?
-        if case .slirp(let network) = try RunOptions.Network(parsing: record.network ?? "none") {
-            do { slirp = try network.attach(to: pid) } catch {
+        defer { slirp.map(SlirpNetwork.detach) }
+        if let slirpNetwork {
+            do { slirp = try slirpNetwork.attach(to: pid) } catch {
                 kill(pid, SIGKILL)
                 record.error = "\(error)"
                 return nil
             }
-        }
-        defer { slirp.map(SlirpNetwork.detach) }
-        guard try runtime.start(global + ["start", id], state: state).waitBlocking() == 0 else {
-            kill(pid, SIGKILL)
-            record.error = Self.lastError(runtimeLog) ?? "\(runtime.name) start failed"
-            return nil
+            guard try runtime.start(global + ["start", id], state: state).waitBlocking() == 0 else {
+                kill(pid, SIGKILL)
+                record.error = Self.lastError(runtimeLog) ?? "\(runtime.name) start failed"
+                return nil
+            }
         }
         forwarder.forward(to: pid)
         record.status = "running"

@@ -18,6 +18,11 @@ public enum Rootless {
         public var count: UInt32
     }
 
+    /// Whether `command` works on the local store and its containers, and so runs inside the
+    /// namespace when an ordinary user gives it (the list lives in C: the start-up code that
+    /// joins the namespace before main needs it too).
+    public static func isLocalCommand(_ command: String) -> Bool { clinuxio_is_local_command(command) != 0 }
+
     /// Re-executes this program inside the user's namespace (made first if needed); returns
     /// only when that fails. `warn` gets one line when there is no subordinate range.
     public static func reexecute(arguments: [String], environment: [String: String], warn: (String) -> Void) throws -> Never {

@@ -132,6 +132,37 @@ struct RootlessTests {
         }
     }
 
+    /// The first command makes the namespace and re-executes berth inside it; later ones join it
+    /// before main (one start of the program, not two: one execve under strace). A pid file
+    /// naming a process that is not the user's namespace is not joined: the command makes a new one.
+    @Test(.enabled(if: Interop.enabled("strace"), "needs strace (apt-get install strace)"))
+    func laterCommandsJoinTheNamespaceWithoutStartingAgain() async throws {
+        try await User.with { user in
+            func starts(_ arguments: [String]) async throws -> [String] {
+                let trace = "\(user.home)/trace-\(UUID().uuidString.prefix(6))"
+                let strace = try Interop.tool("strace")
+                let result = try await Interop.run("/usr/sbin/runuser", ["-u", user.name, "--", "/usr/bin/env", "-C", user.home, "HOME=\(user.home)",
+                    "XDG_RUNTIME_DIR=\(user.runDirectory)", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", strace, "-f", "-qq", "-e", "trace=execve", "-o", trace,
+                    user.binary] + arguments)
+                #expect(result.status == 0, "\(result.stderr)")
+                let text = (try? String(contentsOfFile: trace, encoding: .utf8)) ?? ""
+                return text.split(separator: "\n").filter { $0.contains("execve(") && !$0.contains("ENOENT") }.map(String.init)
+            }
+            // Not traced: newuidmap, which making the namespace needs, is set-uid, and a traced program runs without that.
+            try await user.succeed(["images"])
+            let pidFile = "\(user.runDirectory)/berth/pause.pid"
+            let holder = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let later = try await starts(["ps", "-a"])
+            #expect(later.count == 1 && later[0].contains(user.binary), "\(later)")
+            // A process that is not this user's namespace (pid 1 is root's) is not joined: a new one is made.
+            try await Interop.shell("echo 1 > \(pidFile)")
+            try await user.succeed(["images"])
+            let replaced = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(replaced != "1" && replaced != holder, "\(replaced)")
+            #expect(try await starts(["images"]).count == 1)
+        }
+    }
+
     @Test func detachedExecAndPortsWithoutRoot() async throws {
         try await User.with { user in
             try await user.addImage()

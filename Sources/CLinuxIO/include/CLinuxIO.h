@@ -56,4 +56,8 @@ int clinuxio_pidfd_send_signal(int fd, int sig);
 /// environment joins that holder's namespaces before main (or exits 125 saying why).
 int clinuxio_spawn_namespace_holder(const char *path, char *const argv[], const char *hidden, int *pid, int *release);
 
+/// Whether `name` is a command on the local store and its containers (run by an ordinary user
+/// inside the rootless namespace, which such a command joins before main when it is running).
+int clinuxio_is_local_command(const char *name);
+
 #endif
