@@ -122,13 +122,54 @@ public struct Containers: Sendable {
         guard let first = chosen.first, first.isLetter || first.isNumber, chosen.allSatisfy({ ($0.isLetter || $0.isNumber || "_.-".contains($0)) && $0.isASCII }) else {
             throw RuntimeError.invalidArgument("invalid container name '\(chosen.prefix(100))' ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
         }
-        if list().contains(where: { $0.name == chosen }) { throw RuntimeError.invalidArgument("the container name \(chosen) is already in use (berth rm \(chosen))") }
-        try FileManager.default.createDirectory(atPath: "\(directory(id))/bundle/rootfs", withIntermediateDirectories: true)
-        chmod(directory(id), 0o700)
-        let record = ContainerRecord(
-            id: id, name: chosen, image: image, command: [], created: Date(), status: "created", exitCode: nil, runtime: runtime.name, runtimePath: runtime.path)
-        try save(record)
-        return record
+        let inUse = RuntimeError.invalidArgument("the container name \(chosen) is already in use (berth rm \(chosen))")
+        if list().contains(where: { $0.name == chosen }) { throw inUse }
+        guard try claim(chosen, for: id) else { throw inUse }
+        do {
+            try FileManager.default.createDirectory(atPath: "\(directory(id))/bundle/rootfs", withIntermediateDirectories: true)
+            chmod(directory(id), 0o700)
+            let record = ContainerRecord(
+                id: id, name: chosen, image: image, command: [], created: Date(), status: "created", exitCode: nil, runtime: runtime.name, runtimePath: runtime.path)
+            try save(record)
+            return record
+        } catch {
+            release(chosen, of: id)
+            try? FileManager.default.removeItem(atPath: directory(id))
+            throw error
+        }
+    }
+
+    /// `container-names/NAME` holds the id of the container that has the name: made with O_EXCL,
+    /// so of two commands giving one name at once only one gets it (the listing alone cannot tell them).
+    private func namePath(_ name: String) -> String { "\(store.containerNamesPath)/\(name)" }
+
+    /// Takes `name` for `id`; false when a container has it. A claim whose container is gone (a
+    /// command killed between the two) is taken over.
+    private func claim(_ name: String, for id: String) throws -> Bool {
+        try FileManager.default.createDirectory(atPath: store.containerNamesPath, withIntermediateDirectories: true)
+        for _ in 0..<2 {
+            let fd = open(namePath(name), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            if fd >= 0 {
+                let written = write(fd, id, id.utf8.count)
+                close(fd)
+                guard written == id.utf8.count else {
+                    unlink(namePath(name))
+                    throw RuntimeError.io(namePath(name), String(cString: strerror(written < 0 ? errno : ENOSPC)))
+                }
+                return true
+            }
+            guard errno == EEXIST else { throw RuntimeError.io(namePath(name), String(cString: strerror(errno))) }
+            let holder = (try? String(contentsOfFile: namePath(name), encoding: .utf8)) ?? ""
+            // A claim being written (empty for a moment) or of a container that exists stands.
+            guard !holder.isEmpty, !FileManager.default.fileExists(atPath: directory(holder)) else { return false }
+            unlink(namePath(name))
+        }
+        return false
+    }
+
+    /// Gives the name up, if `id` has it.
+    private func release(_ name: String, of id: String) {
+        if (try? String(contentsOfFile: namePath(name), encoding: .utf8)) == id { unlink(namePath(name)) }
     }
 
     /// The space a monitor holds back for the records of `id` (`SpaceReserve`).
@@ -198,6 +239,7 @@ public struct Containers: Sendable {
         // A berth killed mid-run leaves the overlay mounted; removing through it would whiteout, not delete.
         OverlayMount.unmount("\(directory(record.id))/bundle/rootfs")
         try FileManager.default.removeItem(atPath: directory(record.id))
+        release(record.name, of: record.id)
     }
 
     static let encoder: JSONEncoder = {

@@ -34,6 +34,8 @@ public struct LocalStore: Sendable {
 
     public var imagesPath: String { "\(root)/images" }
     public var containersPath: String { "\(root)/containers" }
+    /// One file per container name, holding the id of the container that has it.
+    public var containerNamesPath: String { "\(root)/container-names" }
     var layersPath: String { "\(root)/layers" }
     /// Where a successful overlay probe is remembered (with the boot it was made in).
     var overlayNote: String { "\(root)/overlay-probed" }

@@ -91,6 +91,8 @@ struct DetachedContainerTests {
             #expect(state.isEmpty, "runtime state left: \(state)")
             let containers = (try? FileManager.default.contentsOfDirectory(atPath: "\(store)/containers")) ?? []
             #expect(containers.isEmpty, "container directories left: \(containers)")
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(store)/container-names")) ?? []
+            #expect(names.isEmpty, "container names still taken: \(names)")
         }
     }
 
@@ -446,6 +448,24 @@ struct DetachedContainerTests {
             let stat = (try? String(contentsOfFile: "/proc/\(container)/stat", encoding: .utf8)) ?? ""
             #expect(stat.isEmpty || stat.contains(") Z "), "the container outlived rm -f: \(stat)")
             #expect(!((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").contains(bench.berth.path("store")))
+        }
+    }
+
+    /// Several `run --name` of one name at once, as CI scripts do: exactly one container gets it.
+    @Test func aNameGoesToOneOfManyRunsAtOnce() async throws {
+        try await Bench.with { bench in
+            let results = try await withThrowingTaskGroup(of: Interop.Output.self) { group in
+                for _ in 0..<6 { group.addTask { try await bench.run(["run", "-d", "--name", "only", bench.image, "sleep", "300"]) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let won = results.filter { $0.status == 0 }
+            #expect(won.count == 1, "\(results.map { "\($0.status) \($0.stderr)" })")
+            #expect(results.filter { $0.status == 125 && $0.stderr.contains("the container name only is already in use") }.count == 5,
+                    "\(results.map { "\($0.status) \($0.stderr)" })")
+            #expect(try await bench.succeed(["ps", "-a", "-q"]).stdout.split(separator: "\n").count == 1)
+            // Removed, the name is free again.
+            try await bench.succeed(["rm", "-f", "only"])
+            try await bench.start(["--name", "only", bench.image, "true"])
         }
     }
 
