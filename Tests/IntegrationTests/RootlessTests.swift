@@ -163,6 +163,43 @@ struct RootlessTests {
         }
     }
 
+    /// `--network slirp4netns` as an ordinary user: outbound traffic through user-mode NAT, the
+    /// host's loopback only when allowed, in the foreground and detached. Runs where an ordinary
+    /// user may open /dev/net/tun (0666 on Debian; some VMs make it root's only).
+    @Test(.enabled(if: Interop.enabled("slirp4netns") && Self.tunIsOpenToUsers, "needs slirp4netns and a /dev/net/tun ordinary users may open"))
+    func slirp4netnsWithoutRoot() async throws {
+        try await User.with { user in
+            try await user.addImage()
+            let image = "oci:\(user.layout):v1"
+            let served = "\(user.home)/served"
+            try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+            try Data("to the user\n".utf8).write(to: URL(fileURLWithPath: "\(served)/hello.txt"))
+            let server = try await StaticHTTPServer(directory: served)
+            defer { server.stop() }
+            let url = "http://10.0.2.2:\(server.port)/hello.txt"
+            let allowed = try await user.berth(["run", "--rm", "-q", "--network", "slirp4netns:allow_host_loopback=true", image, "sh", "-c",
+                "ip -o -4 addr show tap0 | grep -o '10.0.2.100/24'; wget -q -O - \(url)"])
+            #expect(allowed.stdout == "10.0.2.100/24\nto the user\n", "\(allowed.stdout) \(allowed.stderr)")
+            let denied = try await user.berth(["run", "--rm", "-q", "--network", "slirp4netns", image, "wget", "-q", "-T", "3", "-O", "-", url])
+            #expect(denied.status != 0 && denied.stdout.isEmpty, "\(denied.stdout)")
+            try await user.succeed(["run", "-d", "-q", "--name", "net", "--network", "slirp4netns:allow_host_loopback=true", image, "sh", "-c",
+                "wget -q -O - \(url); exec sleep 300"])
+            var logs = ""
+            for _ in 0..<300 where logs.isEmpty {
+                logs = try await user.succeed(["logs", "net"]).stdout
+                if logs.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(logs == "to the user\n", "\(logs)")
+            try await user.succeed(["rm", "-f", "net"])
+            #expect(try await Interop.run("/usr/bin/pgrep", ["-u", user.name, "-f", "slirp4netns"]).stdout.isEmpty, "slirp4netns outlived its container")
+        }
+    }
+
+    static var tunIsOpenToUsers: Bool {
+        var info = stat()
+        return stat("/dev/net/tun", &info) == 0 && info.st_mode & 0o006 == 0o006
+    }
+
     @Test func detachedExecAndPortsWithoutRoot() async throws {
         try await User.with { user in
             try await user.addImage()
