@@ -28,8 +28,13 @@ import TestSupport
     static func serve(_ configFile: String, port: Int, _ berth: BerthCommand) async throws -> Spawned {
         let process = try Spawn.start(Interop.berthBinary, ["serve", "--config", configFile], environment: berth.environment)
         let http = HTTP(base: "http://127.0.0.1:\(port)")
-        // Up means answering: 200, or 401 behind authentication.
-        for _ in 0..<600 where ![200, 401].contains((try? await http.get("/v2/"))?.status ?? 0) { try await Task.sleep(for: .milliseconds(50)) }
+        // Up means answering: 200, or 401 behind authentication — and from this process: one that
+        // exited (its port taken meanwhile) must not leave the test talking to another server.
+        for _ in 0..<600 where ![200, 401].contains((try? await http.get("/v2/"))?.status ?? 0) {
+            guard process.isRunning else { throw TestFailure("berth serve exited (status \(process.poll().map(String.init) ?? "?")) before answering on port \(port)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        guard process.isRunning else { throw TestFailure("berth serve exited before the test began; port \(port) answered for another server") }
         return process
     }
 

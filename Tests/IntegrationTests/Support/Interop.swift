@@ -113,7 +113,9 @@ final class ServerProcess: Sendable {
         let http = HTTP(base: base)
         // Bounded at 30 s (startup is quick; the whole suite running beside it is not).
         for _ in 0..<600 {
-            if (try? await http.get("/v2/"))?.status == 200 { return }
+            // Only this process's answer counts (its port may have been taken meanwhile).
+            guard process.isRunning else { throw TestFailure("berth serve exited (status \(process.poll().map(String.init) ?? "?")) before answering on port \(port)") }
+            if (try? await http.get("/v2/"))?.status == 200, process.isRunning { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         kill()
