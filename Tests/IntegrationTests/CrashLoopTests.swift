@@ -7,7 +7,7 @@ import Testing
 /// after round (BERTH_CRASH_ROUNDS, 4 by default): everything acknowledged and not deleted is served
 /// byte for byte, the metadata database passes its consistency check and every stored blob its
 /// digest, and the uploads the crashes left are reclaimed by upload purging.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: Interop.berthBinary) && !TestBackend.scaled, "the berth binary is not built"))
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: Interop.berthBinary) && !TestBackend.scaled, "needs the built berth binary; not rerun on the scaled backends"))
 struct CrashLoopTests {
     static let rounds = Int(ProcessInfo.processInfo.environment["BERTH_CRASH_ROUNDS"] ?? "") ?? 4
     /// The collector every 300 ms with a 3 s grace; sessions older than 2 s purged every 200 ms.
