@@ -123,6 +123,7 @@ public struct Containers: Sendable {
             throw RuntimeError.invalidArgument("invalid container name '\(chosen.prefix(100))' ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
         }
         let inUse = RuntimeError.invalidArgument("the container name \(chosen) is already in use (berth rm \(chosen))")
+        // Both: containers made before names were claimed have no claim to collide with.
         if list().contains(where: { $0.name == chosen }) { throw inUse }
         guard try claim(chosen, for: id) else { throw inUse }
         do {
@@ -195,16 +196,7 @@ public struct Containers: Sendable {
         let temporary = "\(path).\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return errno }
-        var code: Int32 = 0
-        data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { code = n == 0 ? EIO : errno; return }
-                done += n
-            }
-        }
+        var code = data.withUnsafeBytes { writeFully(fd, $0) }
         if close(fd) != 0, code == 0 { code = errno }
         if code == 0, rename(temporary, path) != 0 { code = errno }
         if code != 0 { unlink(temporary) }

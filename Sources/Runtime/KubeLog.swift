@@ -129,16 +129,8 @@ struct KubeLogWriter {
 
     /// Writes all of `records`; the reason when the disk would not take them.
     private func append(_ records: ArraySlice<UInt8>) -> String? {
-        records.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(descriptor, raw.baseAddress! + done, raw.count - done)
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { return String(cString: strerror(n == 0 ? EIO : errno)) }
-                done += n
-            }
-            return nil
-        }
+        let code = records.withUnsafeBytes { writeFully(descriptor, $0) }
+        return code == 0 ? nil : String(cString: strerror(code))
     }
 
     /// The container exited: output lost from here on is a new loss.
@@ -155,7 +147,7 @@ public struct LogLoss: Codable, Sendable, Equatable {
     public var since: Date
     public var ongoing: Bool
 
-    /// One line for `berth logs` and `ps`.
+    /// One line for `berth logs`.
     public func describe(_ name: String) -> String {
         let when = Timestamps.rfc3339(since)
         return ongoing
