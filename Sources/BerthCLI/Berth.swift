@@ -36,10 +36,8 @@ enum Entry {
                 exit(reporting: CLIError("\(error)", status: 125))
             }
         }
-        // A monitor, as `StoreFlags.lifecycle` starts it, skips the parser: its start is part of
-        // every `run -d` and `start`, and parsing (reflection over every command) is most of it.
-        if raw.count == 5, raw[0] == "container", raw[1] == "monitor", raw[2] == "--root" {
-            Foundation.exit(ContainerMonitor(store: LocalStore(root: raw[3]), id: raw[4]).run())
+        if let monitor = ContainerMonitorCommand.started(raw) {
+            Foundation.exit(ContainerMonitor(store: LocalStore(root: monitor.root), id: monitor.id).run())
         }
         let arguments = BoolFlags.normalize(raw)
         do {

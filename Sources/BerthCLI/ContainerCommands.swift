@@ -10,7 +10,7 @@ extension StoreFlags {
     var lifecycle: ContainerLifecycle {
         let root = store.root
         return ContainerLifecycle(store: store) { id in
-            (Self.executable, ["container", "monitor", "--root", root, id])
+            (Self.executable, ContainerMonitorCommand.arguments(root: root, id: id))
         }
     }
 
@@ -295,5 +295,16 @@ struct ContainerMonitorCommand: ParsableCommand {
 
     func run() throws {
         throw ExitCode(ContainerMonitor(store: storage.store, id: id).run())
+    }
+
+    /// The command line `StoreFlags.lifecycle` starts a monitor with.
+    static func arguments(root: String, id: String) -> [String] { ["container", "monitor", "--root", root, id] }
+
+    /// The store root and id when `raw` is exactly that command line: `Entry.main` then runs the
+    /// monitor without the parser (its start is part of every `run -d` and `start`, and parsing,
+    /// reflection over every command, is most of it).
+    static func started(_ raw: [String]) -> (root: String, id: String)? {
+        guard raw.count == 5, Array(raw.prefix(3)) == Array(arguments(root: "", id: "").prefix(3)) else { return nil }
+        return (raw[3], raw[4])
     }
 }
