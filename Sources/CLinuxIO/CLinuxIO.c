@@ -105,6 +105,7 @@ struct spawn_job {
     char *const *argv;
     const char *hidden;
     int flags;
+    int keep;
     int failure;
 };
 
@@ -113,6 +114,8 @@ struct spawn_job {
 static int spawn_child(void *raw) {
     struct spawn_job *job = raw;
     reset_signals();
+    // Out of the way of the stdio descriptors replaced below.
+    int keep = job->keep >= 0 && job->keep < 3 ? fcntl(job->keep, F_DUPFD, 3) : job->keep;
     if (job->hidden) {
         if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
             job->failure = errno;
@@ -136,14 +139,21 @@ static int spawn_child(void *raw) {
             if (null > 2) close(null);
         }
     }
-    close_range(3, ~0U, 0);
+    if (keep >= 0) {
+        // dup2 clears close-on-exec on the copy; on itself it does nothing, so clear it there.
+        if (keep == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(keep, 3) != 3) {
+            job->failure = errno;
+            _exit(127);
+        }
+    }
+    close_range(keep >= 0 ? 4 : 3, ~0U, 0);
     execve(job->path, job->argv, environ);
     job->failure = errno;
     _exit(127);
 }
 
-int clinuxio_spawn(const char *path, char *const argv[], const char *hidden, int flags, int *pid) {
-    struct spawn_job job = {path, argv, hidden, flags, 0};
+int clinuxio_spawn(const char *path, char *const argv[], const char *hidden, int flags, int keep, int *pid) {
+    struct spawn_job job = {path, argv, hidden, flags, keep, 0};
     return clone_and_exec(spawn_child, &job, &job.failure, pid);
 }
 

@@ -11,13 +11,15 @@ struct ChildProcess: Sendable {
 
     /// With `hiding`, the child runs in a private mount namespace where that mount is gone;
     /// `quiet` sends its stdout and stderr to /dev/null; `detached` starts it in a session of its
-    /// own with no stdio (it outlives this process).
-    static func spawn(_ path: String, _ arguments: [String], hiding: String? = nil, quiet: Bool = false, detached: Bool = false) throws -> ChildProcess {
+    /// own with no stdio (it outlives this process); `passing` becomes the child's descriptor 3.
+    static func spawn(
+        _ path: String, _ arguments: [String], hiding: String? = nil, quiet: Bool = false, detached: Bool = false, passing: Int32? = nil
+    ) throws -> ChildProcess {
         let argv = ([path] + arguments).map { strdup($0) }
         defer { argv.forEach { free($0) } }
         var pid: Int32 = 0
         let flags = (quiet ? CLINUXIO_SPAWN_QUIET : 0) | (detached ? CLINUXIO_SPAWN_DETACH : 0)
-        let result = (argv + [nil]).withUnsafeBufferPointer { clinuxio_spawn(path, $0.baseAddress, hiding, flags, &pid) }
+        let result = (argv + [nil]).withUnsafeBufferPointer { clinuxio_spawn(path, $0.baseAddress, hiding, flags, passing ?? -1, &pid) }
         guard result == 0 else { throw RuntimeError.runtime("cannot start \(path): \(String(cString: strerror(result)))") }
         return ChildProcess(pid: pid)
     }

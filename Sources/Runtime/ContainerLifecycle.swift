@@ -15,38 +15,43 @@ public struct ContainerLifecycle: Sendable {
         self.monitorCommand = monitorCommand
     }
 
-    /// Starts a monitor for a prepared container and waits until the container runs; throws
-    /// what the runtime said when it could not start.
-    public func launch(_ record: ContainerRecord) async throws -> ContainerRecord {
+    /// A monitor for container `id`, started now and waiting to be released by `launch` (its
+    /// start-up overlaps whatever the caller still does to the bundle).
+    public func startMonitor(for id: String) throws -> PendingMonitor {
+        let (path, arguments) = monitorCommand(id)
+        return try PendingMonitor(path: path, arguments: arguments)
+    }
+
+    /// Releases a monitor for a prepared container (`monitor`, or one started now) and waits
+    /// until the container runs; throws what the runtime said when it could not start.
+    public func launch(_ record: ContainerRecord, monitor: PendingMonitor? = nil) async throws -> ContainerRecord {
         unlink(containers.stopMarker(record.id))
         var record = record
         record.detached = true
         record.status = "created"
         record.error = nil
         try containers.save(record)
-        let (path, arguments) = monitorCommand(record.id)
-        let monitor = try ChildProcess.spawn(path, arguments, detached: true)
-        // The monitor is our child until we exit; reap it here if it ends first.
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let current = containers.load(record.id), current.status != "created" {
-                if current.status == "exited", let error = current.error { throw RuntimeError.runtime(error) }
-                return current
-            }
-            var status: Int32 = 0
-            if waitpid(monitor.pid, &status, WNOHANG) == monitor.pid {
-                let current = containers.load(record.id)
-                if let current, current.status != "created" { return current }
-                throw RuntimeError.runtime(current?.error ?? "the container's monitor exited before the container started (status \(status))")
-            }
-            try await Task.sleep(for: .milliseconds(5))
+        let monitor = try monitor ?? startMonitor(for: record.id)
+        monitor.release()
+        let answer = await monitor.answer(within: .seconds(60))
+        let current = containers.load(record.id)
+        if let current, current.status != "created" {
+            if current.status == "exited", let error = current.error { throw RuntimeError.runtime(error) }
+            return current
         }
-        throw RuntimeError.runtime("container \(record.name) did not start within 60 s")
+        switch answer {
+        case .none: throw RuntimeError.runtime("container \(record.name) did not start within 60 s")
+        case .word, .ended:
+            // The monitor is our child until we exit: its status says why it ended.
+            let status = monitor.process.waitBlocking()
+            throw RuntimeError.runtime(current?.error ?? "the container's monitor exited before the container started (status \(status))")
+        }
     }
 
     /// `berth start`: a container that is not running again, on the same writable layer
-    /// (`mounted`: its overlay is mounted already, as `run -d` leaves it).
-    public func start(_ record: ContainerRecord, mounted: Bool = false) async throws -> ContainerRecord {
+    /// (`mounted`: its overlay is mounted already, as `run -d` leaves it; `monitor`: one started
+    /// ahead by `startMonitor`).
+    public func start(_ record: ContainerRecord, mounted: Bool = false, monitor: PendingMonitor? = nil) async throws -> ContainerRecord {
         guard !record.isActive else { return record }
         containers.waitForMonitor(record)
         let rootfs = "\(containers.directory(record.id))/bundle/rootfs"
@@ -55,7 +60,7 @@ public struct ContainerLifecycle: Sendable {
             try OverlayMount.mount(layers: layers, container: containers.directory(record.id), rootfs: rootfs, again: true)
         }
         do {
-            return try await launch(record)
+            return try await launch(record, monitor: monitor)
         } catch {
             if record.lowerDirs != nil { OverlayMount.unmount(rootfs) }
             throw error

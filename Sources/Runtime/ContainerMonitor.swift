@@ -25,10 +25,16 @@ public struct ContainerMonitor {
 
     /// Runs until the container has exited for good; the process's exit status.
     public func run() -> Int32 {
-        guard var record = containers.load(id) else { return 2 }
+        let handshake = MonitorHandshake.inherited()
         guard clinuxio_become_subreaper() == 0 else { return 1 }
-        containers.reserve(id).fill()
         for number in [SIGPIPE, SIGHUP, SIGINT] { signal(number, SIG_IGN) }
+        // The CLI may still be preparing the bundle: nothing of the container is touched before
+        // it says go (when it gives up instead, it removes the container itself).
+        if let handshake, !handshake.awaitRelease() { return 0 }
+        // Whatever happens below, the CLI waiting for the container hears of it.
+        defer { handshake?.answer() }
+        guard var record = containers.load(id) else { return 2 }
+        containers.reserve(id).fill()
         do {
             let output = try OutputPipes()
             var log = try KubeLogWriter(path: containers.logPath(id), maxSize: record.logMaxSize)
@@ -41,7 +47,7 @@ public struct ContainerMonitor {
             var streak = 0
             while true {
                 let began = ContinuousClock.now
-                guard let status = try runOnce(&record, runtime: runtime, output: output, log: &log, forwarder: forwarder) else { break }
+                guard let status = try runOnce(&record, runtime: runtime, output: output, log: &log, forwarder: forwarder, handshake: handshake) else { break }
                 forwarder.forward(to: 0)
                 let restarts = record.restartCount ?? 0
                 let again = !stopRequested && policy.restarts(after: status, restarts: restarts)
@@ -93,7 +99,8 @@ public struct ContainerMonitor {
     /// Creates, starts and follows the container once; its exit status, or nil (with the
     /// record's error set) when it could not be started.
     private func runOnce(
-        _ record: inout ContainerRecord, runtime: OCIRuntime, output: OutputPipes, log: inout KubeLogWriter, forwarder: PortForwarder
+        _ record: inout ContainerRecord, runtime: OCIRuntime, output: OutputPipes, log: inout KubeLogWriter, forwarder: PortForwarder,
+        handshake: MonitorHandshake?
     ) throws -> Int32? {
         let directory = containers.directory(id)
         let pidFile = "\(directory)/pid"
@@ -137,6 +144,7 @@ public struct ContainerMonitor {
         record.finishedAt = nil
         record.error = nil
         try containers.save(record)
+        handshake?.answer()
         // Woken by output or by PID 1's exit (a pidfd; without one, a 200 ms poll finds it).
         let exited = clinuxio_pidfd_open(pid)
         defer { if exited >= 0 { close(exited) } }

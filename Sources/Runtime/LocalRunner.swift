@@ -71,7 +71,10 @@ public struct LocalRunner: Sendable {
 
     /// `run -d`: the container handed to a monitor of its own; returns once it runs.
     public func runDetached(image: String, name: String?, options: RunOptions, remove: Bool, lifecycle: ContainerLifecycle) async throws -> ContainerRecord {
-        var record = try await create(image: image, name: name, options: options)
+        var monitor: PendingMonitor?
+        var record = try await create(image: image, name: name, options: options) { id in
+            monitor = try lifecycle.startMonitor(for: id)
+        }
         record.autoRemove = remove
         record.restartPolicy = options.restartPolicy.description
         record.logMaxSize = options.logMaxSize
@@ -79,7 +82,7 @@ public struct LocalRunner: Sendable {
         let ports = Self.published(options, exposed: record.exposedPorts)
         record.ports = ports.isEmpty ? nil : ports
         do {
-            return try await lifecycle.start(record, mounted: true)
+            return try await lifecycle.start(record, mounted: true, monitor: monitor)
         } catch {
             try? lifecycle.containers.remove(lifecycle.containers.load(record.id) ?? record)
             throw error
@@ -100,13 +103,17 @@ public struct LocalRunner: Sendable {
 
     /// A new container: its bundle prepared (the overlay mounted where the machine allows it),
     /// its command checked, its record saved; nothing is left behind when a step fails.
-    private func create(image: String, name: String?, options: RunOptions) async throws -> ContainerRecord {
+    /// `named` is called with the id before the bundle is prepared.
+    private func create(
+        image: String, name: String?, options: RunOptions, named: (String) throws -> Void = { _ in }
+    ) async throws -> ContainerRecord {
         let containers = Containers(store: store)
         var record = try containers.create(name: name, image: image, runtime: runtime)
         let directory = containers.directory(record.id)
         let rootfs = "\(directory)/bundle/rootfs"
         var layers: [String]?
         do {
+            try named(record.id)
             let spec: RuntimeSpec
             (spec, layers) = try await Self.prepare(
                 store: store, image: image, rootfs: rootfs, container: directory, options: options, hostname: String(record.id.prefix(12)))

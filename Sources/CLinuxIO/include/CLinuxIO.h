@@ -18,11 +18,11 @@ int clinuxio_lsetxattr(const char *path, const char *name, const void *value, un
 /// mount namespace where `hidden` is unmounted (crun on a hybrid-cgroup host must not see the
 /// cgroup2 mount). `flags`: CLINUXIO_SPAWN_QUIET sends its stdout and stderr to /dev/null;
 /// CLINUXIO_SPAWN_DETACH starts it in a new session with all three on /dev/null (a monitor that
-/// outlives the command that started it). Returns 0 with `*pid` set, or the errno of what failed
-/// before the program started.
+/// outlives the command that started it). `keep`, unless -1, is passed on as the child's
+/// descriptor 3. Returns 0 with `*pid` set, or the errno of what failed before the program started.
 #define CLINUXIO_SPAWN_QUIET 1
 #define CLINUXIO_SPAWN_DETACH 2
-int clinuxio_spawn(const char *path, char *const argv[], const char *hidden, int flags, int *pid);
+int clinuxio_spawn(const char *path, char *const argv[], const char *hidden, int flags, int keep, int *pid);
 
 /// As clinuxio_spawn, with `envp` for the environment and the child's stdin, stdout and stderr
 /// the descriptors given (-1: /dev/null), every other descriptor closed (so no pipe of another
