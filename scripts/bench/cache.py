@@ -45,12 +45,15 @@ class Upstream:
         return len(hits), sum(int(h.group(4)) for h in hits if h.group(1) == "GET")
 
 
-def serve_berth_cache(upstream):
+def serve_berth(upstream=None):
+    """berth serve as a cache of `upstream`, or without one (what a warm pull through the cache
+    should match); its port and process."""
     port = free_port()
-    config = os.path.join(work, f"berth-cache-{port}.yml")
+    config = os.path.join(work, f"berth-{port}.yml")
+    proxy = f"proxy:\n  remoteurl: http://127.0.0.1:{upstream.port}\n" if upstream else ""
     with open(config, "w") as f:
-        f.write(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {work}/berth-cache-{port}\n"
-                f"http:\n  addr: 127.0.0.1:{port}\nproxy:\n  remoteurl: http://127.0.0.1:{upstream.port}\n")
+        f.write(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {work}/berth-{port}\n"
+                f"http:\n  addr: 127.0.0.1:{port}\n{proxy}")
     process = subprocess.Popen([BERTH, "serve", "--config", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_up(port)
     return port, process
@@ -138,9 +141,12 @@ def main():
     big, multi = os.path.join(work, "big"), os.path.join(work, "multi")
     benchlib.write_layout(big, layers, {"architecture": "amd64", "os": "linux"})
     index_layout(multi, ["amd64", "arm64", "s390x"])
+    plain, process = serve_berth()
+    benchlib.servers.append(process)
     for layout, repo, extra in ((big, "bench/big", []), (multi, "bench/multi", ["--all"])):
-        subprocess.run([BERTH, "copy", "-q", "--dest-tls-verify=false"] + extra + [f"oci:{layout}:bench", f"docker://127.0.0.1:{upstream.port}/{repo}:v1"],
-                       check=True)
+        for port in (upstream.port, plain):
+            subprocess.run([BERTH, "copy", "-q", "--dest-tls-verify=false"] + extra + [f"oci:{layout}:bench", f"docker://127.0.0.1:{port}/{repo}:v1"],
+                           check=True)
     cases = (("image", "bench/big:v1", False), ("index", "bench/multi:v1", True))
     times = {}
     traffic = {}
@@ -152,7 +158,12 @@ def main():
             elapsed, digests = skopeo_pull(upstream.port, reference, all_platforms)
             expected.setdefault(case, digests)
             times.setdefault((case, "direct"), []).append(elapsed)
-            for tool, start in (("berth", serve_berth_cache), ("docker-registry", serve_distribution_cache)):
+            benchlib.clear_skopeo_cache()
+            elapsed, digests = skopeo_pull(plain, reference, all_platforms)
+            if digests != expected[case]:
+                sys.exit(f"the plain berth serve's {case} pull produced other digests than the upstream: no ratio printed")
+            times.setdefault((case, "plain"), []).append(elapsed)
+            for tool, start in (("berth", serve_berth), ("docker-registry", serve_distribution_cache)):
                 port, process = start(upstream)
                 for phase in ("cold", "warm"):
                     benchlib.clear_skopeo_cache()
@@ -175,6 +186,9 @@ def main():
                 line += (f"   limit/berth {statistics.median(direct) / statistics.median(b):4.0%}"
                          f", limit/docker-registry {statistics.median(direct) / statistics.median(d):4.0%}")
             print(line)
+        plain = times[(case, "plain")]
+        print(f"{case + ' from a plain berth serve':<34}{spread(plain):>24}   (the target of a warm pull: "
+              f"berth warm at {statistics.median(plain) / statistics.median(times[(case, 'warm', 'berth')]):4.0%} of it)")
         for phase in ("cold", "warm"):
             (br, bb), (dr, db) = traffic[(case, phase, "berth")], traffic[(case, phase, "docker-registry")]
             print(f"{'  upstream per ' + phase + ' ' + case + ' pull':<34}{f'{br} req, {bb / 2**20:.1f} MiB':>24}{f'{dr} req, {db / 2**20:.1f} MiB':>26}")
@@ -182,7 +196,7 @@ def main():
     # CLIENTS pulls of the cold image's blobs at once, each checked against its digest.
     with open(manifest_path(big)) as f:
         blobs = [layer["digest"] for layer in json.load(f)["layers"]]
-    for tool, start in (("berth", serve_berth_cache), ("docker-registry", serve_distribution_cache)):
+    for tool, start in (("berth", serve_berth), ("docker-registry", serve_distribution_cache)):
         port, process = start(upstream)
         subprocess.run(["curl", "-sSf", "-o", "/dev/null", "-H", "Accept: application/vnd.oci.image.manifest.v1+json",
                         f"http://127.0.0.1:{port}/v2/bench/big/manifests/v1"], check=True)

@@ -3,7 +3,8 @@
 # in front of the same upstream (a plain docker-registry on loopback, its access log counting what
 # reaches it), in one run: cold and warm skopeo pulls of an image of LAYERS gzip layers x LAYER_MIB
 # MiB and of a 3-platform index, beside skopeo pulling the same straight from the upstream (the
-# limit of a cold pull); upstream requests and bytes per pull; then 20 clients pulling the cold
+# limit of a cold pull) and from a plain berth serve holding the image (what a warm pull should
+# match); upstream requests and bytes per pull; then 20 clients pulling the cold
 # image at once (upstream bytes: berth fetches once, docker-registry per client). The digests every
 # pull produced are checked equal to the upstream's before any ratio is printed.
 #   scripts/bench/cache.sh
