@@ -34,6 +34,12 @@ struct RegistryResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
+        // Logged while it goes on, so a request that hangs names its route even if it never ends.
+        let watchdog = Task { [logger, limit = config.slowRequestWarning, method = request.method, path = request.uri.path] in
+            try await Task.sleep(for: limit)
+            logger.warning("\(method) \(path): still unanswered after \(limit)")
+        }
+        defer { watchdog.cancel() }
         if let ui {
             if ui.handles(request.uri.path) {
                 let response = await ui.respond(to: request)

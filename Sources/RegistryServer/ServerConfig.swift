@@ -65,6 +65,9 @@ public struct ServerConfig: Sendable {
     public var tokenServer: TokenServerSettings?
     /// `berth.auth.failuredelay` (milliseconds): how long every failed login waits before its 401.
     public var authFailureDelay: Duration = .milliseconds(500)
+    /// A request still unanswered this long is logged once as a warning while it goes on (not a
+    /// key of the file: tests shorten it).
+    public var slowRequestWarning: Duration = .seconds(30)
     /// `proxy:` or `berth.cache:`: repositories filled from upstream registries on demand (the
     /// spool directory is set when the server starts, under the root directory).
     public var cache: CacheSettings?

@@ -40,4 +40,19 @@ final class CapturedLog: Sendable {
         #expect(lines.first?.range(of: #"^GET /v2/ 200 2 [0-9.]+ms$"#, options: .regularExpression) != nil)
         #expect(lines.last?.hasPrefix("GET /v2/no/such/tags/list 404 ") == true)
     }
+
+    @Test func aRequestStillUnansweredIsNamedWhileItHangs() async throws {
+        let log = CapturedLog()
+        let server = try await TestServer.start(logger: log.logger) { $0.slowRequestWarning = .milliseconds(300) }
+        let http = HTTP(server)
+        _ = try await http.get("/v2/")
+        // A monolithic upload whose body stops halfway: the server waits for the rest.
+        let socket = try RawSocket(port: server.port)
+        socket.send("POST /v2/slow/app/blobs/uploads/?digest=sha256:\(String(repeating: "0", count: 64)) HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        func warnings() -> [String] { log.lines.withLock { $0 }.filter { $0.0 == .warning }.map(\.1) }
+        for _ in 0..<100 where warnings().isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(warnings() == ["POST /v2/slow/app/blobs/uploads/: still unanswered after 0.3 seconds"])
+        socket.close()
+        await server.cleanup()
+    }
 }

@@ -161,6 +161,20 @@ import Testing
         }
     }
 
+    @Test func aStalledUpstreamsFirstBytesStillReachTheClient() async throws {
+        try await withCache { s in
+            // Less than the 256 KiB the clients are woken for: the delayed wake sends it.
+            let (_, digest, url) = try await heldBlob(s, size: 1 << 20, holdAfter: 100_000)
+            let started = Started()
+            let client = Task { try await Self.streamedDigest(url, started: started) }
+            try await Self.waitUntil("the client receiving") { started.count.load(ordering: .relaxed) == 1 }
+            s.shim.release()
+            let (status, got) = try await client.value
+            #expect(status == 200)
+            #expect(got == digest)
+        }
+    }
+
     @Test func aClientLeavingDoesNotBreakTheOthers() async throws {
         try await withCache { s in
             let (_, digest, url) = try await heldBlob(s, size: 2 << 20, holdAfter: 512 << 10)
