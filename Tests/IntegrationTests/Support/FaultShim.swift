@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import TestSupport
 
 /// An HTTP shim in front of an upstream registry that counts what reaches it and injects faults
 /// on request: a status (503, 429 + Retry-After), latency before the answer, a body cut after K
@@ -28,6 +29,7 @@ final class FaultShim: Sendable {
         var fault: Fault?
         var requests: [String] = []
         var released = false
+        var stopping = false
         var holders: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -51,8 +53,25 @@ final class FaultShim: Sendable {
         state.withLock { $0.requests.filter { $0.hasPrefix(method + " ") && $0.contains(path) }.count }
     }
 
+    /// Serves until `body` ends; then delayed and held requests are let go at once, so the
+    /// server's graceful stop does not wait out a fault.
     func run(_ body: (Int) async throws -> Void) async throws {
-        try await withScriptedServer({ [self] request, _ in try await handle(request) }, body)
+        try await withScriptedServer({ [self] request, _ in try await handle(request) }) { port in
+            try await withCleanup {
+                try await body(port)
+            } cleanup: {
+                state.withLock { $0.stopping = true }
+                release()
+            }
+        }
+    }
+
+    /// Waits `delay`, or less once the shim stops.
+    private func wait(_ delay: Duration) async throws {
+        let end = ContinuousClock.now + delay
+        while ContinuousClock.now < end, !state.withLock({ $0.stopping }) {
+            try await Task.sleep(for: min(.milliseconds(50), end - ContinuousClock.now))
+        }
     }
 
     private func waitForRelease() async {
@@ -73,7 +92,7 @@ final class FaultShim: Sendable {
             guard let fault = state.fault, fault.paths.map({ path.contains($0) }) ?? true else { return nil }
             return fault
         }
-        if let delay = fault?.delay { try await Task.sleep(for: delay) }
+        if let delay = fault?.delay { try await wait(delay) }
         if let status = fault?.status {
             var headers: HTTPFields = [.contentType: "application/json"]
             if let retryAfter = fault?.retryAfter { headers[.retryAfter] = retryAfter }

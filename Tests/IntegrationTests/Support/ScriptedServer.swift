@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 import Synchronization
 import TestSupport
 
@@ -19,14 +20,32 @@ func withScriptedServer(
     let app = Application(
         responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
         onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
-    let task = Task { try await app.run() }
+    // Stopped with a graceful shutdown, not by cancelling its task: a connection accepted while
+    // the serving task is cancelled is dropped unserved, and NIO traps on it ("Deinited
+    // NIOAsyncWriter without calling finish()", swift-nio#2637) — a server retrying a webhook
+    // into a receiver that was just stopped crashed a whole test run that way. Cancelling after
+    // a short grace period does the same to connections still buffered (seen with one second
+    // under the full suite's load), so handlers must end by themselves (`FaultShim` lets its
+    // delays and holds go when it stops); 30 s only bounds a handler that hangs.
+    var configuration = ServiceGroupConfiguration(services: [app], logger: logger)
+    configuration.maximumGracefulShutdownDuration = .seconds(30)
+    let group = ServiceGroup(configuration: configuration)
+    let task = Task {
+        // A server that fails to start ends the stream, so the wait below ends with its error.
+        defer { continuation.finish() }
+        try await group.run()
+    }
     var iterator = ports.makeAsyncIterator()
-    guard let port = await iterator.next() else { throw TestFailure("scripted server did not start") }
+    guard let port = await iterator.next() else {
+        try await task.value
+        throw TestFailure("scripted server did not start")
+    }
     portBox.withLock { $0 = port }
     try await withCleanup {
         try await body(port)
     } cleanup: {
-        task.cancel()
+        await group.triggerGracefulShutdown()
+        _ = await task.result
     }
 }
 
