@@ -77,35 +77,38 @@ struct FaultTests {
             config.redirect = false
             config.debugAddress = ("127.0.0.1", 0)
         }
-        defer { Task { await server.cleanup() } }
-        let http = HTTP(server), debug = HTTP(base: "http://127.0.0.1:\(try #require(server.debugPort))")
-        let stopped = Flag(), acknowledged = Counter()
-        let workers = (0..<3).map { worker in Task { await Self.pushUntilStopped(http, worker: worker, counting: acknowledged, stop: stopped.get) } }
-        // Some pushes acknowledged before the outage (bounded wait: a loaded machine is slow).
-        for _ in 0..<300 where acknowledged.value < 6 { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(acknowledged.value >= 6)
+        try await withCleanup {
+            let http = HTTP(server), debug = HTTP(base: "http://127.0.0.1:\(try #require(server.debugPort))")
+            let stopped = Flag(), acknowledged = Counter()
+            let workers = (0..<3).map { worker in Task { await Self.pushUntilStopped(http, worker: worker, counting: acknowledged, stop: stopped.get) } }
+            // Some pushes acknowledged before the outage (bounded wait: a loaded machine is slow).
+            for _ in 0..<300 where acknowledged.value < 6 { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(acknowledged.value >= 6)
 
-        try await cluster.stop()
-        // While it is down: a spec error with 503, not a wait for the database to come back.
-        let started = ContinuousClock.now
-        let down = try await http.get("/v2/load/app/tags/list")
-        #expect(down.status == 503 && down.errorCode == "UNAVAILABLE", "\(down.status) \(down.text)")
-        #expect(ContinuousClock.now - started < .seconds(30), "bounded by connecttimeout, not by the HTTP client's timeout")
-        let ready = try await debug.get("/readyz")
-        #expect(ready.status == 503 && ready.text.contains("database"), "\(ready.text)")
-        try await Task.sleep(for: .seconds(1))
+            try await cluster.stop()
+            // While it is down: a spec error with 503, not a wait for the database to come back.
+            let started = ContinuousClock.now
+            let down = try await http.get("/v2/load/app/tags/list")
+            #expect(down.status == 503 && down.errorCode == "UNAVAILABLE", "\(down.status) \(down.text)")
+            #expect(ContinuousClock.now - started < .seconds(30), "bounded by connecttimeout, not by the HTTP client's timeout")
+            let ready = try await debug.get("/readyz")
+            #expect(ready.status == 503 && ready.text.contains("database"), "\(ready.text)")
+            try await Task.sleep(for: .seconds(1))
 
-        try await cluster.restart()
-        #expect(try await Self.readyAgain(debug), "service resumes by itself")
-        let after = Fixtures.image(layers: 1)
-        #expect(try await http.push(after, to: "load/app", as: "after-restart").status == 201)
-        try await Task.sleep(for: .seconds(2))
-        stopped.set()
-        var pushed: [(String, Fixtures.Image)] = [("after-restart", after)]
-        for worker in workers { pushed += await worker.value }
-        try await Self.checkIntact(http, pushed)
-        let tags = try await http.get("/v2/load/app/tags/list").json["tags"] as? [String] ?? []
-        #expect(Set(pushed.map(\.0)).isSubset(of: Set(tags)))
+            try await cluster.restart()
+            #expect(try await Self.readyAgain(debug), "service resumes by itself")
+            let after = Fixtures.image(layers: 1)
+            #expect(try await http.push(after, to: "load/app", as: "after-restart").status == 201)
+            try await Task.sleep(for: .seconds(2))
+            stopped.set()
+            var pushed: [(String, Fixtures.Image)] = [("after-restart", after)]
+            for worker in workers { pushed += await worker.value }
+            try await Self.checkIntact(http, pushed)
+            let tags = try await http.get("/v2/load/app/tags/list").json["tags"] as? [String] ?? []
+            #expect(Set(pushed.map(\.0)).isSubset(of: Set(tags)))
+        } cleanup: {
+            await server.cleanup()
+        }
     }
 
     @Test func s3Answering500sSlowsPushesAndCorruptsNothing() async throws {
@@ -118,37 +121,40 @@ struct FaultTests {
             config.redirect = false
             config.debugAddress = ("127.0.0.1", 0)
         }
-        defer { Task { await server.cleanup() } }
-        let http = HTTP(server), debug = HTTP(base: "http://127.0.0.1:\(try #require(server.debugPort))")
+        try await withCleanup {
+            let http = HTTP(server), debug = HTTP(base: "http://127.0.0.1:\(try #require(server.debugPort))")
 
-        // A few failures in a row: the retries absorb them and the push succeeds.
-        try await proxy.fail(next: 4)
-        // Small enough for single-object writes: moto itself has answered 500 to a multipart
-        // UploadPart under the full suite's load, which no retry count can absorb.
-        let absorbed = Fixtures.image(layers: 1, layerSize: 1 << 20)
-        #expect(try await http.push(absorbed, to: "load/app", as: "absorbed").status == 201)
-        #expect(try await proxy.failures() >= 4)
-        try await Self.checkIntact(http, [("absorbed", absorbed)])
+            // A few failures in a row: the retries absorb them and the push succeeds.
+            try await proxy.fail(next: 4)
+            // Small enough for single-object writes: moto itself has answered 500 to a multipart
+            // UploadPart under the full suite's load, which no retry count can absorb.
+            let absorbed = Fixtures.image(layers: 1, layerSize: 1 << 20)
+            #expect(try await http.push(absorbed, to: "load/app", as: "absorbed").status == 201)
+            #expect(try await proxy.failures() >= 4)
+            try await Self.checkIntact(http, [("absorbed", absorbed)])
 
-        // S3 failing for longer than the retries last: 503 with a spec error, readiness names it.
-        try await proxy.failAll()
-        let refused = Fixtures.image(layers: 1)
-        let blob = try await http.send(.POST, "/v2/load/app/blobs/uploads/?digest=\(Fixtures.digest(refused.layers[0]))", body: refused.layers[0])
-        #expect(blob.status == 503 && blob.errorCode == "UNAVAILABLE", "\(blob.status) \(blob.text)")
-        let ready = try await debug.get("/readyz")
-        #expect(ready.status == 503 && ready.text.contains("storage"), "\(ready.text)")
-        let stopped = Flag()
-        let workers = (0..<2).map { worker in Task { await Self.pushUntilStopped(http, worker: worker, stop: stopped.get) } }
-        try await Task.sleep(for: .seconds(2))
-        try await proxy.heal()
-        #expect(try await Self.readyAgain(debug), "service resumes by itself")
-        try await Task.sleep(for: .seconds(2))
-        stopped.set()
-        var pushed: [(String, Fixtures.Image)] = [("absorbed", absorbed)]
-        for worker in workers { pushed += await worker.value }
-        #expect(try await http.push(refused, to: "load/app", as: "refused-then-retried").status == 201)
-        pushed.append(("refused-then-retried", refused))
-        try await Self.checkIntact(http, pushed)
+            // S3 failing for longer than the retries last: 503 with a spec error, readiness names it.
+            try await proxy.failAll()
+            let refused = Fixtures.image(layers: 1)
+            let blob = try await http.send(.POST, "/v2/load/app/blobs/uploads/?digest=\(Fixtures.digest(refused.layers[0]))", body: refused.layers[0])
+            #expect(blob.status == 503 && blob.errorCode == "UNAVAILABLE", "\(blob.status) \(blob.text)")
+            let ready = try await debug.get("/readyz")
+            #expect(ready.status == 503 && ready.text.contains("storage"), "\(ready.text)")
+            let stopped = Flag()
+            let workers = (0..<2).map { worker in Task { await Self.pushUntilStopped(http, worker: worker, stop: stopped.get) } }
+            try await Task.sleep(for: .seconds(2))
+            try await proxy.heal()
+            #expect(try await Self.readyAgain(debug), "service resumes by itself")
+            try await Task.sleep(for: .seconds(2))
+            stopped.set()
+            var pushed: [(String, Fixtures.Image)] = [("absorbed", absorbed)]
+            for worker in workers { pushed += await worker.value }
+            #expect(try await http.push(refused, to: "load/app", as: "refused-then-retried").status == 201)
+            pushed.append(("refused-then-retried", refused))
+            try await Self.checkIntact(http, pushed)
+        } cleanup: {
+            await server.cleanup()
+        }
     }
 }
 

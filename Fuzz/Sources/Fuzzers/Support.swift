@@ -21,12 +21,16 @@ enum Harness {
         var value: T?
     }
 
-    /// A directory of this process's own, emptied by nobody: the same few file names are rewritten.
+    /// A directory of this process's own (the same few file names are rewritten), removed when
+    /// libFuzzer exits.
     static let scratch: String = {
-        let path = NSTemporaryDirectory() + "berth-fuzz-\(getpid())"
+        let path = scratchPath()
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: scratchPath()) }
         return path
     }()
+
+    private static func scratchPath() -> String { NSTemporaryDirectory() + "berth-fuzz-\(getpid())" }
 
     /// Writes `bytes` to `name` in the scratch directory and returns its path.
     static func file(_ name: String, _ bytes: [UInt8]) -> String {

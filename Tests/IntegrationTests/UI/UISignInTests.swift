@@ -1,6 +1,7 @@
 import Foundation
 @testable import RegistryServer
 import RegistryUI
+import TestSupport
 import Testing
 
 /// Signing in to the UI with the registry's own users, and the token server's rules deciding
@@ -114,18 +115,22 @@ struct UISignInTests {
         let htpasswd = try await TokenServerTests.users(in: berth)
         let first = try await TestServer.start { try? Self.configure(&$0, htpasswd: htpasswd) }
         let second = try await TestServer.start(root: first.root) { try? Self.configure(&$0, htpasswd: htpasswd) }
-        defer { Task { await second.stop(); await first.cleanup() } }
-        try await first.registry.pushForTests(UIFixtures.image(), to: "team/app", as: "v1")
-        var onFirst = UIClient(HTTP(first))
-        _ = try await onFirst.signIn("alice", "alice-pass")
-        var onSecond = UIClient(HTTP(second))
-        onSecond.cookie = onFirst.cookie
-        let page = try await onSecond.get("/ui/repositories/team/app")
-        #expect(page.text.contains(#"id="signed-in-user">alice<"#), "the other server knows the session")
-        let out = try await onSecond.post("/ui/logout", [("csrf", try #require(UIClient.csrf(page)))])
-        #expect(out.status == 303)
-        let after = try await onFirst.get("/ui/")
-        #expect(after.status == 200 && !after.text.contains("signed-in-user") && Self.names(after).isEmpty, "signed out everywhere")
+        try await withCleanup {
+            try await first.registry.pushForTests(UIFixtures.image(), to: "team/app", as: "v1")
+            var onFirst = UIClient(HTTP(first))
+            _ = try await onFirst.signIn("alice", "alice-pass")
+            var onSecond = UIClient(HTTP(second))
+            onSecond.cookie = onFirst.cookie
+            let page = try await onSecond.get("/ui/repositories/team/app")
+            #expect(page.text.contains(#"id="signed-in-user">alice<"#), "the other server knows the session")
+            let out = try await onSecond.post("/ui/logout", [("csrf", try #require(UIClient.csrf(page)))])
+            #expect(out.status == 303)
+            let after = try await onFirst.get("/ui/")
+            #expect(after.status == 200 && !after.text.contains("signed-in-user") && Self.names(after).isEmpty, "signed out everywhere")
+        } cleanup: {
+            await second.stop()
+            await first.cleanup()
+        }
     }
 
     @Test func repeatedFailuresForOneUserAreSlowedDown() async throws {
