@@ -91,9 +91,10 @@ public struct RegistryHTTPServer: Sendable {
                 events: UIEventsAdapter(notifier: notifier, metrics: metrics, baseURL: config.externalURL ?? "http://\(config.host):\(config.port)"),
                 logger: logger)
         }
+        let slowRequests = SlowRequests(limit: config.slowRequestWarning, logger: logger)
         let responder = RegistryResponder(
             registry: registry, config: config, logger: logger, authenticator: authenticator, tokens: tokens, issuer: issuer, metrics: metrics,
-            notifier: notifier, cache: cache, ui: ui)
+            slowRequests: slowRequests, notifier: notifier, cache: cache, ui: ui)
         var serverBuilder: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(300)))
         if let certificate = config.tlsCertificate, let key = config.tlsKey {
             serverBuilder = try .tls(serverBuilder, tlsConfiguration: try tlsConfiguration(certificate: certificate, key: key))
@@ -125,6 +126,8 @@ public struct RegistryHTTPServer: Sendable {
         let registry = self.registry
         let follower = Task { await registry.followChanges() }
         defer { follower.cancel() }
+        let watcher = Task { await slowRequests.watch() }
+        defer { watcher.cancel() }
         let purger = config.uploadPurging.map { settings in Task { await purgeUploads(settings, metrics: metrics) } }
         defer { purger?.cancel() }
         let collector = config.garbageCollection.map { settings in Task { await collectGarbage(settings, metrics: metrics) } }
@@ -149,7 +152,7 @@ public struct RegistryHTTPServer: Sendable {
             throw ServerError.cannotListen(address: "\(config.host):\(config.port)", reason: String(cString: strerror(error.errnoCode)))
         }
         // Requests are done; the maintenance tasks stop before the database closes under them.
-        let background = [purger, collector].compactMap { $0 } + [follower] + deliveries
+        let background = [purger, collector].compactMap { $0 } + [follower, watcher] + deliveries
         for task in background { task.cancel() }
         for task in background { await task.value }
     }

@@ -21,6 +21,8 @@ struct RegistryResponder: HTTPResponder {
     /// Answers `/auth/token` when `berth.tokenserver` is configured.
     let issuer: TokenIssuer?
     let metrics: RegistryMetrics
+    /// Names the requests that hang.
+    let slowRequests: SlowRequests
     /// Queues webhook events when `notifications.endpoints` are configured.
     let notifier: Notifier?
     /// Fills the repositories of `proxy:`/`berth.cache:` upstreams on demand.
@@ -34,12 +36,8 @@ struct RegistryResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
-        // Logged while it goes on, so a request that hangs names its route even if it never ends.
-        let watchdog = Task { [logger, limit = config.slowRequestWarning, method = request.method, path = request.uri.path] in
-            try await Task.sleep(for: limit)
-            logger.warning("\(method) \(path): still unanswered after \(limit)")
-        }
-        defer { watchdog.cancel() }
+        let token = slowRequests.begin("\(request.method) \(request.uri.path)")
+        defer { slowRequests.end(token) }
         if let ui {
             if ui.handles(request.uri.path) {
                 let response = await ui.respond(to: request)

@@ -33,19 +33,16 @@ public struct ContainerLifecycle: Sendable {
         try containers.save(record)
         let monitor = try monitor ?? startMonitor(for: record.id)
         monitor.release()
-        let answer = await monitor.answer(within: .seconds(60))
+        let answered = await monitor.answered(within: .seconds(60))
         let current = containers.load(record.id)
         if let current, current.status != "created" {
             if current.status == "exited", let error = current.error { throw RuntimeError.runtime(error) }
             return current
         }
-        switch answer {
-        case .none: throw RuntimeError.runtime("container \(record.name) did not start within 60 s")
-        case .word, .ended:
-            // The monitor is our child until we exit: its status says why it ended.
-            let status = monitor.process.waitBlocking()
-            throw RuntimeError.runtime(current?.error ?? "the container's monitor exited before the container started (status \(status))")
-        }
+        guard answered else { throw RuntimeError.runtime("container \(record.name) did not start within 60 s") }
+        // Answered with the record unchanged: the monitor ended, and as our child its status says why.
+        let status = monitor.process.waitBlocking()
+        throw RuntimeError.runtime(current?.error ?? "the container's monitor exited before the container started (status \(status))")
     }
 
     /// `berth start`: a container that is not running again, on the same writable layer

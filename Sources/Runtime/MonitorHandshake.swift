@@ -17,10 +17,6 @@ public final class PendingMonitor: Sendable {
     let process: ChildProcess
     private let socket: Int32
 
-    /// What the monitor said: the container's record changed (it runs, or could not start), or
-    /// the monitor ended without a word, or nothing within the limit.
-    enum Answer { case word, ended, none }
-
     init(path: String, arguments: [String]) throws {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -39,14 +35,15 @@ public final class PendingMonitor: Sendable {
     deinit { close(socket) }
 
     /// Lets the monitor start the container. A monitor that died meanwhile is not an error here:
-    /// `answer` then sees it end.
+    /// `answered` then sees it end.
     func release() {
         var go: UInt8 = 1
         _ = send(socket, &go, 1, Int32(MSG_NOSIGNAL))
     }
 
-    /// Waits for the monitor's word, off the cooperative pool.
-    func answer(within limit: Duration) async -> Answer {
+    /// Waits, off the cooperative pool, until the monitor answers or ends (the record then says
+    /// which); false when `limit` passed first.
+    func answered(within limit: Duration) async -> Bool {
         let milliseconds = Int32(limit.components.seconds * 1000)
         let socket = socket
         return await withCheckedContinuation { continuation in
@@ -54,9 +51,7 @@ public final class PendingMonitor: Sendable {
                 var waiting = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
                 var ready = poll(&waiting, 1, milliseconds)
                 while ready < 0, errno == EINTR { ready = poll(&waiting, 1, milliseconds) }
-                guard ready > 0 else { return continuation.resume(returning: .none) }
-                var word: UInt8 = 0
-                continuation.resume(returning: recv(socket, &word, 1, 0) == 1 ? .word : .ended)
+                continuation.resume(returning: ready > 0)
             }
         }
     }
