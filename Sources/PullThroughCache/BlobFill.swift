@@ -9,14 +9,15 @@ import Synchronization
 
 /// One blob on its way from the upstream into the store, and every client waiting for it.
 ///
-/// The fetch writes each piece to an unlinked spool file before passing it on to the store, and
-/// clients read the spool as it grows, each at its own pace: memory stays at one piece per
-/// client however many wait, and a slow or departed client holds up nobody. The last byte is
-/// held back until the whole body has hashed to the digest, so no client receives a whole body
-/// that does not match it.
+/// The fetch hashes each piece and appends it to a spool file with no name, and clients read the
+/// spool as it grows, each at its own pace: memory stays at one piece per client however many
+/// wait, and a slow or departed client holds up nobody. The last byte is held back until the
+/// whole body has hashed to the digest, so no client receives a whole body that does not match
+/// it. Only then does the store copy the spool: its writes never slow the clients down.
 final class BlobFill: Sendable {
     let digest: Digest
-    private let descriptor: Int32
+    /// The spool, unlinked as soon as it is made; the store reads the verified blob from it.
+    let descriptor: Int32
     private let state = Mutex(State())
 
     struct State {
@@ -56,7 +57,7 @@ final class BlobFill: Sendable {
 
     func start(length: Int64?) { change { $0.started = true; $0.length = length } }
 
-    /// Appends a piece to the spool (before the store sees it, so readers are never behind the store).
+    /// Appends a piece to the spool.
     func spool(_ buffer: ByteBuffer) throws {
         try buffer.withUnsafeReadableBytes { bytes in
             var done = 0

@@ -251,20 +251,10 @@ public final class PullThroughCache: Sendable {
                 throw CacheError.blobNotFound(upstream: upstream.name, digest: fill.digest)
             }
             fill.start(length: body.declaredLength)
-            let spooled = SpoolingBody(base: body, fill: fill, observer: observer, upstream: upstream.name)
-            // The store hashes the body as it writes it (once: the spool does not hash again);
-            // once it has the right digest clients get their last byte, without waiting for the
-            // store's sync and commit.
-            do {
-                _ = try await registry.putBlob(
-                    repository.local, digest: fill.digest, length: body.declaredLength, body: spooled, verified: { fill.verified() })
-            } catch let error as RegistryError {
-                switch error {
-                case .digestInvalid(let detail), .sizeInvalid(let detail):
-                    throw CacheError.upstreamUnavailable(upstream: upstream.name, reason: "sent a body that does not match: \(detail)")
-                default: throw error
-                }
-            }
+            let size = try await spoolVerified(body, into: fill, from: upstream)
+            // Clients have their last byte now; the store's sync and commit are not theirs to wait for.
+            fill.verified()
+            try await registry.putVerifiedFile(repository.local, digest: fill.digest, size: size, descriptor: fill.descriptor)
         } catch {
             logger.warning("fetching \(fill.digest) for \(repository.local) from \(upstream.name): \(error)")
             fill.fail(error)
@@ -272,6 +262,28 @@ public final class PullThroughCache: Sendable {
         fills.withLock { fills in
             if fills[fill.digest] === fill { fills[fill.digest] = nil }
         }
+    }
+
+    /// Hashes and spools the upstream's body as it arrives (the hash is the only one: the store
+    /// takes the spool as verified); returns its size once it matches the digest and the
+    /// declared length, and throws otherwise.
+    private func spoolVerified(_ body: ResumingBlobBody, into fill: BlobFill, from upstream: Upstream) async throws -> Int64 {
+        func mismatch(_ detail: String) -> CacheError {
+            .upstreamUnavailable(upstream: upstream.name, reason: "sent a body that does not match: \(detail)")
+        }
+        var hasher = ResumableHasher(fill.digest.algorithm)
+        var received: Int64 = 0
+        for try await piece in body {
+            received += Int64(piece.readableBytes)
+            if let length = body.declaredLength, received > length { throw mismatch("body is longer than the declared \(length) bytes") }
+            piece.withUnsafeReadableBytes { hasher.update($0) }
+            try fill.spool(piece)
+            observer.upstreamBytes(upstream: upstream.name, Int64(piece.readableBytes))
+        }
+        if let length = body.declaredLength, received != length { throw mismatch("body has \(received) bytes but \(length) were declared") }
+        let actual = hasher.finalize()
+        guard actual == fill.digest else { throw mismatch("content digest is \(actual), not \(fill.digest)") }
+        return received
     }
 
     /// Spools the stored blob for the clients of `fill`, when the store has it; false if not.
@@ -371,27 +383,4 @@ public struct BlobDownload: Sendable {
         // A client of another repository joined this download: the blob becomes visible there too.
         _ = try? await registry.mount(fill.digest, into: repository, from: nil)
     }
-}
-
-/// The upstream body passed on to the store, each piece spooled first for the waiting clients.
-struct SpoolingBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    let base: Base
-    let fill: BlobFill
-    let observer: any CacheObserver
-    let upstream: String
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        let owner: SpoolingBody
-
-        mutating func next() async throws -> ByteBuffer? {
-            guard let piece = try await base.next() else { return nil }
-            try owner.fill.spool(piece)
-            owner.observer.upstreamBytes(upstream: owner.upstream, Int64(piece.readableBytes))
-            return piece
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), owner: self) }
 }

@@ -297,11 +297,8 @@ public final class Registry: Sendable {
     }
 
     /// A whole blob in one request (`POST ?digest=`). No session row is written: it ends in this request.
-    /// `verified` runs once the whole body has hashed to `digest`, before the commit makes it
-    /// durable (a pull-through cache releases its clients' last byte then).
     public func putBlob(
-        _ repository: RepositoryName, digest: Digest, length: Int64?, body: some AsyncSequence<ByteBuffer, any Error>,
-        verified: @Sendable () -> Void = {}
+        _ repository: RepositoryName, digest: Digest, length: Int64?, body: some AsyncSequence<ByteBuffer, any Error>
     ) async throws -> Int64 {
         try checkWritable()
         let id = UUID()
@@ -309,11 +306,36 @@ public final class Registry: Sendable {
         let writer = try await blobs.openUpload(id, resuming: nil)
         do {
             _ = try await append(writer, &hasher, start: nil, length: length, body: body)
-            return try await commit(writer, hasher, id: id, repository: repository, digest: digest, verified: verified)
+            return try await commit(writer, hasher, id: id, repository: repository, digest: digest)
         } catch {
             await writer.discard()
             throw error
         }
+    }
+
+    /// A blob whose first `size` bytes the caller holds in a local file and has verified to be
+    /// `digest` (a pull-through cache hashes its download as it spools it): copied into the store
+    /// as an upload, with no second hash, and linked into `repository`.
+    public func putVerifiedFile(_ repository: RepositoryName, digest: Digest, size: Int64, descriptor: Int32) async throws {
+        try checkWritable()
+        let id = UUID()
+        let writer = try await blobs.openUpload(id, resuming: nil)
+        do {
+            var offset: Int64 = 0
+            while offset < size {
+                let piece = try LocalFileBytes.read(descriptor, at: offset, count: Int(min(size - offset, 2 << 20)), naming: "the file of \(digest)")
+                offset += Int64(piece.readableBytes)
+                try await writer.write(piece)
+            }
+            try await blobLocked(exclusive: false) {
+                try await writer.commit(as: digest)
+                try await metadata.finishUpload(id, repository: repository, digest: digest, size: size)
+            }
+        } catch {
+            await writer.discard()
+            throw error
+        }
+        cache.invalidate(repository.value)
     }
 
     /// An upload as its last successful request left it: the running hash, restored from its
@@ -355,8 +377,7 @@ public final class Registry: Sendable {
     }
 
     private func commit(
-        _ writer: any UploadWriter, _ hasher: ResumableHasher, id: UUID, repository: RepositoryName, digest: Digest,
-        verified: @Sendable () -> Void = {}
+        _ writer: any UploadWriter, _ hasher: ResumableHasher, id: UUID, repository: RepositoryName, digest: Digest
     ) async throws -> Int64 {
         let actual: Digest
         if hasher.algorithm == digest.algorithm {
@@ -371,7 +392,6 @@ public final class Registry: Sendable {
         guard actual == digest else {
             throw RegistryError.digestInvalid("content digest is \(actual), not \(digest)")
         }
-        verified()
         let size = writer.offset
         try await blobLocked(exclusive: false) {
             try await writer.commit(as: digest)

@@ -132,6 +132,33 @@ struct Chunks: AsyncSequence, Sendable {
     }
 
     @Test(arguments: MetadataKind.available)
+    func aVerifiedFileIsCopiedIntoTheStoreAndAShortOneIsNot(_ metadata: MetadataKind) async throws {
+        try await withRegistry(metadata: metadata) { registry, root in
+            // What a pull-through cache hands over: a spool it has hashed, unlinked, still open.
+            let bytes = randomBytes(5 << 20 + 77)
+            let path = root.appendingPathComponent("spool").path
+            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            unlink(path)
+            #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+            let digest = Digest.of(bytes)
+            try await registry.putVerifiedFile(repo, digest: digest, size: Int64(bytes.count), descriptor: fd)
+            #expect(try await registry.blobSize(repo, digest) == Int64(bytes.count))
+            let stored = root.appendingPathComponent("blobs/sha256/\(digest.encoded.prefix(2))/\(digest.encoded)").path
+            #expect(FileManager.default.contents(atPath: stored) == Data(bytes))
+
+            // A file shorter than the size claimed (truncated under the cache) stores nothing.
+            let claimed = Digest.of(bytes + [1])
+            await #expect(throws: StorageIOError.self) {
+                try await registry.putVerifiedFile(repo, digest: claimed, size: Int64(bytes.count + 1), descriptor: fd)
+            }
+            await #expect(throws: RegistryError.blobUnknown(claimed)) { _ = try await registry.blobSize(repo, claimed) }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("uploads").path).isEmpty)
+        }
+    }
+
+    @Test(arguments: MetadataKind.available)
     func tagsPageInByteOrder(_ metadata: MetadataKind) async throws {
         try await withRegistry(metadata: metadata) { registry, _ in
             let config = Array("{}".utf8)
