@@ -6,11 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(__file__))
 import benchlib
 from benchlib import BERTH, free_port, wait_up, work
+from wanlink import Link
 
 LAYERS = int(os.environ.get("LAYERS", "8"))
 LAYER_MIB = int(os.environ.get("LAYER_MIB", "32"))
 CLIENTS = int(os.environ.get("CLIENTS", "20"))
 ROUNDS = benchlib.ROUNDS
+# The wide-area link the upstream sits behind in the second part (a registry on the internet).
+LINK_RTT_MS = float(os.environ.get("LINK_RTT_MS", "20"))
+LINK_MB_S = float(os.environ.get("LINK_MB_S", "50"))
 ACCESS = re.compile(r'"(GET|HEAD) (/v2/[^ ]+) HTTP/[0-9.]+" (\d+) (\d+)')
 
 
@@ -193,6 +197,8 @@ def main():
             (br, bb), (dr, db) = traffic[(case, phase, "berth")], traffic[(case, phase, "docker-registry")]
             print(f"{'  upstream per ' + phase + ' ' + case + ' pull':<34}{f'{br} req, {bb / 2**20:.1f} MiB':>24}{f'{dr} req, {db / 2**20:.1f} MiB':>26}")
 
+    far_away(upstream, cases, expected, {"image": sum(len(l) for l in layers), "index": index_bytes(multi)})
+
     # CLIENTS pulls of the cold image's blobs at once, each checked against its digest.
     with open(manifest_path(big)) as f:
         blobs = [layer["digest"] for layer in json.load(f)["layers"]]
@@ -212,6 +218,54 @@ def main():
         print(f"{CLIENTS} concurrent cold pulls, {tool:<16} {elapsed:6.2f} s, upstream {requests} requests, "
               f"{received / 2**20:.0f} MiB = {received / size:.1f}x the image")
         stop(process)
+
+
+class Remote:
+    """The upstream as the far end of a link: what serve_berth and serve_distribution_cache need."""
+
+    def __init__(self, port):
+        self.port = port
+
+
+def far_away(upstream, cases, expected, sizes):
+    """The cold pulls again with the upstream behind a wide-area link (wanlink.Link), as it is
+    for a cache in front of Docker Hub: the line, not loopback on two cores, is then the limit
+    of a cold pull, for skopeo straight from the upstream and through either cache alike."""
+    link = Link(upstream.port, rtt=LINK_RTT_MS / 1000, rate=LINK_MB_S * 1e6)
+    try:
+        print(f"\nthe upstream behind a link of {LINK_RTT_MS:.0f} ms round trip and {LINK_MB_S:.0f} MB/s "
+              f"(limit: the line carrying the content once)")
+        for case, reference, all_platforms in cases:
+            times = {}
+            for _ in range(ROUNDS):
+                benchlib.clear_skopeo_cache()
+                elapsed, digests = skopeo_pull(link.port, reference, all_platforms)
+                if digests != expected[case]:
+                    sys.exit(f"the {case} pull over the link produced other digests than the upstream: no ratio printed")
+                times.setdefault("direct", []).append(elapsed)
+                for tool, start in (("berth", serve_berth), ("docker-registry", serve_distribution_cache)):
+                    port, process = start(Remote(link.port))
+                    benchlib.clear_skopeo_cache()
+                    elapsed, digests = skopeo_pull(port, reference, all_platforms)
+                    stop(process)
+                    if digests != expected[case]:
+                        sys.exit(f"{tool} cold {case} pull over the link produced other digests than the upstream: no ratio printed")
+                    times.setdefault(tool, []).append(elapsed)
+            line = sizes[case] / (LINK_MB_S * 1e6)
+            direct = statistics.median(times["direct"])
+            print(f"{case + ' straight from the upstream':<34}{spread(times['direct']):>24}   "
+                  f"(the line: {line:.2f} s; skopeo at {line / direct:4.0%} of it)")
+            b, d = statistics.median(times["berth"]), statistics.median(times["docker-registry"])
+            print(f"{case + ' cold pull':<34}{spread(times['berth']):>24}{spread(times['docker-registry']):>26}   {d / b:5.2f}x"
+                  f"   direct/berth {direct / b:4.0%}, direct/docker-registry {direct / d:4.0%}")
+    finally:
+        link.close()
+
+
+def index_bytes(layout):
+    """Bytes of every blob and manifest in the layout: what a cold pull of it moves."""
+    blobs = os.path.join(layout, "blobs", "sha256")
+    return sum(os.path.getsize(os.path.join(blobs, name)) for name in os.listdir(blobs))
 
 
 def manifest_path(layout):
