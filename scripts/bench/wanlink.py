@@ -80,11 +80,12 @@ class Link:
     async def _pump(self, reader, writer, direction):
         """Reads as the window allows, and writes each chunk when the link would deliver it."""
         queue = asyncio.Queue()
-        in_flight = [0]
+        in_flight = 0
         room = asyncio.Event()
         room.set()
 
         async def deliver():
+            nonlocal in_flight
             while True:
                 due, data = await queue.get()
                 if data is None:
@@ -94,8 +95,8 @@ class Link:
                     await asyncio.sleep(wait)
                 writer.write(data)
                 await writer.drain()
-                in_flight[0] -= len(data)
-                if in_flight[0] < WINDOW:
+                in_flight -= len(data)
+                if in_flight < WINDOW:
                     room.set()
             if writer.can_write_eof():
                 writer.write_eof()
@@ -107,8 +108,8 @@ class Link:
                 data = await reader.read(CHUNK)
                 if not data:
                     break
-                in_flight[0] += len(data)
-                if in_flight[0] >= WINDOW:
+                in_flight += len(data)
+                if in_flight >= WINDOW:
                     room.clear()
                 queue.put_nowait((direction.schedule(len(data)), data))
         except (ConnectionError, OSError):
