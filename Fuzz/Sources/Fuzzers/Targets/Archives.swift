@@ -77,9 +77,12 @@ enum TarTarget {
 /// root — seeds aim links at the sandbox's `outside` directory by its absolute path.
 enum LayerUnpackTarget {
     static let sandbox = "/tmp/berth-fuzz-unpack"
+    /// The sandbox is a fixed path (the seeds name it), so it is removed when libFuzzer exits.
+    private static let removedAtExit: Void = { atexit { try? FileManager.default.removeItem(atPath: sandbox) } }()
 
     static func run(_ input: [UInt8]) {
         guard let tar = FuzzedTar(input) else { return }
+        removedAtExit
         let manager = FileManager.default
         try? manager.removeItem(atPath: sandbox)
         try! manager.createDirectory(atPath: "\(sandbox)/rootfs", withIntermediateDirectories: true)
