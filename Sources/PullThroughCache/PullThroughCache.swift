@@ -268,22 +268,21 @@ public final class PullThroughCache: Sendable {
     /// takes the spool as verified); returns its size once it matches the digest and the
     /// declared length, and throws otherwise.
     private func spoolVerified(_ body: ResumingBlobBody, into fill: BlobFill, from upstream: Upstream) async throws -> Int64 {
-        func mismatch(_ detail: String) -> CacheError {
-            .upstreamUnavailable(upstream: upstream.name, reason: "sent a body that does not match: \(detail)")
-        }
+        var check = BodyCheck(declared: body.declaredLength)
         var hasher = ResumableHasher(fill.digest.algorithm)
-        var received: Int64 = 0
-        for try await piece in body {
-            received += Int64(piece.readableBytes)
-            if let length = body.declaredLength, received > length { throw mismatch("body is longer than the declared \(length) bytes") }
-            piece.withUnsafeReadableBytes { hasher.update($0) }
-            try fill.spool(piece)
-            observer.upstreamBytes(upstream: upstream.name, Int64(piece.readableBytes))
+        do {
+            for try await piece in body {
+                try check.count(piece)
+                piece.withUnsafeReadableBytes { hasher.update($0) }
+                try fill.spool(piece)
+                observer.upstreamBytes(upstream: upstream.name, Int64(piece.readableBytes))
+            }
+            try check.finish()
+            try BodyCheck.check(hasher.finalize(), is: fill.digest)
+        } catch let error as RegistryError {
+            throw CacheError.upstreamUnavailable(upstream: upstream.name, reason: "sent a body that does not match: \(error.description)")
         }
-        if let length = body.declaredLength, received != length { throw mismatch("body has \(received) bytes but \(length) were declared") }
-        let actual = hasher.finalize()
-        guard actual == fill.digest else { throw mismatch("content digest is \(actual), not \(fill.digest)") }
-        return received
+        return check.received
     }
 
     /// Spools the stored blob for the clients of `fill`, when the store has it; false if not.

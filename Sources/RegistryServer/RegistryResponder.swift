@@ -36,7 +36,7 @@ struct RegistryResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
-        let token = slowRequests.begin("\(request.method) \(request.uri.path)")
+        let token = slowRequests.begin(request)
         defer { slowRequests.end(token) }
         if let ui {
             if ui.handles(request.uri.path) {

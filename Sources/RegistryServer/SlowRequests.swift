@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import Logging
 import Synchronization
 
@@ -13,7 +14,7 @@ final class SlowRequests: Sendable {
 
     private struct State {
         var next: UInt64 = 0
-        var running: [UInt64: (began: ContinuousClock.Instant, what: String)] = [:]
+        var running: [UInt64: (began: ContinuousClock.Instant, request: Request)] = [:]
     }
 
     init(limit: Duration, logger: Logger) {
@@ -21,13 +22,12 @@ final class SlowRequests: Sendable {
         self.logger = logger
     }
 
-    /// Registers a request; its token for `end`.
-    func begin(_ what: @autoclosure () -> String) -> UInt64 {
+    /// Registers a request (kept as it is: it is described only if it turns out slow); its token for `end`.
+    func begin(_ request: Request) -> UInt64 {
         let began = ContinuousClock.now
-        let what = what()
         return state.withLock { state in
             state.next += 1
-            state.running[state.next] = (began, what)
+            state.running[state.next] = (began, request)
             return state.next
         }
     }
@@ -41,8 +41,8 @@ final class SlowRequests: Sendable {
             try? await Task.sleep(for: limit / 4)
             let now = ContinuousClock.now
             let slow = state.withLock { state in state.running.filter { now - $0.value.began >= limit } }
-            for (token, request) in slow.sorted(by: { $0.key < $1.key }) where !reported.contains(token) {
-                logger.warning("\(request.what): still unanswered after \(limit)")
+            for (token, running) in slow.sorted(by: { $0.key < $1.key }) where !reported.contains(token) {
+                logger.warning("\(running.request.method) \(running.request.uri.path): still unanswered after \(limit)")
             }
             reported = Set(slow.keys)
         }

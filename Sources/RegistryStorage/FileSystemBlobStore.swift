@@ -196,6 +196,15 @@ final class FileBlobReader: BlobReader {
         size = Int64(st.st_size)
     }
 
+    /// A reader of its own over an open file the caller keeps (a descriptor of its own, closed
+    /// by `close`), of which the first `size` bytes are read.
+    init(duplicating descriptor: Int32, size: Int64, naming name: String) throws {
+        path = name
+        fd = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0 else { throw StorageIOError.system("dup", name, errno) }
+        self.size = size
+    }
+
     func bytes(_ range: Range<Int64>) async throws -> any AsyncSequence<ByteBuffer, any Error> {
         FileChunks(reader: self, range: range)
     }

@@ -318,22 +318,24 @@ public final class Registry: Sendable {
     /// as an upload, with no second hash, and linked into `repository`.
     public func putVerifiedFile(_ repository: RepositoryName, digest: Digest, size: Int64, descriptor: Int32) async throws {
         try checkWritable()
+        let file = try FileBlobReader(duplicating: descriptor, size: size, naming: "the file of \(digest)")
+        defer { file.close() }
         let id = UUID()
         let writer = try await blobs.openUpload(id, resuming: nil)
         do {
-            var offset: Int64 = 0
-            while offset < size {
-                let piece = try LocalFileBytes.read(descriptor, at: offset, count: Int(min(size - offset, 2 << 20)), naming: "the file of \(digest)")
-                offset += Int64(piece.readableBytes)
-                try await writer.write(piece)
-            }
-            try await blobLocked(exclusive: false) {
-                try await writer.commit(as: digest)
-                try await metadata.finishUpload(id, repository: repository, digest: digest, size: size)
-            }
+            for try await piece in FileChunks(reader: file, range: 0..<size) { try await writer.write(piece) }
+            try await install(writer, id: id, as: digest, size: size, in: repository)
         } catch {
             await writer.discard()
             throw error
+        }
+    }
+
+    /// Makes a verified upload the blob `digest` and links it into `repository`.
+    private func install(_ writer: any UploadWriter, id: UUID, as digest: Digest, size: Int64, in repository: RepositoryName) async throws {
+        try await blobLocked(exclusive: false) {
+            try await writer.commit(as: digest)
+            try await metadata.finishUpload(id, repository: repository, digest: digest, size: size)
         }
         cache.invalidate(repository.value)
     }
@@ -361,19 +363,14 @@ public final class Registry: Sendable {
             throw RegistryError.rangeInvalid(
                 offset: writer.offset, detail: "chunk starts at \(start) but the upload has \(writer.offset) bytes")
         }
-        var received: Int64 = 0
+        var check = BodyCheck(declared: length)
         for try await buffer in body {
-            received += Int64(buffer.readableBytes)
-            if let length, received > length {
-                throw RegistryError.sizeInvalid("body is longer than the declared \(length) bytes")
-            }
+            try check.count(buffer)
             buffer.withUnsafeReadableBytes { hasher.update($0) }
             try await writer.write(buffer)
         }
-        if let length, received != length {
-            throw RegistryError.sizeInvalid("body has \(received) bytes but \(length) were declared")
-        }
-        return received
+        try check.finish()
+        return check.received
     }
 
     private func commit(
@@ -389,15 +386,9 @@ public final class Registry: Sendable {
             try await blobs.readUpload(id, checkpoint) { other.update($0) }
             actual = other.finalize()
         }
-        guard actual == digest else {
-            throw RegistryError.digestInvalid("content digest is \(actual), not \(digest)")
-        }
+        try BodyCheck.check(actual, is: digest)
         let size = writer.offset
-        try await blobLocked(exclusive: false) {
-            try await writer.commit(as: digest)
-            try await metadata.finishUpload(id, repository: repository, digest: digest, size: size)
-        }
-        cache.invalidate(repository.value)
+        try await install(writer, id: id, as: digest, size: size, in: repository)
         return size
     }
 

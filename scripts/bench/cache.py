@@ -98,6 +98,16 @@ def skopeo_pull(port, reference, all_platforms):
     return elapsed, digests
 
 
+def checked_pull(port, reference, all_platforms, expected, what):
+    """Seconds of a skopeo pull with skopeo's blob cache cleared first; exits (no ratio printed)
+    when the digests it wrote differ from `expected`, the upstream's."""
+    benchlib.clear_skopeo_cache()
+    elapsed, digests = skopeo_pull(port, reference, all_platforms)
+    if digests != expected:
+        sys.exit(f"{what} produced other digests than the upstream: no ratio printed")
+    return elapsed
+
+
 def curl_blobs(port, repo, blobs):
     """One client fetching every blob of the image with curl; the sha256 of each body."""
     sums = []
@@ -162,19 +172,13 @@ def main():
             elapsed, digests = skopeo_pull(upstream.port, reference, all_platforms)
             expected.setdefault(case, digests)
             times.setdefault((case, "direct"), []).append(elapsed)
-            benchlib.clear_skopeo_cache()
-            elapsed, digests = skopeo_pull(plain, reference, all_platforms)
-            if digests != expected[case]:
-                sys.exit(f"the plain berth serve's {case} pull produced other digests than the upstream: no ratio printed")
+            elapsed = checked_pull(plain, reference, all_platforms, expected[case], f"the plain berth serve's {case} pull")
             times.setdefault((case, "plain"), []).append(elapsed)
             for tool, start in (("berth", serve_berth), ("docker-registry", serve_distribution_cache)):
                 port, process = start(upstream)
                 for phase in ("cold", "warm"):
-                    benchlib.clear_skopeo_cache()
                     upstream.mark()
-                    elapsed, digests = skopeo_pull(port, reference, all_platforms)
-                    if digests != expected[case]:
-                        sys.exit(f"{tool} {phase} {case} pull produced other digests than the upstream: no ratio printed")
+                    elapsed = checked_pull(port, reference, all_platforms, expected[case], f"{tool} {phase} {case} pull")
                     times.setdefault((case, phase, tool), []).append(elapsed)
                     traffic[(case, phase, tool)] = upstream.since_mark()
                 stop(process)
@@ -238,18 +242,14 @@ def far_away(upstream, cases, expected, sizes):
         for case, reference, all_platforms in cases:
             times = {}
             for _ in range(ROUNDS):
-                benchlib.clear_skopeo_cache()
-                elapsed, digests = skopeo_pull(link.port, reference, all_platforms)
-                if digests != expected[case]:
-                    sys.exit(f"the {case} pull over the link produced other digests than the upstream: no ratio printed")
+                elapsed = checked_pull(link.port, reference, all_platforms, expected[case], f"the {case} pull over the link")
                 times.setdefault("direct", []).append(elapsed)
                 for tool, start in (("berth", serve_berth), ("docker-registry", serve_distribution_cache)):
                     port, process = start(Remote(link.port))
-                    benchlib.clear_skopeo_cache()
-                    elapsed, digests = skopeo_pull(port, reference, all_platforms)
-                    stop(process)
-                    if digests != expected[case]:
-                        sys.exit(f"{tool} cold {case} pull over the link produced other digests than the upstream: no ratio printed")
+                    try:
+                        elapsed = checked_pull(port, reference, all_platforms, expected[case], f"{tool} cold {case} pull over the link")
+                    finally:
+                        stop(process)
                     times.setdefault(tool, []).append(elapsed)
             line = sizes[case] / (LINK_MB_S * 1e6)
             direct = statistics.median(times["direct"])
