@@ -252,6 +252,10 @@ struct Run: AsyncParsableCommand {
             throw CLIError("-p and -P publish ports of the container's own network; with --network host its ports are the host's")
         }
 
+        // A detached container's monitor starts now: its start-up (an exec of this program, the
+        // longest step before the runtime's) overlaps finding the image and preparing the bundle.
+        let lifecycle = storage.lifecycle
+        let monitor = detach ? try lifecycle.startMonitor() : nil
         let runtime = try OCIRuntime.find(self.runtime)
         let store = storage.store
         let candidates = try localImageCandidates(image, access: access)
@@ -266,8 +270,8 @@ struct Run: AsyncParsableCommand {
             stored = try await ensurePulled(candidates, store: store, access: access, always: pull == "always", quiet: quiet)
         }
         let runner = LocalRunner(store: store, runtime: runtime)
-        guard detach else { return try await runner.run(image: stored, name: self.name, options: options, remove: remove) }
-        let record = try await runner.runDetached(image: stored, name: self.name, options: options, remove: remove, lifecycle: storage.lifecycle)
+        guard let monitor else { return try await runner.run(image: stored, name: self.name, options: options, remove: remove) }
+        let record = try await runner.runDetached(image: stored, name: self.name, options: options, remove: remove, lifecycle: lifecycle, monitor: monitor)
         print(record.id)
         return 0
     }

@@ -15,11 +15,12 @@ public struct ContainerLifecycle: Sendable {
         self.monitorCommand = monitorCommand
     }
 
-    /// A monitor for container `id`, started now and waiting to be released by `launch` (its
-    /// start-up overlaps whatever the caller still does to the bundle).
-    public func startMonitor(for id: String) throws -> PendingMonitor {
+    /// A monitor for container `id` (by default one still to be made, its id chosen now),
+    /// started now and waiting to be released by `launch`: its start-up overlaps whatever the
+    /// caller still does before (finding the image, preparing the bundle).
+    public func startMonitor(for id: String = Containers.newID()) throws -> PendingMonitor {
         let (path, arguments) = monitorCommand(id)
-        return try PendingMonitor(path: path, arguments: arguments)
+        return try PendingMonitor(id: id, path: path, arguments: arguments)
     }
 
     /// Releases a monitor for a prepared container (`monitor`, or one started now) and waits

@@ -118,7 +118,7 @@ public struct ContainerMonitor {
         let slirpNetwork: SlirpNetwork? = if case .slirp(let network) = try RunOptions.Network(parsing: record.network ?? "none") { network } else { nil }
         let verb = slirpNetwork == nil ? ["run", "--detach"] : ["create"]
         let created = try runtime.start(global + verb + ["--bundle", "\(directory)/bundle", "--pid-file", pidFile, id], state: state).waitBlocking()
-        guard created == 0, let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard created == 0, let pid = PidFile.read(pidFile) else {
             record.error = Self.lastError(runtimeLog) ?? "\(runtime.name) \(verb[0]) failed (status \(created))"
             return nil
         }

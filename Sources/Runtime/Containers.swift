@@ -115,9 +115,11 @@ public struct Containers: Sendable {
         return match
     }
 
-    /// A new container directory with a fresh id and a unique name.
-    func create(name: String?, image: String, runtime: OCIRuntime) throws -> ContainerRecord {
-        let id = (0..<32).map { _ in String(format: "%x", Int.random(in: 0..<16)) }.joined()
+    /// A fresh container id: 32 hex digits.
+    public static func newID() -> String { String((0..<32).map { _ in "0123456789abcdef".randomElement()! }) }
+
+    /// A new container directory with id `id` and a unique name.
+    func create(name: String?, image: String, runtime: OCIRuntime, id: String = newID()) throws -> ContainerRecord {
         let chosen = name ?? "berth-\(id.prefix(12))"
         guard let first = chosen.first, first.isLetter || first.isNumber, chosen.allSatisfy({ ($0.isLetter || $0.isNumber || "_.-".contains($0)) && $0.isASCII }) else {
             throw RuntimeError.invalidArgument("invalid container name '\(chosen.prefix(100))' ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")

@@ -44,7 +44,7 @@ public struct LocalRunner: Sendable {
                 let watcher = Task { [forwarder] in
                     // The runtime writes PID 1's pid once the container exists; ports open then.
                     for _ in 0..<600 {
-                        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                        if let pid = PidFile.read(pidFile) {
                             forwarder?.forward(to: pid)
                             return
                         }
@@ -69,12 +69,12 @@ public struct LocalRunner: Sendable {
         }
     }
 
-    /// `run -d`: the container handed to a monitor of its own; returns once it runs.
-    public func runDetached(image: String, name: String?, options: RunOptions, remove: Bool, lifecycle: ContainerLifecycle) async throws -> ContainerRecord {
-        var monitor: PendingMonitor?
-        var record = try await create(image: image, name: name, options: options) { id in
-            monitor = try lifecycle.startMonitor(for: id)
-        }
+    /// `run -d`: the container (its id `monitor`'s) handed to its monitor, started ahead by
+    /// `ContainerLifecycle.startMonitor`; returns once it runs.
+    public func runDetached(
+        image: String, name: String?, options: RunOptions, remove: Bool, lifecycle: ContainerLifecycle, monitor: PendingMonitor
+    ) async throws -> ContainerRecord {
+        var record = try await create(image: image, name: name, options: options, id: monitor.id)
         record.autoRemove = remove
         record.restartPolicy = options.restartPolicy.description
         record.logMaxSize = options.logMaxSize
@@ -103,17 +103,13 @@ public struct LocalRunner: Sendable {
 
     /// A new container: its bundle prepared (the overlay mounted where the machine allows it),
     /// its command checked, its record saved; nothing is left behind when a step fails.
-    /// `named` is called with the id before the bundle is prepared.
-    private func create(
-        image: String, name: String?, options: RunOptions, named: (String) throws -> Void = { _ in }
-    ) async throws -> ContainerRecord {
+    private func create(image: String, name: String?, options: RunOptions, id: String = Containers.newID()) async throws -> ContainerRecord {
         let containers = Containers(store: store)
-        var record = try containers.create(name: name, image: image, runtime: runtime)
+        var record = try containers.create(name: name, image: image, runtime: runtime, id: id)
         let directory = containers.directory(record.id)
         let rootfs = "\(directory)/bundle/rootfs"
         var layers: [String]?
         do {
-            try named(record.id)
             let spec: RuntimeSpec
             (spec, layers) = try await Self.prepare(
                 store: store, image: image, rootfs: rootfs, container: directory, options: options, hostname: String(record.id.prefix(12)))

@@ -5,19 +5,22 @@ import Foundation
 #endif
 
 // A detached container's monitor is started in two steps, so that its start-up (an exec of this
-// executable, ~6 ms) overlaps the CLI's own work on the bundle: the CLI starts it as soon as the
-// container has an id and releases it once the bundle is ready; the monitor answers when the
-// container runs (or could not start), which wakes the CLI at once instead of at its next look
-// at the record. Both ways go over one socket pair, the monitor's descriptor 3: one byte each
+// executable, ~6 ms) overlaps the CLI's own work: the CLI starts it as soon as it knows it runs a
+// detached container (choosing the container's id then) and releases it once the bundle is
+// ready; the monitor answers when the container runs (or could not start), which wakes the CLI at
+// once instead of at its next look at the record. Both ways go over one socket pair, the monitor's descriptor 3: one byte each
 // way, and end of file meaning "gave up" (the CLI) or "ended" (the monitor).
 
 /// The CLI's side: a monitor waiting to be released. Dropping it unreleased ends the monitor
 /// (it reads end of file and exits without touching the container).
 public final class PendingMonitor: Sendable {
+    /// The container it is for.
+    public let id: String
     let process: ChildProcess
     private let socket: Int32
 
-    init(path: String, arguments: [String]) throws {
+    init(id: String, path: String, arguments: [String]) throws {
+        self.id = id
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw RuntimeError.runtime("cannot start the container's monitor: \(String(cString: strerror(errno)))")

@@ -67,7 +67,7 @@ public struct OCIRuntime: Sendable {
             try? control(["kill", id, "KILL"], state: state)
         }) { forward in
             let created = try await start(["create", "--bundle", bundle, "--pid-file", pidFile, id], state: state).wait()
-            guard created == 0, let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            guard created == 0, let pid = PidFile.read(pidFile) else {
                 delete(id: id, state: state)
                 throw RuntimeError.runtime("\(name) create failed (status \(created))")
             }

@@ -56,7 +56,7 @@ public enum Rootless {
         // Two commands starting at once make one namespace.
         flock(lock, LOCK_EX)
         let pidFile = "\(directory)/pause.pid"
-        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), isHolder(pid) {
+        if let pid = PidFile.read(pidFile), isHolder(pid) {
             return pid
         }
         let pid = try makeHolder(warn: warn)

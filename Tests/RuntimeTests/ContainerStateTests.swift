@@ -69,12 +69,29 @@ import Testing
         #expect(Timestamps.parse("2026-12-04T20:24:39.5+01:00")?.timeIntervalSince1970 == 1_796_412_279.5)
         #expect(Timestamps.parse("2026-12-04T19:24:39Z")?.timeIntervalSince1970 == 1_796_412_279)
         #expect(Timestamps.rfc3339(Date(timeIntervalSince1970: 1_796_412_279.25)) == "2026-12-04T19:24:39.250000000Z")
+        #expect(Timestamps.rfc3339(Date(timeIntervalSince1970: 3_661.0625)) == "1970-01-01T01:01:01.062500000Z")
         for bad in ["", "yesterday", "2026-12-04", "2026-13-04T19:24:39Z", "2026-12-04T19:24:39", "2026-12-04T19:24:39.Z", "2026-12-04T19:24:39+0100"] {
             #expect(Timestamps.parse(bad) == nil, "\(bad)")
         }
         #expect(Durations.parse("1h30m") == 5400)
         #expect(Durations.parse("1.5s") == 1.5)
         for bad in ["", "5", "m", "5x", "5m3"] { #expect(Durations.parse(bad) == nil, "\(bad)") }
+    }
+
+    @Test func pidFilesHoldOnePositiveNumber() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("berth-pid-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func read(_ text: String) throws -> Int32? {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: "\(directory)/pid"))
+            return PidFile.read("\(directory)/pid")
+        }
+        #expect(try read("4242") == 4242)
+        #expect(try read("4242\n") == 4242)
+        for bad in ["", "\n", "0", "-12", "12a", "4242 17", String(repeating: "9", count: 40)] { #expect(try read(bad) == nil, "\(bad)") }
+        #expect(PidFile.read("\(directory)/missing") == nil)
+        symlink("\(directory)/pid", "\(directory)/link")
+        #expect(PidFile.read("\(directory)/link") == nil)
     }
 
     @Test func restartPoliciesAsDockerAndPodmanMeanThem() throws {
