@@ -62,6 +62,7 @@ struct RuntimeSpec: Codable, Equatable {
         var maskedPaths: [String]
         var readonlyPaths: [String]
         var seccomp: SeccompFilter?
+        var sysctl: [String: String]? = nil
     }
 
     var ociVersion = "1.0.2"
@@ -72,11 +73,15 @@ struct RuntimeSpec: Codable, Equatable {
     var annotations: [String: String]
     var linux: Linux
 
-    /// docker's default capability set.
+    /// podman's default capability set (containers.conf's `default_capabilities` since podman 4):
+    /// docker's without CAP_AUDIT_WRITE, CAP_MKNOD and CAP_NET_RAW.
     static let defaultCapabilities = [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP",
-        "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID",
+        "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
     ]
+    /// podman's default sysctls (containers.conf's `default_sysctls`), for a container with a
+    /// network namespace of its own: ping works without CAP_NET_RAW, over ICMP datagram sockets.
+    static let privateNetworkSysctls = ["net.ipv4.ping_group_range": "0 0"]
     static let allCapabilities = [
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP",
         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
@@ -224,7 +229,8 @@ struct RuntimeSpec: Codable, Equatable {
         }
         linux = Linux(
             namespaces: namespaces, resources: resources, maskedPaths: options.privileged ? [] : Self.maskedPaths,
-            readonlyPaths: options.privileged ? [] : Self.readonlyPaths, seccomp: seccomp)
+            readonlyPaths: options.privileged ? [] : Self.readonlyPaths, seccomp: seccomp,
+            sysctl: options.network.isPrivate ? Self.privateNetworkSysctls : nil)
     }
 
     /// podman's 1048576 open files, capped at what this process may raise it to.

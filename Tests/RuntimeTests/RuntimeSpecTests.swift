@@ -83,15 +83,23 @@ import Testing
         }
     }
 
-    @Test func rootGetsDockersCapabilitiesAdjustedByFlags() throws {
+    @Test func rootGetsPodmansCapabilitiesAdjustedByFlags() throws {
         try withRootfs { rootfs in
             let config = try image(#"{"Cmd":["sh"]}"#)
             var options = RunOptions()
-            options.capDrop = ["NET_RAW", "CAP_MKNOD"]
+            let standard = try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b")
+            #expect(standard.process.capabilities.bounding.count == 11)
+            #expect(!standard.process.capabilities.bounding.contains { ["CAP_NET_RAW", "CAP_MKNOD", "CAP_AUDIT_WRITE"].contains($0) })
+            // ping without CAP_NET_RAW, as podman allows it, in the container's own network only.
+            #expect(standard.linux.sysctl == ["net.ipv4.ping_group_range": "0 0"])
+            options.network = .host
+            #expect(try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b").linux.sysctl == nil)
+            options.network = .none
+            options.capDrop = ["KILL", "CAP_CHOWN"]
             options.capAdd = ["SYS_ADMIN"]
             let spec = try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b")
             #expect(spec.process.capabilities.bounding.count == RuntimeSpec.defaultCapabilities.count - 1)
-            #expect(spec.process.capabilities.bounding.contains("CAP_SYS_ADMIN") && !spec.process.capabilities.bounding.contains("CAP_NET_RAW"))
+            #expect(spec.process.capabilities.bounding.contains("CAP_SYS_ADMIN") && !spec.process.capabilities.bounding.contains("CAP_KILL"))
             #expect(!spec.process.noNewPrivileges && spec.linux.maskedPaths.contains("/proc/kcore"))
             options.capAdd = ["NOT_A_CAP"]
             #expect(throws: RuntimeError.self) { try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b") }
