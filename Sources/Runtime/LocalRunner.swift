@@ -114,7 +114,7 @@ public struct LocalRunner: Sendable {
             (spec, layers) = try await Self.prepare(
                 store: store, image: image, rootfs: rootfs, container: directory, options: options, hostname: String(record.id.prefix(12)))
             try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(directory)/bundle/config.json"))
-            if case .slirp = options.network { try Data(SlirpNetwork.resolvConf.utf8).write(to: URL(fileURLWithPath: "\(directory)/bundle/resolv.conf")) }
+            try ContainerFiles.write(bundle: "\(directory)/bundle", spec: spec, network: options.network, name: record.name)
             try Self.checkExecutable(spec, rootfs: rootfs)
             record.command = spec.command
             record.network = options.network.description
@@ -131,11 +131,14 @@ public struct LocalRunner: Sendable {
         }
     }
 
-    /// A bundle (`rootfs/` and `config.json` with the image's defaults) for any OCI runtime.
+    /// A bundle (`rootfs/`, `config.json` with the image's defaults and the files it mounts) for
+    /// any OCI runtime.
     public static func unpack(store: LocalStore, image: String, bundle: String) async throws {
         try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
-        let (spec, _) = try await prepare(store: store, image: image, rootfs: "\(bundle)/rootfs", container: nil, options: RunOptions(), hostname: "berth")
+        let options = RunOptions()
+        let (spec, _) = try await prepare(store: store, image: image, rootfs: "\(bundle)/rootfs", container: nil, options: options, hostname: "berth")
         try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(bundle)/config.json"))
+        try ContainerFiles.write(bundle: bundle, spec: spec, network: options.network, name: nil)
     }
 
     /// The image's root filesystem at `rootfs` and its runtime spec. For a container (with its

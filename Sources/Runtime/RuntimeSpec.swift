@@ -101,10 +101,11 @@ struct RuntimeSpec: Codable, Equatable {
         else { return allCapabilities }
         return allCapabilities.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map(\.element)
     }
-    /// Masked and read-only paths as podman sets them.
+    /// Masked and read-only paths as podman 4.3 sets them, with the few later podman and docker
+    /// versions added (`/proc/asound`, `/proc/interrupts`, powercap).
     static let maskedPaths = [
         "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
-        "/proc/timer_list", "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+        "/proc/timer_list", "/proc/timer_stats", "/sys/dev/block", "/sys/devices/virtual/powercap", "/sys/firmware", "/sys/fs/selinux",
     ]
     static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
     static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -126,6 +127,7 @@ struct RuntimeSpec: Codable, Equatable {
         func has(_ name: String) -> Bool { env.contains { $0.hasPrefix(name + "=") } }
         if !has("PATH") { env.insert(Self.defaultPath, at: 0) }
         if !has("HOME") { env.append("HOME=\(user.home ?? "/")") }
+        if !has("HOSTNAME") { env.append("HOSTNAME=\(options.hostname ?? name)") }
         if options.terminal, !has("TERM") { env.append("TERM=xterm") }
         for variable in options.environment {
             let key = variable.split(separator: "=", maxSplits: 1).first.map(String.init) ?? variable
@@ -155,7 +157,7 @@ struct RuntimeSpec: Codable, Equatable {
         hostname = options.hostname ?? name
         mounts = [
             Mount(destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"]),
-            Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]),
             Mount(destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
             Mount(destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
             Mount(destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
@@ -171,10 +173,13 @@ struct RuntimeSpec: Codable, Equatable {
         if options.network == .host, FileManager.default.fileExists(atPath: "/etc/resolv.conf") {
             mounts.append(Mount(destination: "/etc/resolv.conf", type: "bind", source: "/etc/resolv.conf", options: ["rbind", "ro"]))
         }
+        // Written beside the rootfs by the runner (`ContainerFiles`); writable, as podman has them.
+        let bundle = URL(fileURLWithPath: rootfs).deletingLastPathComponent()
         if case .slirp = options.network {
-            // Written beside the rootfs by the runner (`SlirpNetwork.resolvConf`).
-            let source = URL(fileURLWithPath: rootfs).deletingLastPathComponent().appendingPathComponent("resolv.conf").path
-            mounts.append(Mount(destination: "/etc/resolv.conf", type: "bind", source: source, options: ["rbind", "ro"]))
+            mounts.append(Mount(destination: "/etc/resolv.conf", type: "bind", source: bundle.appendingPathComponent(ContainerFiles.resolvConf).path, options: ["rbind", "ro"]))
+        }
+        for file in [ContainerFiles.hostname, ContainerFiles.hosts] {
+            mounts.append(Mount(destination: "/etc/\(file)", type: "bind", source: bundle.appendingPathComponent(file).path, options: ["bind", "rprivate"]))
         }
         if let initPath = options.initPath {
             mounts.append(Mount(destination: RunOptions.initMountPoint, type: "bind", source: initPath, options: ["bind", "ro", "nosuid", "nodev"]))

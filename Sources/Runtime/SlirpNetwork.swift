@@ -26,6 +26,9 @@ public struct SlirpNetwork: Sendable, Equatable {
 
     /// Where the container's resolver points (slirp4netns forwards it to the host's).
     static let resolvConf = "nameserver 10.0.2.3\n"
+    /// tap0's address in the container, and the gateway (the host, with `allow_host_loopback`).
+    static let containerAddress = "10.0.2.100"
+    static let gatewayAddress = "10.0.2.2"
 
     /// Connects the network namespace of `pid` and waits (up to 10 s) until its default route is
     /// up; the process runs until `detach`.

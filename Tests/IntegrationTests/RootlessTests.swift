@@ -116,6 +116,11 @@ struct RootlessTests {
             // A user with supplementary groups (runc refuses them in a user namespace of its own; here it is uid 0 inside ours).
             let app = try await user.succeed(["run", "--rm", "-q", "--runtime", runtime, "-u", "app", image, "id"])
             #expect(app.stdout == "uid=1000(app) gid=1000(app) groups=2000(extra)\n", "\(app.stdout) \(app.stderr)")
+            // podman's /etc/hostname and /etc/hosts, the container's own and root's in it.
+            let names = try await user.succeed([
+                "run", "--rm", "-q", "--runtime", runtime, "-h", "box", image, "sh", "-c", "cat /etc/hostname; busybox hostname -i; ls -n /etc/hosts",
+            ])
+            #expect(names.stdout.hasPrefix("box\n127.0.0.1\n-rw-r--r--    1 0        0 "), "\(names.stdout) \(names.stderr)")
             // The layers are cached once and stacked with overlayfs (userxattr): whiteouts and
             // the opaque directory still apply, and a container's writes stay in it.
             let layered = try await user.succeed(["run", "--rm", "-q", "--runtime", runtime, image, "sh", "-c", "ls /data; ls /data/opq; echo x > /data/new"])

@@ -113,6 +113,13 @@ struct RunCommandTests {
                     "touch /x 2>/dev/null && echo writable; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; grep CapEff /proc/self/status",
                 ])
                 #expect(limited.stdout == "67108864\n50\nCapEff:\t0000000000000400\n", "\(runtime): \(limited.stdout.debugDescription) \(limited.stderr)")
+                // podman's /etc/hostname and /etc/hosts (writable, as podman's, on a read-only root
+                // too): the container resolves its own name; HOSTNAME as docker and podman set it.
+                let names = try await run([
+                    "--rm", "--runtime", runtime, "--read-only", "--name", "named-\(runtime)", "-h", "box", image, "sh", "-c",
+                    "cat /etc/hostname; echo $HOSTNAME; busybox hostname -i; grep -c localhost /etc/hosts; grep named /etc/hosts; echo >> /etc/hosts && echo writable",
+                ])
+                #expect(names.stdout == "box\nbox\n127.0.0.1\n2\n127.0.0.1\tbox named-\(runtime)\nwritable\n", "\(runtime): \(names.stdout.debugDescription) \(names.stderr)")
             }
 
             let hostData = berth.path("data")

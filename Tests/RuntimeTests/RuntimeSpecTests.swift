@@ -48,7 +48,12 @@ import Testing
             var options = RunOptions()
             let plain = try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "box")
             #expect(plain.process.args == ["/entry", "default"] && plain.process.cwd == "/srv" && plain.hostname == "box")
-            #expect(plain.process.env == ["PATH=/bin", "A=1", "HOME=/home/app"])
+            #expect(plain.process.env == ["PATH=/bin", "A=1", "HOME=/home/app", "HOSTNAME=box"])
+            // podman's per-container /etc/hostname and /etc/hosts, from beside the rootfs.
+            let bundle = URL(fileURLWithPath: rootfs).deletingLastPathComponent().path
+            #expect(plain.mounts.contains(.init(destination: "/etc/hosts", type: "bind", source: "\(bundle)/hosts", options: ["bind", "rprivate"])))
+            #expect(plain.mounts.contains(.init(destination: "/etc/hostname", type: "bind", source: "\(bundle)/hostname", options: ["bind", "rprivate"])))
+            #expect(plain.mounts.first { $0.destination == "/dev" }?.options?.contains("noexec") == true)
             #expect(plain.process.user == .init(uid: 1000, gid: 1000, additionalGids: [2000]))
             #expect(plain.process.capabilities.bounding.isEmpty, "a non-root user starts without capabilities")
             #expect(plain.annotations["org.opencontainers.image.os"] == "label-wins")
@@ -63,7 +68,7 @@ import Testing
             #expect(throws: RuntimeError.self) { try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b") }
 
             options = RunOptions()
-            options.environment = ["A=2", "B=3"]
+            options.environment = ["A=2", "B=3", "HOSTNAME=given"]
             options.user = "0"
             options.workingDirectory = "/work"
             options.network = .host
@@ -74,13 +79,28 @@ import Testing
             options.capDrop = ["ALL"]
             options.capAdd = ["net_bind_service"]
             let custom = try RuntimeSpec(image: config, options: options, rootfs: rootfs, name: "b")
-            #expect(custom.process.env == ["PATH=/bin", "HOME=/root", "A=2", "B=3"])
+            #expect(custom.process.env == ["PATH=/bin", "HOME=/root", "A=2", "B=3", "HOSTNAME=given"])
             #expect(custom.process.cwd == "/work" && custom.root.readonly)
             #expect(!custom.linux.namespaces.contains { $0.type == "network" })
             #expect(custom.linux.resources.memory?.limit == 256 << 20 && custom.linux.resources.cpu == .init(quota: 150_000, period: 100_000))
             #expect(custom.linux.resources.pids?.limit == 100)
             #expect(custom.process.capabilities.effective == ["CAP_NET_BIND_SERVICE"])
         }
+    }
+
+    @Test func hostsNameTheContainerAtItsOwnAddress() throws {
+        let loopback = ContainerFiles.hosts(network: .none, hostname: "0123456789ab", name: "web")
+        #expect(loopback == "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t0123456789ab web\n")
+        #expect(ContainerFiles.hosts(network: .none, hostname: "web", name: "web").hasSuffix("\n127.0.0.1\tweb\n"))
+        let slirp = ContainerFiles.hosts(network: .slirp(SlirpNetwork()), hostname: "box", name: nil)
+        #expect(slirp.hasSuffix("loopback\n10.0.2.100\tbox\n"), "\(slirp)")
+        let reachable = ContainerFiles.hosts(network: .slirp(SlirpNetwork(allowHostLoopback: true)), hostname: "box", name: nil)
+        #expect(reachable.hasSuffix("loopback\n10.0.2.2\thost.containers.internal\n10.0.2.100\tbox\n"), "\(reachable)")
+        // The host's network: the host's own names, then the container's.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("berth-hosts-\(UUID().uuidString)").path
+        try Data("127.0.0.1 localhost\n10.1.2.3 db".utf8).write(to: URL(fileURLWithPath: file))
+        defer { unlink(file) }
+        #expect(ContainerFiles.hosts(network: .host, hostname: "box", name: "web", hostFile: file) == "127.0.0.1 localhost\n10.1.2.3 db\n127.0.0.1\tbox web\n")
     }
 
     @Test func rootGetsPodmansCapabilitiesAdjustedByFlags() throws {
