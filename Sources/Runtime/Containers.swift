@@ -105,8 +105,17 @@ public struct Containers: Sendable {
 
     public func find(_ nameOrID: String) -> ContainerRecord? { try? resolve(nameOrID) }
 
-    /// podman's lookup: a full id, an exact name, else a unique id prefix.
+    /// podman's lookup: a full id, an exact name, else a unique id prefix. A full id and a claimed
+    /// name are read directly, one record rather than every container's (`exec`, `stop`, `logs`
+    /// and the rest do this first); only a prefix, or the name of a container made before names
+    /// were claimed, takes the whole list.
     public func resolve(_ nameOrID: String) throws(RuntimeError) -> ContainerRecord {
+        if nameOrID.count == 32, let record = load(nameOrID) { return record }
+        if Self.isValidName(nameOrID), let id = try? String(contentsOfFile: namePath(nameOrID), encoding: .utf8), let record = load(id),
+            record.name == nameOrID
+        {
+            return record
+        }
         let all = list()
         if let exact = all.first(where: { $0.id == nameOrID || $0.name == nameOrID }) { return exact }
         let matches = nameOrID.isEmpty ? [] : all.filter { $0.id.hasPrefix(nameOrID.lowercased()) }
@@ -121,16 +130,22 @@ public struct Containers: Sendable {
     /// A new container directory with id `id` and a unique name.
     func create(name: String?, image: String, runtime: OCIRuntime, id: String = newID()) throws -> ContainerRecord {
         let chosen = name ?? "berth-\(id.prefix(12))"
-        guard let first = chosen.first, first.isLetter || first.isNumber, chosen.allSatisfy({ ($0.isLetter || $0.isNumber || "_.-".contains($0)) && $0.isASCII }) else {
+        guard Self.isValidName(chosen) else {
             throw RuntimeError.invalidArgument("invalid container name '\(chosen.prefix(100))' ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
         }
-        let inUse = RuntimeError.invalidArgument("the container name \(chosen) is already in use (berth rm \(chosen))")
-        // Both: containers made before names were claimed have no claim to collide with.
-        if list().contains(where: { $0.name == chosen }) { throw inUse }
-        guard try claim(chosen, for: id) else { throw inUse }
+        try claimEarlierNames()
+        // The directory before the claim: a claim whose container has no directory is stale.
         do {
             try FileManager.default.createDirectory(atPath: "\(directory(id))/bundle/rootfs", withIntermediateDirectories: true)
             chmod(directory(id), 0o700)
+            guard try claim(chosen, for: id) else {
+                throw RuntimeError.invalidArgument("the container name \(chosen) is already in use (berth rm \(chosen))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory(id))
+            throw error
+        }
+        do {
             let record = ContainerRecord(
                 id: id, name: chosen, image: image, command: [], created: Date(), status: "created", exitCode: nil, runtime: runtime.name, runtimePath: runtime.path)
             try save(record)
@@ -142,12 +157,30 @@ public struct Containers: Sendable {
         }
     }
 
+    /// podman's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.first, first.isLetter || first.isNumber else { return false }
+        return name.allSatisfy { ($0.isLetter || $0.isNumber || "_.-".contains($0)) && $0.isASCII }
+    }
+
+    /// Claims the names of the containers made before names were claimed, once per store (the
+    /// marker records it; names cannot start with a dot), so that a new name is checked against
+    /// the claims alone rather than against every container's record.
+    private func claimEarlierNames() throws {
+        let marker = "\(store.containerNamesPath)/.all-claimed"
+        guard !FileManager.default.fileExists(atPath: marker) else { return }
+        try FileManager.default.createDirectory(atPath: store.containerNamesPath, withIntermediateDirectories: true)
+        for record in list() { _ = try claim(record.name, for: record.id) }
+        guard FileManager.default.createFile(atPath: marker, contents: nil) else { throw RuntimeError.io(marker, String(cString: strerror(errno))) }
+    }
+
     /// `container-names/NAME` holds the id of the container that has the name: made with O_EXCL,
     /// so of two commands giving one name at once only one gets it (the listing alone cannot tell them).
     private func namePath(_ name: String) -> String { "\(store.containerNamesPath)/\(name)" }
 
-    /// Takes `name` for `id`; false when a container has it. A claim whose container is gone (a
-    /// command killed between the two) is taken over.
+    /// Takes `name` for `id`; false when a container has it. A claim whose container directory is
+    /// gone (a command killed while removing it) is taken over; `create` makes the directory
+    /// before the claim, so a claim being made is never taken for a stale one.
     private func claim(_ name: String, for id: String) throws -> Bool {
         try FileManager.default.createDirectory(atPath: store.containerNamesPath, withIntermediateDirectories: true)
         for _ in 0..<2 {

@@ -78,6 +78,38 @@ import Testing
         for bad in ["", "5", "m", "5x", "5m3"] { #expect(Durations.parse(bad) == nil, "\(bad)") }
     }
 
+    @Test func containersAreFoundByIDNameAndPrefix() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-resolve-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = LocalStore(root: root)
+        let containers = Containers(store: store)
+        let runtime = OCIRuntime(path: "/bin/true", name: "true")
+        let web = try containers.create(name: "web", image: "i", runtime: runtime, id: "aa" + String(repeating: "0", count: 30))
+        let other = try containers.create(name: nil, image: "i", runtime: runtime, id: "ab" + String(repeating: "0", count: 30))
+        #expect(try containers.resolve(web.id).name == "web")
+        #expect(try containers.resolve("web").id == web.id)
+        #expect(try containers.resolve("AB").id == other.id)
+        #expect(try containers.resolve(other.name).id == other.id)
+        // A claim that names another container does not hand that one out under this name, and
+        // a container without a claim (made before names were claimed) is still found by name.
+        try Data(other.id.utf8).write(to: URL(fileURLWithPath: "\(store.containerNamesPath)/web"))
+        #expect(try containers.resolve("web").id == web.id)
+        unlink("\(store.containerNamesPath)/web")
+        #expect(try containers.resolve("web").id == web.id)
+        // Such a container keeps its name: the first create in a store claims every name once.
+        let marker = "\(store.containerNamesPath)/.all-claimed"
+        #expect(FileManager.default.fileExists(atPath: marker))
+        unlink(marker)
+        #expect(throws: RuntimeError.self) { try containers.create(name: "web", image: "i", runtime: runtime) }
+        #expect(try String(contentsOfFile: "\(store.containerNamesPath)/web", encoding: .utf8) == web.id)
+        #expect(FileManager.default.fileExists(atPath: marker))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.containersPath).sorted() == [web.id, other.id], "a refused create left its directory")
+        #expect(throws: RuntimeError.self) { try containers.resolve("a") }
+        for missing in ["nosuch", "../web", "", "ac" + String(repeating: "0", count: 30)] {
+            #expect(throws: RuntimeError.self, "\(missing)") { try containers.resolve(missing) }
+        }
+    }
+
     @Test func pidFilesHoldOnePositiveNumber() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("berth-pid-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
