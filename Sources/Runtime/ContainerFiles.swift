@@ -15,19 +15,14 @@ enum ContainerFiles {
     /// address — loopback unless slirp4netns gives it one, with podman's `host.containers.internal`
     /// where the host is reachable.
     static func hosts(network: RunOptions.Network, hostname: String, name: String?, hostFile: String = "/etc/hosts") -> String {
-        var text: String
-        let address: String
+        var text = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        var own = "127.0.0.1"
         switch network {
         case .host:
             text = (try? String(contentsOfFile: hostFile, encoding: .utf8)) ?? ""
             if !text.isEmpty, !text.hasSuffix("\n") { text += "\n" }
-            address = "127.0.0.1"
-        case .none, .slirp:
-            text = "127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            address = "127.0.0.1"
-        }
-        var own = address
-        if case .slirp(let slirp) = network {
+        case .none: break
+        case .slirp(let slirp):
             own = SlirpNetwork.containerAddress
             if slirp.allowHostLoopback { text += "\(SlirpNetwork.gatewayAddress)\thost.containers.internal\n" }
         }
