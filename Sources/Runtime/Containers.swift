@@ -111,11 +111,7 @@ public struct Containers: Sendable {
     /// were claimed, takes the whole list.
     public func resolve(_ nameOrID: String) throws(RuntimeError) -> ContainerRecord {
         if nameOrID.count == 32, let record = load(nameOrID) { return record }
-        if Self.isValidName(nameOrID), let id = try? String(contentsOfFile: namePath(nameOrID), encoding: .utf8), let record = load(id),
-            record.name == nameOrID
-        {
-            return record
-        }
+        if Self.isValidName(nameOrID), let id = claimant(of: nameOrID), let record = load(id), record.name == nameOrID { return record }
         let all = list()
         if let exact = all.first(where: { $0.id == nameOrID || $0.name == nameOrID }) { return exact }
         let matches = nameOrID.isEmpty ? [] : all.filter { $0.id.hasPrefix(nameOrID.lowercased()) }
@@ -134,24 +130,21 @@ public struct Containers: Sendable {
             throw RuntimeError.invalidArgument("invalid container name '\(chosen.prefix(100))' ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
         }
         try claimEarlierNames()
-        // The directory before the claim: a claim whose container has no directory is stale.
+        var claimed = false
         do {
+            // The directory before the claim: a claim whose container has no directory is stale.
             try FileManager.default.createDirectory(atPath: "\(directory(id))/bundle/rootfs", withIntermediateDirectories: true)
             chmod(directory(id), 0o700)
             guard try claim(chosen, for: id) else {
                 throw RuntimeError.invalidArgument("the container name \(chosen) is already in use (berth rm \(chosen))")
             }
-        } catch {
-            try? FileManager.default.removeItem(atPath: directory(id))
-            throw error
-        }
-        do {
+            claimed = true
             let record = ContainerRecord(
                 id: id, name: chosen, image: image, command: [], created: Date(), status: "created", exitCode: nil, runtime: runtime.name, runtimePath: runtime.path)
             try save(record)
             return record
         } catch {
-            release(chosen, of: id)
+            if claimed { release(chosen, of: id) }
             try? FileManager.default.removeItem(atPath: directory(id))
             throw error
         }
@@ -178,11 +171,14 @@ public struct Containers: Sendable {
     /// so of two commands giving one name at once only one gets it (the listing alone cannot tell them).
     private func namePath(_ name: String) -> String { "\(store.containerNamesPath)/\(name)" }
 
+    /// The id a name's claim holds (empty while the claim is being written), nil without one.
+    private func claimant(of name: String) -> String? { try? String(contentsOfFile: namePath(name), encoding: .utf8) }
+
     /// Takes `name` for `id`; false when a container has it. A claim whose container directory is
     /// gone (a command killed while removing it) is taken over; `create` makes the directory
-    /// before the claim, so a claim being made is never taken for a stale one.
+    /// before the claim, so a claim being made is never taken for a stale one. `claimEarlierNames`
+    /// has made the claims' directory.
     private func claim(_ name: String, for id: String) throws -> Bool {
-        try FileManager.default.createDirectory(atPath: store.containerNamesPath, withIntermediateDirectories: true)
         for _ in 0..<2 {
             let fd = open(namePath(name), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
             if fd >= 0 {
@@ -195,7 +191,7 @@ public struct Containers: Sendable {
                 return true
             }
             guard errno == EEXIST else { throw RuntimeError.io(namePath(name), String(cString: strerror(errno))) }
-            let holder = (try? String(contentsOfFile: namePath(name), encoding: .utf8)) ?? ""
+            let holder = claimant(of: name) ?? ""
             // A claim being written (empty for a moment) or of a container that exists stands.
             guard !holder.isEmpty, !FileManager.default.fileExists(atPath: directory(holder)) else { return false }
             unlink(namePath(name))
@@ -205,7 +201,7 @@ public struct Containers: Sendable {
 
     /// Gives the name up, if `id` has it.
     private func release(_ name: String, of id: String) {
-        if (try? String(contentsOfFile: namePath(name), encoding: .utf8)) == id { unlink(namePath(name)) }
+        if claimant(of: name) == id { unlink(namePath(name)) }
     }
 
     /// The space a monitor holds back for the records of `id` (`SpaceReserve`).
