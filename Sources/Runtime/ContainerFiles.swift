@@ -32,7 +32,7 @@ enum ContainerFiles {
 
     /// Writes what `spec` mounts from `bundle` for a container named `name` on `network`.
     static func write(bundle: String, spec: RuntimeSpec, network: RunOptions.Network, name: String?) throws {
-        func put(_ file: String, _ text: String) throws { try Data(text.utf8).write(to: URL(fileURLWithPath: "\(bundle)/\(file)")) }
+        func put(_ file: String, _ text: String) throws { try writeContainerFile("\(bundle)/\(file)", Data(text.utf8)) }
         try put(hostname, spec.hostname + "\n")
         try put(hosts, Self.hosts(network: network, hostname: spec.hostname, name: name))
         if case .slirp = network { try put(resolvConf, SlirpNetwork.resolvConf) }

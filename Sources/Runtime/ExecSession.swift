@@ -33,7 +33,7 @@ public struct ExecSession: Sendable {
         let file = "\(directory)/exec-\(UUID().uuidString.prefix(8)).json"
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try encoder.encode(process).write(to: URL(fileURLWithPath: file))
+        try writeContainerFile(file, encoder.encode(process))
         defer { unlink(file) }
         let runtime = try containers.runtime(of: record)
         return try await runtime.foreground(["exec", "--process", file] + (detach ? ["--detach"] : []) + [record.id], state: state)

@@ -113,7 +113,7 @@ public struct LocalRunner: Sendable {
             let spec: RuntimeSpec
             (spec, layers) = try await Self.prepare(
                 store: store, image: image, rootfs: rootfs, container: directory, options: options, hostname: String(record.id.prefix(12)))
-            try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(directory)/bundle/config.json"))
+            try writeContainerFile("\(directory)/bundle/config.json", try spec.encoded())
             try ContainerFiles.write(bundle: "\(directory)/bundle", spec: spec, network: options.network, name: record.name)
             try Self.checkExecutable(spec, rootfs: rootfs)
             record.command = spec.command
@@ -137,7 +137,7 @@ public struct LocalRunner: Sendable {
         try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
         let options = RunOptions()
         let (spec, _) = try await prepare(store: store, image: image, rootfs: "\(bundle)/rootfs", container: nil, options: options, hostname: "berth")
-        try Data(try spec.encoded()).write(to: URL(fileURLWithPath: "\(bundle)/config.json"))
+        try writeContainerFile("\(bundle)/config.json", try spec.encoded())
         try ContainerFiles.write(bundle: bundle, spec: spec, network: options.network, name: nil)
     }
 
