@@ -350,15 +350,55 @@ struct Ps: ParsableCommand {
 }
 
 struct Rm: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove containers")
-    @Flag(name: [.short, .customLong("force")], help: "Stop running containers first (SIGKILL)") var force = false
+    static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Remove containers",
+        discussion: """
+            Exit status as podman's: 1 when a container named does not exist (nothing is removed \
+            then; -i ignores it), 2 when one is running and -f was not given (the others are \
+            removed), 125 for any other failure.
+            """)
+    @Flag(name: [.short, .customLong("all")], help: "Remove every container") var all = false
+    @Flag(name: [.short, .customLong("force")], help: "Stop running containers first (SIGKILL at once, or after -t)") var force = false
+    @Flag(name: [.short, .customLong("ignore")], help: "Ignore containers that do not exist") var ignore = false
+    @Option(name: [.short, .customLong("time")], help: "With -f: seconds to wait after the stop signal before SIGKILL (default 0)") var time: Int?
     @OptionGroup var storage: StoreFlags
-    @Argument(help: "CONTAINER (name or ID)") var containers: [String]
+    @Argument(help: "CONTAINER (name or ID)") var containers: [String] = []
 
     func run() async throws {
-        try await storage.each(containers) { record in
-            try await storage.lifecycle.remove(record, force: force)
+        if all, !containers.isEmpty { throw CLIError("when using the --all switch, you may not pass any container names or IDs", status: 125) }
+        if !all, containers.isEmpty { throw CLIError("rm needs a CONTAINER (or --all)", status: 125) }
+        if let time, time < 0 { throw CLIError("--time must not be negative", status: 125) }
+        if time != nil, !force { throw CLIError("--force must be specified to use the --time option", status: 125) }
+        // Every name is found before anything is removed, as podman does: a typo removes nothing.
+        var records: [(shown: String, record: ContainerRecord)] = []
+        var missing: [String] = []
+        if all {
+            records = Containers(store: storage.store).list().map { ($0.id, $0) }
+        } else {
+            for name in containers {
+                do { records.append((name, try Containers(store: storage.store).resolve(name))) } catch .notFound(let why) {
+                    if !ignore { missing.append(why) }
+                } catch { throw CLIError(error.description, status: 125) }
+            }
         }
+        if let last = missing.popLast() {
+            for why in missing { Console.err("berth: \(why)\n") }
+            throw CLIError(last, status: 1)
+        }
+        var failures: [(why: String, status: Int32)] = []
+        for (shown, record) in records {
+            do {
+                try await storage.lifecycle.remove(record, force: force, timeout: .seconds(time ?? 0))
+                print(shown)
+            } catch RuntimeError.running(let why) {
+                failures.append((why, 2))
+            } catch {
+                failures.append(("\(error)", 125))
+            }
+        }
+        guard let last = failures.popLast() else { return }
+        for failure in failures { Console.err("berth: \(failure.why)\n") }
+        throw CLIError(last.why, status: failures.contains { $0.status == 125 } ? 125 : last.status)
     }
 }
 

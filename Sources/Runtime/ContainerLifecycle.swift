@@ -164,11 +164,12 @@ public struct ContainerLifecycle: Sendable {
         return false
     }
 
-    /// `rm -f`: stops it at once if it runs, then removes it.
-    public func remove(_ record: ContainerRecord, force: Bool) async throws {
+    /// `berth rm`: with `force`, a running container is stopped first (its stop signal and
+    /// `timeout`, then SIGKILL; at once when zero).
+    public func remove(_ record: ContainerRecord, force: Bool, timeout: Duration = .zero) async throws {
         if record.isActive || record.effectiveStatus == "orphaned" {
-            guard force else { throw RuntimeError.invalidArgument("container \(record.name) is running (berth stop it, or berth rm -f)") }
-            try await stop(record, timeout: .zero)
+            guard force else { throw RuntimeError.running("container \(record.name) is running (berth stop it, or berth rm -f)") }
+            try await stop(record, timeout: timeout)
         }
         try containers.remove(containers.load(record.id) ?? record)
     }

@@ -7,6 +7,8 @@ public enum RuntimeError: Error, CustomStringConvertible {
     /// A layer that cannot be applied safely or correctly (names the layer and entry).
     case badLayer(layer: String, entry: String, String)
     case notFound(String)
+    /// The container runs, and the operation needs it stopped (podman's "container state improper").
+    case running(String)
     case invalidArgument(String)
     case io(String, String)
     case runtime(String)
@@ -15,6 +17,7 @@ public enum RuntimeError: Error, CustomStringConvertible {
         switch self {
         case .badLayer(let layer, let entry, let why): "layer \(layer): \(entry.isEmpty ? "" : "entry '\(entry.prefix(200))': ")\(why)"
         case .notFound(let what): what
+        case .running(let why): why
         case .invalidArgument(let why): why
         case .io(let path, let why): "\(path): \(why)"
         case .runtime(let why): why

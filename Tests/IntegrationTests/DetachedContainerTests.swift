@@ -451,7 +451,7 @@ struct DetachedContainerTests {
             let ps = try await bench.succeed(["ps"]).stdout
             #expect(ps.contains("(monitor died: berth rm -f lonely)"), "\(ps)")
             let refused = try await bench.run(["rm", "lonely"])
-            #expect(refused.status == 125 && refused.stderr.contains("is running"), "\(refused.stderr)")
+            #expect(refused.status == 2 && refused.stderr.contains("is running"), "\(refused.stderr)")
             try await bench.succeed(["rm", "-f", "lonely"])
             for _ in 0..<50 where kill(container, 0) == 0 && !(((try? String(contentsOfFile: "/proc/\(container)/stat", encoding: .utf8)) ?? "").contains(") Z ")) {
                 try await Task.sleep(for: .milliseconds(20))
@@ -477,6 +477,47 @@ struct DetachedContainerTests {
             // Removed, the name is free again.
             try await bench.succeed(["rm", "-f", "only"])
             try await bench.start(["--name", "only", bench.image, "true"])
+        }
+    }
+
+    /// `rm` as podman 4.3 does it (checked against it on this machine): a name that does not exist
+    /// removes nothing and exits 1, a running container without -f is kept with exit 2 while the
+    /// others go, -i ignores the missing, -a takes every container.
+    @Test func rmExitsAndRemovesAsPodmanDoes() async throws {
+        try await Bench.with { bench in
+            try await bench.succeed(["run", "--name", "done1", bench.image, "true"])
+            try await bench.succeed(["run", "--name", "done2", bench.image, "true"])
+            try await bench.start(["--name", "up", bench.image, "sleep", "300"])
+            func names() async throws -> [String] {
+                try await bench.succeed(["ps", "-a", "--format", "json"]).stdout.components(separatedBy: "\"Names\" : [").dropFirst()
+                    .compactMap { $0.split(separator: "\"").dropFirst().first.map(String.init) }.sorted()
+            }
+
+            var result = try await bench.run(["rm", "nosuch", "done1", "nosuch2"])
+            #expect(result.status == 1 && result.stdout.isEmpty, "\(result.status) \(result.stdout)")
+            #expect(result.stderr.split(separator: "\n").map { $0.hasPrefix("berth: no container with name or ID \"nosuch") } == [true, true], "\(result.stderr)")
+            #expect(try await names() == ["done1", "done2", "up"])
+
+            result = try await bench.run(["rm", "up", "done1"])
+            #expect(result.status == 2 && result.stdout == "done1\n" && result.stderr.contains("container up is running"), "\(result.status) \(result.stderr)")
+            #expect(try await names() == ["done2", "up"])
+
+            result = try await bench.run(["rm", "-i", "nosuch", "done2"])
+            #expect(result.status == 0 && result.stdout == "done2\n", "\(result.status) \(result.stderr)")
+            for (arguments, message) in [
+                (["rm"], "rm needs a CONTAINER"), (["rm", "-a", "up"], "when using the --all switch"),
+                (["rm", "-t", "3", "up"], "--force must be specified"), (["rm", "-f", "--time=-1", "up"], "--time must not be negative"),
+            ] {
+                result = try await bench.run(arguments)
+                #expect(result.status == 125 && result.stderr.contains(message), "\(arguments): \(result.status) \(result.stderr)")
+            }
+            #expect(try await names() == ["up"])
+            // -f -t: the stop signal first (sleep as PID 1 ignores TERM), SIGKILL after the wait.
+            let began = ContinuousClock.now
+            result = try await bench.run(["rm", "-a", "-f", "-t", "1"])
+            #expect(result.status == 0 && result.stdout.count == 33, "\(result.status) \(result.stdout) \(result.stderr)")
+            #expect(ContinuousClock.now - began >= .seconds(1))
+            #expect(try await names().isEmpty)
         }
     }
 
@@ -508,7 +549,7 @@ struct DetachedContainerTests {
             try await bench.succeed(["run", "--name", "fg", bench.image, "true"])
             try await fails(["logs", "fg"], 125, "it ran in the foreground")
             try await bench.start(["--name", "busy", bench.image, "sleep", "300"])
-            try await fails(["rm", "busy"], 125, "container busy is running")
+            try await fails(["rm", "busy"], 2, "container busy is running")
             try await fails(["logs", "--since", "yesterday", "busy"], 125, "invalid --since 'yesterday'")
             // Prune removes what does not run and keeps what does.
             let pruned = try await bench.succeed(["container", "prune", "-f"]).stdout
