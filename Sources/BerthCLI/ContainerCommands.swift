@@ -24,10 +24,10 @@ extension StoreFlags {
     }
 
     /// Runs `body` for each container named, in order, stopping at the first failure (125);
-    /// then prints the name as given, as podman does.
+    /// then prints the name as given, as podman does. Every name is looked up first, as podman
+    /// does too: a typo among them leaves every container as it was.
     func each(_ names: [String], _ body: (ContainerRecord) async throws -> Void) async throws {
-        for name in names {
-            let record = try container(name)
+        for (name, record) in zip(names, try names.map(container)) {
             try await containerFailure { try await body(record) }
             print(name)
         }
@@ -212,8 +212,7 @@ struct Wait: AsyncParsableCommand {
     @Argument(help: "CONTAINER (name or ID)") var containers: [String]
 
     func run() async throws {
-        for name in containers {
-            let record = try storage.container(name)
+        for record in try containers.map(storage.container) {
             print(try await containerFailure { try await storage.lifecycle.wait(record) })
         }
     }

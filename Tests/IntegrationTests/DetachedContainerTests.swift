@@ -550,6 +550,9 @@ struct DetachedContainerTests {
             try await fails(["logs", "fg"], 125, "it ran in the foreground")
             try await bench.start(["--name", "busy", bench.image, "sleep", "300"])
             try await fails(["rm", "busy"], 2, "container busy is running")
+            // A typo among the names leaves every container as it was, as in podman.
+            try await fails(["stop", "busy", "nosuch"], 125, "no container with name or ID \"nosuch\" found")
+            #expect(try await bench.state("busy")["Status"] as? String == "running")
             try await fails(["logs", "--since", "yesterday", "busy"], 125, "invalid --since 'yesterday'")
             // Prune removes what does not run and keeps what does.
             let pruned = try await bench.succeed(["container", "prune", "-f"]).stdout
