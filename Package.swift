@@ -138,16 +138,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "GoTemplate", swiftSettings: strict),
         .executableTarget(
             name: "BerthCLI",
             dependencies: [
-                "RegistryServer", "RegistryStorage", "Transports", "RegistryClient", "OCI", "Signing", "Runtime",
+                "RegistryServer", "RegistryStorage", "Transports", "RegistryClient", "OCI", "Signing", "Runtime", "GoTemplate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: strict),
+        .testTarget(name: "GoTemplateTests", dependencies: ["GoTemplate"], swiftSettings: strict),
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient"], swiftSettings: strict),
         .testTarget(name: "TransportsTests", dependencies: ["Transports", "OCI", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "OCI"], swiftSettings: strict),

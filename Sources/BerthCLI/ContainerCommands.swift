@@ -262,13 +262,20 @@ struct ContainerCommand: AsyncParsableCommand {
 
 struct ContainerInspect: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Print containers' state and configuration as JSON")
+    @Option(name: [.short, .customLong("format")], help: "A Go template for each container ('{{.State.Status}}'), or json (the default)")
+    var format: String?
     @OptionGroup var storage: StoreFlags
     @Argument(help: "CONTAINER (name or ID)") var containers: [String]
 
     func run() throws {
         let records = try containers.map { try storage.container($0) }
         let store = storage.store
-        print(try ContainerReport.inspect(records.map { ContainerReport(record: $0, containers: Containers(store: store)) }))
+        let reports = records.map { ContainerReport(record: $0, containers: Containers(store: store)) }
+        if let format, format != "json" {
+            Console.out(try OutputTemplate(format, status: 125).render(reports.map(\.inspectJSON)))
+        } else {
+            print(try ContainerReport.inspect(reports))
+        }
     }
 }
 

@@ -66,6 +66,29 @@ struct ContainerReport {
         return object
     }
 
+    /// What a `ps --format` template sees: podman's names for its columns (`.ID`, `.Names`,
+    /// `.Ports` as the table shows them), beside the JSON's fields.
+    func psTemplateFields(noTrunc: Bool, now: Date = Date()) -> [String: Any] {
+        var fields = psJSON
+        let command = record.command.joined(separator: " ")
+        fields["ID"] = noTrunc ? record.id : String(record.id.prefix(12))
+        fields["Command"] = noTrunc ? command : String(command.prefix(20))
+        fields["Names"] = record.name
+        fields["Ports"] = ports
+        fields["Status"] = statusText(now: now)
+        fields["RunningFor"] = "\(Self.human(now.timeIntervalSince(record.created))) ago"
+        fields["CreatedHuman"] = fields["RunningFor"]
+        return fields
+    }
+
+    /// The column titles of a `ps --format 'table …'` template.
+    static let psTitles = [
+        "ID": "CONTAINER ID", "Id": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT", "Created": "CREATED",
+        "CreatedHuman": "CREATED", "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Names": "NAMES", "Ports": "PORTS",
+        "Pid": "PID", "ExitCode": "EXIT CODE", "Exited": "EXITED", "ExitedAt": "EXITED AT", "AutoRemove": "AUTO REMOVE", "Restarts": "RESTARTS",
+        "StartedAt": "STARTED AT",
+    ]
+
     /// `inspect`'s object: state, configuration, mounts, network and log.
     var inspectJSON: [String: Any] {
         let directory = containers.directory(record.id)

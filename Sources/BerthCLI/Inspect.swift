@@ -1,6 +1,7 @@
 import ArgumentParser
 import Runtime
 import Foundation
+import GoTemplate
 import OCI
 import RegistryClient
 import Transports
@@ -28,6 +29,8 @@ struct Inspect: AsyncParsableCommand {
     var config = false
     @Flag(name: [.short, .customLong("no-tags")], help: "Do not list the available tags from the repository in the output")
     var noTags = false
+    @Option(name: [.short, .customLong("format")], help: "Format the output to a Go template ('{{.Digest}}', '{{range .RepoTags}}{{.}} {{end}}')")
+    var format: String?
     @OptionGroup var access: ImageAccess
     @OptionGroup var platform: PlatformFlags
     @OptionGroup var storage: StoreFlags
@@ -35,30 +38,41 @@ struct Inspect: AsyncParsableCommand {
     func run() async throws {
         // podman's `inspect CONTAINER`: an argument without a transport that names a container.
         if !image.contains(":"), let record = Containers(store: storage.store).find(image) {
-            print(try ContainerReport.inspect([ContainerReport(record: record, containers: Containers(store: storage.store))]))
+            let report = ContainerReport(record: record, containers: Containers(store: storage.store))
+            if let format, format != "json" {
+                Console.out(try OutputTemplate(format, status: 125).render([report.inspectJSON]))
+            } else {
+                print(try ContainerReport.inspect([report]))
+            }
             return
         }
+        if raw, format != nil { throw CLIError("raw output does not support the --format option") }
+        let template = try format.map { try OutputTemplate($0, status: 1) }
         let name = try parseName(image)
         let source = try name.openSource(try await access.flags.resolve(for: name))
         let inspector = Inspector(source, platform: platform.platform)
+        // A template sees the JSON the command would print, with skopeo's omitempty strings.
+        func emit(_ json: String, defaults: [String: TemplateValue] = [:]) throws {
+            if let template { Console.out(try template.render(json: Data(json.utf8), defaults: defaults)) } else { print(json) }
+        }
         switch (raw, config) {
         case (true, false):
             Console.out(try await inspector.rawManifest())
         case (true, true):
             Console.out(try await inspector.rawConfig())
         case (false, true):
-            print(try await inspector.config())
+            try emit(try await inspector.config())
         case (false, false):
             let noTags = noTags
-            print(
-                try await inspector.summary {
-                    guard !noTags, let docker = source as? DockerSource, let reference = name.dockerReference else { return nil }
-                    do {
-                        return try await docker.primaryClient.tags(reference.repository)
-                    } catch let error as ClientError {
-                        throw TransportError.registry(name.description, error)
-                    }
-                })
+            let summary = try await inspector.summary {
+                guard !noTags, let docker = source as? DockerSource, let reference = name.dockerReference else { return nil }
+                do {
+                    return try await docker.primaryClient.tags(reference.repository)
+                } catch let error as ClientError {
+                    throw TransportError.registry(name.description, error)
+                }
+            }
+            try emit(summary, defaults: ["Name": .string(""), "Tag": .string(""), "Variant": .string("")])
         }
     }
 }

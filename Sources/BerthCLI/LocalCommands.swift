@@ -315,17 +315,23 @@ struct Ps: ParsableCommand {
     @Flag(name: [.short, .customLong("all")], help: "Show every container, not only running ones") var all = false
     @Flag(name: [.short, .customLong("quiet")], help: "Only print container IDs") var quiet = false
     @Flag(name: .customLong("no-trunc"), help: "Do not truncate IDs and commands") var noTrunc = false
-    @Option(name: .customLong("format"), help: "json, or the table (default)") var format: String?
+    @Option(name: .customLong("format"), help: "json, table (the default), or a Go template: '{{.Names}} {{.Status}}', 'table {{.ID}}\\t{{.Ports}}'")
+    var format: String?
     @OptionGroup var storage: StoreFlags
 
     func run() throws {
         let containers = Containers(store: storage.store)
         let reports = containers.list().map { ContainerReport(record: $0, containers: containers) }
             .filter { all || ["running", "restarting", "orphaned"].contains($0.status) }
-        if let format {
-            guard format == "json" else { throw CLIError("unsupported --format '\(format.prefix(40))' (json)") }
+        if format == "json" {
             let data = try JSONSerialization.data(withJSONObject: reports.map(\.psJSON), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        if let format, format != "table" {
+            let template = try OutputTemplate(format, status: 125)
+            let now = Date()
+            Console.out(try template.render(reports.map { $0.psTemplateFields(noTrunc: noTrunc, now: now) }, header: ContainerReport.psTitles))
             return
         }
         if quiet {

@@ -480,6 +480,32 @@ struct DetachedContainerTests {
         }
     }
 
+    /// `--format` templates as podman users write them (the outputs below are what podman 4.3
+    /// printed for the same templates on this machine, where it has the field).
+    @Test func formatTemplatesReadTheContainersFields() async throws {
+        try await Bench.with { bench in
+            try await bench.start(["--name", "tpl", "-p", "127.0.0.1::80", bench.image, "sleep", "300"])
+            try await bench.start(["--name", "tpl2", bench.image, "sleep", "300"])
+            func output(_ arguments: [String]) async throws -> String { try await bench.succeed(arguments).stdout }
+            #expect(try await output(["container", "inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.Config.Cmd}} {{json .Config.Cmd}}", "tpl", "tpl2"])
+                == String(repeating: "running true [sleep 300] [\"sleep\",\"300\"]\n", count: 2))
+            let port = try await output(["container", "inspect", "--format", "{{range $p, $b := .NetworkSettings.Ports}}{{$p}}={{(index $b 0).HostIp}}{{end}}", "tpl"])
+            #expect(port == "80/tcp=127.0.0.1\n")
+            #expect(try await output(["inspect", "-f", "{{.Name}}", "tpl"]) == "tpl\n")
+            let names = try await output(["ps", "--format", "{{.Names}} {{.State}}"])
+            #expect(names.split(separator: "\n").sorted() == ["tpl running", "tpl2 running"], "\(names)")
+            let table = try await output(["ps", "--format", "table {{.Names}}\\t{{.Ports}}"]).split(separator: "\n")
+            #expect(table.first == "NAMES  PORTS" && table.count == 3, "\(table)")
+            #expect(table.contains { $0.hasPrefix("tpl    127.0.0.1:") && $0.hasSuffix("->80/tcp") }, "\(table)")
+            // A mistake in a template is podman's 125, in one line, before anything is printed.
+            for arguments in [["ps", "--format", "{{.Names"], ["container", "inspect", "-f", "{{nosuch .Name}}", "tpl"], ["ps", "--format", "{{.Names.First}}"]] {
+                let result = try await bench.run(arguments)
+                #expect(result.status == 125 && result.stdout.isEmpty && result.stderr.hasPrefix("berth: template: ") && result.stderr.split(separator: "\n").count == 1,
+                        "\(arguments): \(result.status) \(result.stderr)")
+            }
+        }
+    }
+
     /// `rm` as podman 4.3 does it (checked against it on this machine): a name that does not exist
     /// removes nothing and exits 1, a running container without -f is kept with exit 2 while the
     /// others go, -i ignores the missing, -a takes every container.
