@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .executable(name: "berth", targets: ["BerthCLI"]),
         // The parsers, for the fuzz targets in Fuzz/ (a package of their own, built instrumented).
-        .library(name: "BerthParsers", targets: ["OCI", "RegistryClient", "RegistryServer", "Signing", "Transports", "Runtime"]),
+        .library(name: "BerthParsers", targets: ["OCI", "RegistryClient", "RegistryServer", "Signing", "Transports", "Runtime", "GoTemplate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -9,7 +9,7 @@ let targets: [String: @Sendable ([UInt8]) -> Void] = [
     "SyncYAML": SyncYAMLTarget.run, "Policy": PolicyTarget.run, "RegistriesD": RegistriesDTarget.run,
     "RegistriesConf": RegistriesConfTarget.run,
     "AuthFile": AuthFileTarget.run, "SimpleSigning": SimpleSigningTarget.run, "CosignKey": CosignKeyTarget.run,
-    "Tar": TarTarget.run, "LayerUnpack": LayerUnpackTarget.run,
+    "Tar": TarTarget.run, "LayerUnpack": LayerUnpackTarget.run, "GoTemplate": GoTemplateTarget.run,
 ]
 
 // Set once in `entry` before libFuzzer starts calling; never written again.
