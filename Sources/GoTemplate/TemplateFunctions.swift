@@ -142,7 +142,11 @@ enum Printf {
                 characters.removeFirst()
                 var digits = ""
                 while let digit = characters.first, digit.isNumber { digits.append(digit); characters.removeFirst() }
-                precision = Int(digits) ?? 0
+                precision = digits.count <= 7 ? Int(digits) ?? 0 : .max
+            }
+            // Go's own bound (a million), past which it prints %!(BADWIDTH) or %!(BADPREC).
+            guard width.count <= 7, (Int(width) ?? 0) <= 1_000_000, (precision ?? 0) <= 1_000_000 else {
+                throw TemplateError("printf: width or precision above 1000000")
             }
             guard let verb = characters.popFirst() else { throw TemplateError("printf: format ends in %") }
             if verb == "%" { output.append("%"); continue }

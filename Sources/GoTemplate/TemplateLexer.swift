@@ -135,7 +135,12 @@ struct TemplateLexer {
     private mutating func number() throws(TemplateError) -> TemplateValue {
         let start = index
         if text[index] == "-" || text[index] == "+" { index += 1 }
-        while index < text.count, text[index].isNumber || text[index] == "." || text[index] == "e" || text[index] == "E" { index += 1 }
+        while index < text.count {
+            let character = text[index]
+            let signOfExponent = (character == "-" || character == "+") && (text[index - 1] == "e" || text[index - 1] == "E")
+            guard character.isNumber || character == "." || character == "e" || character == "E" || signOfExponent else { break }
+            index += 1
+        }
         let literal = String(text[start..<index])
         if let value = Int64(literal) { return .int(value) }
         if let value = Double(literal) { return .double(value) }

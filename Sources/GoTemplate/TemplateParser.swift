@@ -34,8 +34,13 @@ indirect enum Operand: Equatable, Sendable {
 /// `if`/`else if`/`else`/`range`/`with`/`end` structure. `define`, `template`, `block` and
 /// `break`/`continue` are refused by name.
 struct TemplateParser {
+    /// How deep `if`/`range`/`with` (and `else if` chains) and parentheses may nest: parsing and
+    /// running recurse that deep, and a template from a command line has no need of more.
+    static let maximumDepth = 200
+
     private let source: [Character]
     private var position = 0
+    private var depth = 0
 
     init(_ source: String) { self.source = Array(source) }
 
@@ -93,6 +98,9 @@ struct TemplateParser {
     }
 
     private mutating func branch(_ keyword: String, _ tokens: [Token], at open: Int) throws(TemplateError) -> Node {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maximumDepth else { throw error("nested more than \(Self.maximumDepth) levels deep", at: open) }
         let kind: Node.Kind = keyword == "if" ? .if : keyword == "range" ? .range : .with
         var reader = PipelineReader(tokens: tokens, at: describe(open))
         let pipeline = try reader.pipeline(declaring: kind != .if)
@@ -172,6 +180,7 @@ struct PipelineReader {
     let tokens: [Token]
     let at: String
     private var index = 0
+    private var depth = 0
 
     init(tokens: [Token], at: String) {
         self.tokens = tokens
@@ -228,6 +237,9 @@ struct PipelineReader {
             guard TemplateFunctions.names.contains(name) else { throw error("function \"\(name)\" not defined") }
             return .function(name)
         case .open:
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= TemplateParser.maximumDepth else { throw error("parentheses nested more than \(TemplateParser.maximumDepth) deep") }
             let inner = try pipeline(declaring: false)
             guard index < tokens.count, tokens[index] == .close else { throw error("unclosed left paren") }
             index += 1

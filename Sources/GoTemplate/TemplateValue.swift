@@ -62,11 +62,44 @@ public enum TemplateValue: Sendable, Equatable, Decodable {
         case .null: "<nil>"
         case .bool(let value): value ? "true" : "false"
         case .int(let value): String(value)
-        case .double(let value): value == value.rounded() && abs(value) < 1e21 ? String(Int64(value)) : "\(value)"
+        case .double(let value): Self.goFloat(value)
         case .string(let value): value
         case .array(let values): "[" + values.map(\.printed).joined(separator: " ") + "]"
         case .object(let fields): "map[" + fields.keys.sorted().map { "\($0):\(fields[$0]!.printed)" }.joined(separator: " ") + "]"
         }
+    }
+
+    /// Go's `%v` of a float64: the shortest digits that read back (Swift's description has the
+    /// same ones), as `%e` when the exponent is below -4 or at least 6 — `1.5`, `123456`,
+    /// `1e+06`, `2e+19`, `1e-05`.
+    static func goFloat(_ value: Double) -> String {
+        if value.isNaN { return "NaN" }
+        if value.isInfinite { return value < 0 ? "-Inf" : "+Inf" }
+        let sign = value.sign == .minus ? "-" : ""
+        if value == 0 { return sign + "0" }
+        var text = "\(value.magnitude)"
+        var exponent = 0
+        if let e = text.firstIndex(of: "e") {
+            exponent = Int(text[text.index(after: e)...]) ?? 0
+            text = String(text[..<e])
+        }
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        var digits = String(parts[0]) + (parts.count > 1 ? String(parts[1]) : "")
+        // `point`: how many of `digits` stand before the decimal point (negative: zeros after it).
+        var point = parts[0].count + exponent
+        while digits.count > 1, digits.first == "0" {
+            digits.removeFirst()
+            point -= 1
+        }
+        while digits.count > 1, digits.last == "0" { digits.removeLast() }
+        let power = point - 1
+        if power < -4 || power >= 6 {
+            let mantissa = digits.count > 1 ? "\(digits.prefix(1)).\(digits.dropFirst())" : digits
+            return sign + mantissa + (power < 0 ? "e-" : "e+") + (abs(power) < 10 ? "0" : "") + String(abs(power))
+        }
+        if point <= 0 { return sign + "0." + String(repeating: "0", count: -point) + digits }
+        if point >= digits.count { return sign + digits + String(repeating: "0", count: point - digits.count) }
+        return sign + digits.prefix(point) + "." + digits.dropFirst(point)
     }
 
     var json: String {

@@ -41,6 +41,8 @@ struct GoTemplateTests {
 
     @Test func functions() throws {
         #expect(try render(#"{{index .Labels "maintainer"}} {{index .RepoTags 1}} {{index .Labels "none"}}"#) == "ops v2 <no value>")
+        #expect(try render("{{1.5}} {{123456.0}} {{1e6}} {{1234567.5}} {{2e19}} {{0.0001}} {{0.00001}} {{-2.5e-7}} {{100000000000000000000000000000000000000000000}}")
+            == "1.5 123456 1e+06 1.2345675e+06 2e+19 0.0001 1e-05 -2.5e-07 1e+44")
         #expect(try render("{{json .RepoTags}} {{json .State}}") == #"["v1","v2","latest"] {"Error":"","ExitCode":0,"Pid":4242,"Running":true,"Status":"running"}"#)
         #expect(try render(#"{{join .RepoTags ", "}} {{upper .State.Status}} {{lower "ABC"}} {{truncate .Digest 9}}"#) == "v1, v2, latest RUNNING abc sha256:ab")
         #expect(try render(#"{{printf "%-8s|%5d|%q|%v%%" .State.Status .State.Pid .Name .Size}}"#) == #"running | 4242|"registry.example/app"|1.5%"#)
@@ -88,5 +90,9 @@ struct GoTemplateTests {
         refused("{{(.Name}}", "unclosed left paren")
         refused("{{.Name |}}", "missing command after |")
         refused(#"{{"\x"}}"#, "unknown escape")
+        refused(String(repeating: "{{if 1}}", count: 201) + String(repeating: "{{end}}", count: 201), "nested more than 200 levels deep")
+        refused("{{" + String(repeating: "(", count: 201) + "1" + String(repeating: ")", count: 201) + "}}", "parentheses nested more than 200 deep")
+        refused(#"{{printf "%99999999d" 1}}"#, "width or precision above 1000000")
+        refused(#"{{printf "%.9999999999s" "x"}}"#, "width or precision above 1000000")
     }
 }
