@@ -317,12 +317,16 @@ struct Ps: ParsableCommand {
     @Flag(name: .customLong("no-trunc"), help: "Do not truncate IDs and commands") var noTrunc = false
     @Option(name: .customLong("format"), help: "json, table (the default), or a Go template: '{{.Names}} {{.Status}}', 'table {{.ID}}\\t{{.Ports}}'")
     var format: String?
+    @Option(name: [.short, .customLong("filter")], help: "KEY=VALUE: name or id (regular expressions), status, exited (a code), ancestor (the image); repeatable")
+    var filters: [String] = []
     @OptionGroup var storage: StoreFlags
 
     func run() throws {
+        let filter = try ContainerFilter(filters)
         let containers = Containers(store: storage.store)
+        // Without -a only running containers, unless the filter asks for a status (as podman).
         let reports = containers.list().map { ContainerReport(record: $0, containers: containers) }
-            .filter { all || ["running", "restarting", "orphaned"].contains($0.status) }
+            .filter { (all || filter.choosesStatus || ["running", "restarting", "orphaned"].contains($0.status)) && filter.matches($0) }
         if format == "json" {
             let data = try JSONSerialization.data(withJSONObject: reports.map(\.psJSON), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))

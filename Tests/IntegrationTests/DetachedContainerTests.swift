@@ -506,6 +506,37 @@ struct DetachedContainerTests {
         }
     }
 
+    /// `ps --filter` as podman's: alternatives within a key, all keys at once, a status filter
+    /// reaching past the running-only default.
+    @Test func psFiltersAsPodmanDoes() async throws {
+        try await Bench.with { bench in
+            let web1 = try await bench.start(["--name", "web1", bench.image, "sleep", "300"])
+            try await bench.start(["--name", "web2", bench.image, "sh", "-c", "exit 3"])
+            #expect(try await bench.succeed(["wait", "web2"]).stdout == "3\n")
+            try await bench.start(["--name", "db", bench.image, "sleep", "300"])
+            func names(_ filters: [String], all: Bool = false) async throws -> [String] {
+                let arguments = ["ps", "--format", "{{.Names}}"] + (all ? ["-a"] : []) + filters.flatMap { ["--filter", $0] }
+                return try await bench.succeed(arguments).stdout.split(separator: "\n").map(String.init).sorted()
+            }
+            #expect(try await names(["name=web"]) == ["web1"])
+            #expect(try await names(["name=web"], all: true) == ["web1", "web2"])
+            #expect(try await names(["status=exited"]) == ["web2"])
+            #expect(try await names(["exited=3"]) == ["web2"])
+            #expect(try await names(["exited=0"]).isEmpty)
+            #expect(try await names(["name=^db$", "name=web1"], all: true) == ["db", "web1"])
+            #expect(try await names(["name=web", "status=running"], all: true) == ["web1"])
+            #expect(try await names(["id=\(web1.prefix(6))"]) == ["web1"])
+            #expect(try await names(["ancestor=localhost/layout"], all: true) == ["db", "web1", "web2"])
+            for (filter, message) in [
+                ("bogus=1", "invalid filter 'bogus'"), ("status=sleeping", "invalid --filter status 'sleeping'"),
+                ("name=[", "not a regular expression"), ("nokey", "invalid filter 'nokey' (KEY=VALUE)"), ("exited=x", "not an exit code"),
+            ] {
+                let result = try await bench.run(["ps", "--filter", filter])
+                #expect(result.status == 125 && result.stderr.contains(message) && result.stdout.isEmpty, "\(filter): \(result.status) \(result.stderr)")
+            }
+        }
+    }
+
     /// `rm` as podman 4.3 does it (checked against it on this machine): a name that does not exist
     /// removes nothing and exits 1, a running container without -f is kept with exit 2 while the
     /// others go, -i ignores the missing, -a takes every container.
