@@ -233,6 +233,8 @@ struct Exec: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "CONTAINER COMMAND [ARG...]") var arguments: [String] = []
 
     func run() async throws {
+        // The passthrough argument takes `--help` too when it comes before the container.
+        if arguments.first == "--help" { throw CleanExit.helpRequest(self) }
         guard arguments.count >= 2 else { throw CLIError("exec needs a CONTAINER and a COMMAND", status: 125) }
         let record = try storage.container(arguments[0])
         var session = ExecSession(command: Array(arguments.dropFirst()))

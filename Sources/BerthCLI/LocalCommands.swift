@@ -165,6 +165,8 @@ struct Run: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "IMAGE [COMMAND [ARG...]]") var arguments: [String] = []
 
     func run() async throws {
+        // The passthrough argument takes `--help` too when it comes before the image.
+        if arguments.first == "--help" { throw CleanExit.helpRequest(self) }
         do {
             let status = try await start()
             throw ExitCode(status)
