@@ -78,11 +78,39 @@ struct Pull: AsyncParsableCommand {
 struct Images: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "images", abstract: "List the images in Berth's local store")
     @Flag(name: .customLong("digests"), help: "Show full digests") var fullDigests = false
+    @Option(name: .customLong("format"), help: "json, table (the default), or a Go template: '{{.Repository}}:{{.Tag}}', 'table {{.Repository}}\\t{{.Size}}'")
+    var format: String?
     @OptionGroup var storage: StoreFlags
 
+    /// The fields a template sees (podman's names; `Size` as the table prints it, `VirtualSize` in
+    /// bytes) and the column titles of a `table` template.
+    static func fields(_ image: LocalStore.Image, fullDigest: Bool) -> [String: Any] {
+        let (repository, tag) = split(image.name)
+        return [
+            "Repository": repository, "Tag": tag, "Name": image.name, "Digest": image.digest.description,
+            "ID": fullDigest ? image.digest.description : String(image.digest.encoded.prefix(12)), "Size": ByteCount.format(image.size),
+            "VirtualSize": image.size, "CreatedAt": image.created ?? "",
+        ]
+    }
+
+    static let titles = [
+        "Repository": "REPOSITORY", "Tag": "TAG", "Name": "NAME", "Digest": "DIGEST", "ID": "DIGEST", "Size": "SIZE", "VirtualSize": "SIZE",
+        "CreatedAt": "CREATED",
+    ]
+
     func run() throws {
+        let images = try storage.store.images().sorted(by: { $0.name < $1.name })
+        if format == "json" {
+            let objects = images.map { ["Names": [$0.name], "Digest": $0.digest.description, "Size": $0.size, "Created": $0.created ?? ""] as [String: Any] }
+            print(String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+            return
+        }
+        if let format, format != "table" {
+            Console.out(try OutputTemplate(format, status: 125).render(images.map { Self.fields($0, fullDigest: fullDigests) }, header: Self.titles))
+            return
+        }
         var rows = [["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"]]
-        for image in try storage.store.images().sorted(by: { $0.name < $1.name }) {
+        for image in images {
             let (repository, tag) = Self.split(image.name)
             let digest = fullDigests ? image.digest.description : String(image.digest.encoded.prefix(12))
             rows.append([repository, tag, digest, ByteCount.format(image.size), image.created.map { String($0.prefix(19)) } ?? "-"])

@@ -497,8 +497,11 @@ struct DetachedContainerTests {
             let table = try await output(["ps", "--format", "table {{.Names}}\\t{{.Ports}}"]).split(separator: "\n")
             #expect(table.first == "NAMES  PORTS" && table.count == 3, "\(table)")
             #expect(table.contains { $0.hasPrefix("tpl    127.0.0.1:") && $0.hasSuffix("->80/tcp") }, "\(table)")
+            #expect(try await output(["images", "--format", "{{.Repository}}:{{.Tag}} {{len .Digest}}"]) == "localhost/layout:v1 71\n")
+            #expect(try await output(["images", "--format", "table {{.Repository}}\\t{{.Tag}}"]) == "REPOSITORY        TAG\nlocalhost/layout  v1\n")
+            #expect(try await output(["images", "--format", "json"]).contains("\"localhost/layout:v1\""))
             // A mistake in a template is podman's 125, in one line, before anything is printed.
-            for arguments in [["ps", "--format", "{{.Names"], ["container", "inspect", "-f", "{{nosuch .Name}}", "tpl"], ["ps", "--format", "{{.Names.First}}"]] {
+            for arguments in [["images", "--format", "{{.Repository"], ["ps", "--format", "{{.Names"], ["container", "inspect", "-f", "{{nosuch .Name}}", "tpl"], ["ps", "--format", "{{.Names.First}}"]] {
                 let result = try await bench.run(arguments)
                 #expect(result.status == 125 && result.stdout.isEmpty && result.stderr.hasPrefix("berth: template: ") && result.stderr.split(separator: "\n").count == 1,
                         "\(arguments): \(result.status) \(result.stderr)")
