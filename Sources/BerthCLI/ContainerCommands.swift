@@ -272,12 +272,7 @@ struct ContainerInspect: ParsableCommand {
     func run() throws {
         let records = try containers.map { try storage.container($0) }
         let store = storage.store
-        let reports = records.map { ContainerReport(record: $0, containers: Containers(store: store)) }
-        if let format, format != "json" {
-            Console.out(try OutputTemplate(format, status: 125).render(reports.map(\.inspectJSON)))
-        } else {
-            print(try ContainerReport.inspect(reports))
-        }
+        Console.out(try ContainerReport.inspect(records.map { ContainerReport(record: $0, containers: Containers(store: store)) }, format: format))
     }
 }
 

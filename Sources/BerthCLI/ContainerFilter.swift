@@ -8,6 +8,8 @@ import Runtime
 struct ContainerFilter {
     static let statuses: Set = ["created", "running", "restarting", "exited", "orphaned"]
     private var values: [String: [String]] = [:]
+    /// The `name`, `id` and `ancestor` values compiled once, not per container.
+    private var expressions: [String: NSRegularExpression] = [:]
 
     init(_ specifications: [String]) throws {
         for specification in specifications {
@@ -18,9 +20,10 @@ struct ContainerFilter {
             let value = String(specification[specification.index(after: equals)...])
             switch key {
             case "name", "id", "ancestor":
-                guard (try? NSRegularExpression(pattern: value)) != nil else {
+                guard let expression = try? NSRegularExpression(pattern: value) else {
                     throw CLIError("invalid --filter \(key) '\(value.prefix(80))': not a regular expression", status: 125)
                 }
+                expressions[value] = expression
             case "status":
                 guard Self.statuses.contains(value) else {
                     throw CLIError("invalid --filter status '\(value.prefix(40))' (\(Self.statuses.sorted().joined(separator: ", ")))", status: 125)
@@ -42,18 +45,17 @@ struct ContainerFilter {
         return values.allSatisfy { key, alternatives in
             alternatives.contains { value in
                 switch key {
-                case "name": Self.search(value, in: record.name)
-                case "id": record.id.hasPrefix(value.lowercased()) || Self.search(value, in: record.id)
+                case "name": search(value, in: record.name)
+                case "id": record.id.hasPrefix(value.lowercased()) || search(value, in: record.id)
                 case "status": report.status == value
                 case "exited": report.status == "exited" && record.exitCode == Int32(value)
-                default: record.image == value || record.image.hasPrefix(value + ":") || Self.search(value, in: record.image)
+                default: record.image == value || record.image.hasPrefix(value + ":") || search(value, in: record.image)
                 }
             }
         }
     }
 
-    private static func search(_ pattern: String, in text: String) -> Bool {
-        guard let expression = try? NSRegularExpression(pattern: pattern) else { return false }
-        return expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    private func search(_ pattern: String, in text: String) -> Bool {
+        expressions[pattern]?.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
     }
 }

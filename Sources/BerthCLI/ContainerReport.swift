@@ -71,7 +71,7 @@ struct ContainerReport {
     func psTemplateFields(noTrunc: Bool, now: Date = Date()) -> [String: Any] {
         var fields = psJSON
         let command = record.command.joined(separator: " ")
-        fields["ID"] = noTrunc ? record.id : String(record.id.prefix(12))
+        fields["ID"] = shownID(noTrunc: noTrunc)
         fields["Command"] = noTrunc ? command : String(command.prefix(20))
         fields["Names"] = record.name
         fields["Ports"] = ports
@@ -80,6 +80,9 @@ struct ContainerReport {
         fields["CreatedHuman"] = fields["RunningFor"]
         return fields
     }
+
+    /// The id as `ps` shows it: 12 digits unless `--no-trunc`.
+    func shownID(noTrunc: Bool) -> String { noTrunc ? record.id : String(record.id.prefix(12)) }
 
     /// The column titles of a `ps --format 'table …'` template.
     static let psTitles = [
@@ -143,8 +146,11 @@ struct ContainerReport {
         return bindings
     }
 
-    static func inspect(_ reports: [ContainerReport]) throws -> String {
+    /// What `container inspect` and `inspect CONTAINER` print: the objects as a JSON array, or
+    /// `format` (a template, podman's 125 for a mistake in it) rendered for each.
+    static func inspect(_ reports: [ContainerReport], format: String?) throws -> String {
+        if let format, format != "json" { return try OutputTemplate(format, status: 125).render(reports.map(\.inspectJSON)) }
         let data = try JSONSerialization.data(withJSONObject: reports.map(\.inspectJSON), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 }

@@ -38,12 +38,7 @@ struct Inspect: AsyncParsableCommand {
     func run() async throws {
         // podman's `inspect CONTAINER`: an argument without a transport that names a container.
         if !image.contains(":"), let record = Containers(store: storage.store).find(image) {
-            let report = ContainerReport(record: record, containers: Containers(store: storage.store))
-            if let format, format != "json" {
-                Console.out(try OutputTemplate(format, status: 125).render([report.inspectJSON]))
-            } else {
-                print(try ContainerReport.inspect([report]))
-            }
+            Console.out(try ContainerReport.inspect([ContainerReport(record: record, containers: Containers(store: storage.store))], format: format))
             return
         }
         if raw, format != nil { throw CLIError("raw output does not support the --format option") }

@@ -109,16 +109,12 @@ struct Images: ParsableCommand {
             Console.out(try OutputTemplate(format, status: 125).render(images.map { Self.fields($0, fullDigest: fullDigests) }, header: Self.titles))
             return
         }
-        var rows = [["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"]]
-        for image in images {
-            let (repository, tag) = Self.split(image.name)
-            let digest = fullDigests ? image.digest.description : String(image.digest.encoded.prefix(12))
-            rows.append([repository, tag, digest, ByteCount.format(image.size), image.created.map { String($0.prefix(19)) } ?? "-"])
+        let columns = ["Repository", "Tag", "ID", "Size"]
+        let rows = images.map { image in
+            let fields = Self.fields(image, fullDigest: fullDigests)
+            return columns.map { fields[$0] as? String ?? "" } + [image.created.map { String($0.prefix(19)) } ?? "-"]
         }
-        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            print(row.enumerated().map { $1.padding(toLength: $0 == 4 ? $1.count : widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-        }
+        Console.out(TextTable.render([columns.map { Self.titles[$0] ?? $0 } + ["CREATED"]] + rows))
     }
 
     static func split(_ name: String) -> (String, String) {
@@ -369,23 +365,17 @@ struct Ps: ParsableCommand {
             return
         }
         if quiet {
-            for report in reports { print(noTrunc ? report.record.id : String(report.record.id.prefix(12))) }
+            for report in reports { print(report.shownID(noTrunc: noTrunc)) }
             return
         }
-        var rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+        // podman's default columns, from the fields a template sees.
+        let columns = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
         let now = Date()
-        for report in reports {
-            let record = report.record
-            let command = record.command.joined(separator: " ")
-            rows.append([
-                noTrunc ? record.id : String(record.id.prefix(12)), record.image, noTrunc ? command : String(command.prefix(20)),
-                "\(ContainerReport.human(now.timeIntervalSince(record.created))) ago", report.statusText(now: now), report.ports, record.name,
-            ])
+        let rows = reports.map { report in
+            let fields = report.psTemplateFields(noTrunc: noTrunc, now: now)
+            return columns.map { fields[$0] as? String ?? "" }
         }
-        let widths = (0..<7).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            print(row.enumerated().map { $1.padding(toLength: $0 == 6 ? $1.count : widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-        }
+        Console.out(TextTable.render([columns.map { ContainerReport.psTitles[$0] ?? $0 }] + rows))
     }
 }
 
@@ -412,11 +402,12 @@ struct Rm: AsyncParsableCommand {
         // Every name is found before anything is removed, as podman does: a typo removes nothing.
         var records: [(shown: String, record: ContainerRecord)] = []
         var missing: [String] = []
+        let store = Containers(store: storage.store)
         if all {
-            records = Containers(store: storage.store).list().map { ($0.id, $0) }
+            records = store.list().map { ($0.id, $0) }
         } else {
             for name in containers {
-                do { records.append((name, try Containers(store: storage.store).resolve(name))) } catch .notFound(let why) {
+                do { records.append((name, try store.resolve(name))) } catch .notFound(let why) {
                     if !ignore { missing.append(why) }
                 } catch { throw CLIError(error.description, status: 125) }
             }

@@ -37,18 +37,8 @@ struct OutputTemplate {
         try render(json: JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]))
     }
 
-    /// Tab-separated cells padded to their column's widest, two spaces apart (podman's tabwriter).
+    /// The rendered lines split into cells at the template's tabs.
     private static func aligned(_ text: String) -> String {
-        let rows = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { $0.components(separatedBy: "\t") }
-        var widths: [Int] = []
-        for row in rows {
-            for (column, cell) in row.enumerated() {
-                if column == widths.count { widths.append(0) }
-                widths[column] = max(widths[column], cell.count)
-            }
-        }
-        return rows.map { row in
-            row.enumerated().map { $0 == row.count - 1 ? $1 : $1.padding(toLength: widths[$0] + 2, withPad: " ", startingAt: 0) }.joined()
-        }.joined(separator: "\n") + "\n"
+        TextTable.render(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { $0.components(separatedBy: "\t") })
     }
 }

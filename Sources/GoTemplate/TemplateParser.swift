@@ -61,7 +61,7 @@ struct TemplateParser {
     private mutating func parseList() throws(TemplateError) -> ([Node], ListEnd?) {
         var nodes: [Node] = []
         while position < source.count {
-            guard let open = find("{{", from: position) else {
+            guard let open = nextAction(from: position) else {
                 nodes.append(.text(String(source[position...])))
                 position = source.count
                 break
@@ -149,11 +149,11 @@ struct TemplateParser {
         throw error("unclosed action", at: start - 2)
     }
 
-    private func find(_ marker: String, from start: Int) -> Int? {
-        let pattern = Array(marker)
+    /// Where the next `{{` starts, from `start` on.
+    private func nextAction(from start: Int) -> Int? {
         var index = start
-        while index + pattern.count <= source.count {
-            if Array(source[index..<index + pattern.count]) == pattern { return index }
+        while index + 1 < source.count {
+            if source[index] == "{", source[index + 1] == "{" { return index }
             index += 1
         }
         return nil

@@ -225,10 +225,7 @@ public struct Containers: Sendable {
     /// behind when it fails.
     private func replace(_ path: String, with data: Data) -> Int32 {
         let temporary = "\(path).\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { return errno }
-        var code = data.withUnsafeBytes { writeFully(fd, $0) }
-        if close(fd) != 0, code == 0 { code = errno }
+        var code = writeFile(temporary, data, mode: 0o600)
         if code == 0, rename(temporary, path) != 0 { code = errno }
         if code != 0 { unlink(temporary) }
         return code

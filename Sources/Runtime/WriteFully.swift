@@ -20,9 +20,16 @@ func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
 /// more than the container's record beside them, which is replaced without one (podman writes
 /// its `config.json` the same way).
 func writeContainerFile(_ path: String, _ data: some ContiguousBytes) throws(RuntimeError) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-    guard fd >= 0 else { throw RuntimeError.io(path, String(cString: strerror(errno))) }
+    let code = writeFile(path, data, mode: 0o644)
+    guard code == 0 else { throw RuntimeError.io(path, String(cString: strerror(code))) }
+}
+
+/// Creates or truncates `path` (not following a symlink) and writes `data` to it, unflushed; 0,
+/// or the errno that stopped it.
+func writeFile(_ path: String, _ data: some ContiguousBytes, mode: mode_t) -> Int32 {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+    guard fd >= 0 else { return errno }
     var code = data.withUnsafeBytes { writeFully(fd, $0) }
     if close(fd) != 0, code == 0 { code = errno }
-    guard code == 0 else { throw RuntimeError.io(path, String(cString: strerror(code))) }
+    return code
 }
